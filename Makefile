@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` (local stack) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck unit format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/oms-webhooks local
+
+lint: install
+	$(BIN)/ruff check functions tests bench infra
+	$(BIN)/ruff format --check functions tests bench infra
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+format: install
+	$(BIN)/ruff format functions tests bench infra
+	$(BIN)/ruff check --fix functions tests bench infra
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

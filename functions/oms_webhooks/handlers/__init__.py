@@ -1,0 +1,1 @@
+"""Lambda entry points: each parses its event and calls plain modules."""

@@ -1,0 +1,64 @@
+"""Service settings, read once from the environment and validated at cold start.
+
+Every setting is an environment variable with the ``OMS_WEBHOOKS_`` prefix
+(``subscriptions_table`` → ``OMS_WEBHOOKS_SUBSCRIPTIONS_TABLE``). The AWS
+endpoint follows boto3's own rule: ``AWS_ENDPOINT_URL`` set → that endpoint
+(moto's server on the local stack), unset → real AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings of the service, with their defaults and units."""
+
+    model_config = SettingsConfigDict(env_prefix="OMS_WEBHOOKS_", extra="ignore")
+
+    subscriptions_table: str = Field("oms-webhooks-subscriptions", description="DynamoDB table")
+    tokens_table: str = Field("oms-webhooks-tokens", description="DynamoDB table of API tokens")
+    deliveries_table: str = Field("oms-webhooks-deliveries", description="DynamoDB table")
+    allow_private_targets: bool = Field(
+        False,
+        description="Allow loopback and private target URLs (never link-local/metadata).",
+    )
+    delivery_retention_days: int = Field(
+        30, ge=1, le=365, description="Days a delivery record is kept (DynamoDB TTL)."
+    )
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest API request body accepted, in bytes (else 413)."
+    )
+    dns_timeout_seconds: float = Field(2.0, gt=0, description="Timeout of one DNS lookup.")
+
+    @property
+    def delivery_retention_seconds(self) -> int:
+        """The delivery retention in seconds."""
+        return self.delivery_retention_days * 86_400
+
+    @model_validator(mode="after")
+    def _tables_differ(self) -> Settings:
+        names = {self.subscriptions_table, self.tokens_table, self.deliveries_table}
+        if len(names) != 3:
+            raise ValueError("table names must differ")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read from the environment once)."""
+    return Settings()
+
+
+def aws_endpoint_url() -> str | None:
+    """The AWS endpoint override (``AWS_ENDPOINT_URL``), or None for real AWS."""
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def aws_region() -> str:
+    """The AWS region from the environment (``AWS_REGION``/``AWS_DEFAULT_REGION``)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"

@@ -1,0 +1,227 @@
+"""DynamoDB tables: one definition for the code, the local stack and the CDK app.
+
+Each table is declared once as a PynamoDB model (keys, attributes, indexes).
+:data:`TABLES` lists them; :func:`table_spec` turns a model into the plain
+key/index description that the local stack (``create_table``) and the CDK
+stack (``infra/``) both build from, so the three can never disagree.
+
+Table names come from :class:`~oms_webhooks.settings.Settings`; the endpoint
+from ``AWS_ENDPOINT_URL`` (unset = real AWS). Models are bound to them by
+:func:`bind_tables`, lazily, on first use.
+
+Layout:
+
+* ``subscriptions``: hash ``tenant``, range ``id`` (a time-ordered UUIDv7
+  string, so a tenant's subscriptions list in creation order). Uniqueness of
+  ``(tenant, target_url, event_type)`` is kept by a guard item in the same
+  table under hash ``<tenant>#targets`` (tenant names never contain ``#``),
+  written in one transaction with the subscription. GSI ``by-event-type``
+  (hash ``fanout_event_type``, range ``id``) is sparse: only active
+  subscriptions carry ``fanout_event_type``, so fan-out reads exactly the
+  active matching subscriptions, never a Scan.
+* ``tokens``: hash ``token_hash`` (SHA-256 hex of the token; the token itself
+  is never stored); GSI ``by-token-id`` for revocation by id.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from oms_webhooks.settings import Settings, aws_endpoint_url, aws_region, get_settings
+
+
+class SubscriptionByEventType(GlobalSecondaryIndex["SubscriptionModel"]):
+    """Sparse fan-out index: active subscriptions of one event type, all tenants."""
+
+    class Meta:
+        index_name = "by-event-type"
+        projection = AllProjection()
+
+    fanout_event_type = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class BasicAuthAttribute(MapAttribute[str, Any]):
+    """``config.auth``: HTTP Basic credentials; the password is stored sealed."""
+
+    auth_type = UnicodeAttribute(default="basic")
+    username = UnicodeAttribute()
+    sealed_password = UnicodeAttribute(null=True)
+
+
+class SubscriptionModel(Model):
+    """A tenant's subscription of one target URL to one event type."""
+
+    class Meta:
+        table_name = "oms-webhooks-subscriptions"
+        settings_field = "subscriptions_table"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    event_type = UnicodeAttribute()
+    fanout_event_type = UnicodeAttribute(null=True)
+    target_url = UnicodeAttribute()
+    retry_countdown_config = JSONAttribute()
+    max_retries = NumberAttribute()
+    additional_headers = JSONAttribute(null=True)
+    sealed_secret_key = UnicodeAttribute(null=True)
+    auth = BasicAuthAttribute(null=True)
+    is_active = BooleanAttribute()
+    created_date = UTCDateTimeAttribute()
+    modified_date = UTCDateTimeAttribute()
+    version = VersionAttribute()
+
+    by_event_type = SubscriptionByEventType()
+
+
+class TargetGuardModel(Model):
+    """Uniqueness guard: one item per ``(tenant, event_type, target_url)``.
+
+    Shares the subscriptions table (hash ``<tenant>#targets``); never listed.
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-subscriptions"
+        settings_field = "subscriptions_table"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    subscription_id = UnicodeAttribute()
+
+
+class TokenById(GlobalSecondaryIndex["TokenModel"]):
+    """Look a token up by its public id (for revocation)."""
+
+    class Meta:
+        index_name = "by-token-id"
+        projection = AllProjection()
+
+    token_id = UnicodeAttribute(hash_key=True)
+
+
+class TokenModel(Model):
+    """An API token of one tenant; only the SHA-256 of the token is stored."""
+
+    class Meta:
+        table_name = "oms-webhooks-tokens"
+        settings_field = "tokens_table"
+
+    token_hash = UnicodeAttribute(hash_key=True)
+    token_id = UnicodeAttribute()
+    tenant = UnicodeAttribute()
+    created_date = UTCDateTimeAttribute()
+    revoked_date = UTCDateTimeAttribute(null=True)
+    event_types = ListAttribute(of=UnicodeAttribute, null=True)
+
+    by_token_id = TokenById()
+
+
+#: Every model, one per table; models sharing a table list the table's owner first.
+MODELS: tuple[type[Model], ...] = (SubscriptionModel, TargetGuardModel, TokenModel)
+#: The model that owns each table's definition (keys and indexes).
+TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index: name, keys as ``(attribute, type)``, projection ALL."""
+
+    name: str
+    hash_key: tuple[str, str]
+    range_key: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Plain description of one table, shared by the local stack and the CDK app.
+
+    Attribute types are DynamoDB's letters (``S``, ``N``, ``B``).
+    ``settings_field`` names the :class:`Settings` field holding the table name.
+    """
+
+    settings_field: str
+    default_name: str
+    hash_key: tuple[str, str]
+    range_key: tuple[str, str] | None = None
+    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    ttl_attribute: str | None = None
+
+    def name(self, settings: Settings) -> str:
+        """The table's name under ``settings``."""
+        return str(getattr(settings, self.settings_field))
+
+
+def table_spec(model: type[Model]) -> TableSpec:
+    """Describe ``model``'s table (keys, GSIs, TTL attribute) as a :class:`TableSpec`."""
+    schema = model._get_schema()
+    types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+
+    def keys(key_schema: Any) -> tuple[tuple[str, str], tuple[str, str] | None]:
+        hash_name = next(k["AttributeName"] for k in key_schema if k["KeyType"] == "HASH")
+        range_names = [k["AttributeName"] for k in key_schema if k["KeyType"] == "RANGE"]
+        rng = (range_names[0], types[range_names[0]]) if range_names else None
+        return (hash_name, types[hash_name]), rng
+
+    hash_key, range_key = keys(schema["key_schema"])
+    indexes = []
+    for gsi in schema["global_secondary_indexes"]:
+        ih, ir = keys(gsi["key_schema"])
+        indexes.append(IndexSpec(gsi["index_name"], ih, ir))
+    ttl = next(
+        (n for n, a in model.get_attributes().items() if type(a).__name__ == "TTLAttribute"), None
+    )
+    return TableSpec(
+        settings_field=model.Meta.settings_field,  # type: ignore[attr-defined]
+        default_name=model.Meta.table_name,
+        hash_key=hash_key,
+        range_key=range_key,
+        indexes=tuple(indexes),
+        ttl_attribute=ttl,
+    )
+
+
+def table_specs() -> list[TableSpec]:
+    """The :class:`TableSpec` of every table."""
+    return [table_spec(m) for m in TABLES]
+
+
+_bind_lock = threading.Lock()
+_bound_to: tuple[str | None, str, tuple[str, ...]] | None = None
+
+
+def bind_tables(settings: Settings | None = None) -> None:
+    """Point every model at its table name, region and endpoint.
+
+    Idempotent and cheap when nothing changed; call it before using a model.
+    Rebinding (a test or the local stack changing ``AWS_ENDPOINT_URL``) drops
+    the models' cached connections.
+    """
+    global _bound_to
+    settings = settings or get_settings()
+    endpoint, region = aws_endpoint_url(), aws_region()
+    names = tuple(getattr(settings, m.Meta.settings_field) for m in MODELS)  # type: ignore[attr-defined]
+    key = (endpoint, region, names)
+    if _bound_to == key:
+        return
+    with _bind_lock:
+        for model, name in zip(MODELS, names, strict=True):
+            model.Meta.table_name = name
+            model.Meta.host = endpoint
+            model.Meta.region = region
+            model._connection = None
+        _bound_to = key

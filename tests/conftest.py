@@ -1,0 +1,75 @@
+"""Suite-wide guards: no test ever connects or resolves beyond loopback.
+
+Every ``socket.connect`` to an address outside 127.0.0.0/8 or ::1 fails the
+test, and ``getaddrinfo`` answers only for loopback names and IP literals:
+a test that needs another name resolved fakes the answer (see
+``tests/dns.py``). DESIGN §1: tests only ever open connections to loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import pytest
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+_LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+
+
+class NonLoopbackConnection(AssertionError):
+    """A test tried to reach something other than loopback."""
+
+
+def _check_address(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0] if isinstance(host, str) else host)
+        except ValueError:
+            raise NonLoopbackConnection(f"connect to unresolved name {host!r}") from None
+        if not ip.is_loopback:
+            raise NonLoopbackConnection(f"test tried to connect to {host!r}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check_address(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check_address(address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host is None:
+        return _real_getaddrinfo(host, *args, **kwargs)
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+        is_literal = True
+    except ValueError:
+        is_literal = False
+    if not is_literal and name.lower() not in _LOOPBACK_NAMES:
+        raise socket.gaierror(socket.EAI_NONAME, f"DNS disabled in tests (fake it): {name}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials so that no test can sign a request for a real account."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
