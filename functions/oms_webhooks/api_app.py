@@ -1,26 +1,394 @@
-"""The whisperer-compatible REST API (Powertools ``APIGatewayRestResolver``).
+"""The whisperer-compatible REST API (DESIGN §3) on Powertools' REST resolver.
 
-Work in progress: routes are added by the foundation issue.
+Routes validate their input with the pydantic models of
+:mod:`oms_webhooks.schemas` (Powertools ``enable_validation``) and call
+:mod:`oms_webhooks.subscriptions`; the tenant always comes from the
+authorizer's context, never from the request. Every error is JSON
+``{"code", "detail", "errors": {field: [messages]}}``: validation errors are
+400 (not Powertools' default 422, in the answers and in the OpenAPI
+document), malformed JSON is a 400 ``invalid_json`` that says where it broke.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import json
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, OpenAPI
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks import __version__, subscriptions
+from oms_webhooks.errors import (
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+)
+from oms_webhooks.event_types import EVENT_TYPES, normalize_event_type
+from oms_webhooks.schemas import (
+    ErrorOut,
+    Registry,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPage,
+    SubscriptionPatch,
+)
+from oms_webhooks.settings import get_settings
 
-app = APIGatewayRestResolver(enable_validation=True)
+logger = Logger(service="oms-webhooks", child=True)
+
+BASE = "/whisperer"
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-@app.get("/whisperer/hooks/registry/")
-def registry() -> dict[str, Any]:
-    """The event catalogue."""
-    return {"event_types": list(EVENT_TYPES)}
+def _error_response(status: int, description: str) -> dict[int, OpenAPIResponse]:
+    return {
+        status: {"description": description, "content": {"application/json": {"model": ErrorOut}}}
+    }
+
+
+_AUTH_ERRORS = _error_response(401, "Missing, unknown or revoked token")
+_BAD_INPUT = _error_response(400, "Invalid input: the fields and the reasons")
+_NOT_FOUND = _error_response(404, "No such subscription for this tenant")
+_BODY_ERRORS = {
+    **_error_response(413, "Request body too large"),
+    **_error_response(415, "Request body is not JSON"),
+}
+_CONFLICT = _error_response(409, "Duplicate subscription or concurrent change")
+
+
+class WhispererResolver(APIGatewayRestResolver):
+    """REST resolver whose OpenAPI document lists the 400 we answer, not 422."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
+        """The OpenAPI document, with Powertools' 422 responses replaced by our 400."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        doc = schema.model_dump(by_alias=True, exclude_none=True)
+        # Powertools' REST resolver matches with or without the trailing slash
+        # and documents neither; the whisperer API's paths end with one.
+        doc["paths"] = {
+            (path if path.endswith((".json", "/docs")) else f"{path}/"): item
+            for path, item in doc.get("paths", {}).items()
+        }
+        for path_item in doc["paths"].values():
+            for operation in path_item.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    responses = operation["responses"]
+                    responses.pop("422", None)
+                    responses.pop(422, None)
+        components = doc.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+            components.pop(name, None)
+        return OpenAPI.model_validate(doc)
+
+
+app = WhispererResolver(enable_validation=True)
+
+#: Title, version, description and security of the OpenAPI document.
+_OPENAPI: dict[str, Any] = {
+    "title": "oms-webhooks",
+    "version": __version__,
+    "description": "Whisperer-compatible webhook subscriptions for OMS events. "
+    "Authenticate with the header `Authorization: Token <token>`.",
+    "security_schemes": {
+        "Token": APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Token <token>`",
+            }
+        )
+    },
+    "security": [{"Token": []}],
+}
+app.enable_swagger(path=f"{BASE}/docs", **_OPENAPI)
+
+
+def _json(status: int, body: Any) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def _tenant() -> str:
+    context = app.current_event.request_context.authorizer.get_context()
+    tenant = context.get("tenant")
+    if not tenant:
+        raise NotAuthenticated("Authentication credentials were not provided or are invalid.")
+    return str(tenant)
+
+
+@app.exception_handler(ServiceError)
+def _service_error(exc: ServiceError) -> Response[Any]:
+    return _json(exc.status, exc.as_body())
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path") else []
+    return ".".join(parts) or "body"
+
+
+def _clean_message(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(exc: RequestValidationError) -> Response[Any]:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            return _invalid_json()
+        loc = tuple(error.get("loc", ()))
+        message = _clean_message(str(error.get("msg", "invalid")))
+        if error.get("type") == "missing" and loc == ("body",):
+            message = "a JSON object body is required"
+        elif error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        errors.setdefault(_field_name(loc), []).append(message)
+    first_field, first_messages = next(iter(errors.items()), ("body", ["invalid"]))
+    detail = f"Invalid input: {first_field}: {first_messages[0]}"
+    return _json(400, {"code": "invalid", "detail": detail, "errors": errors})
+
+
+def _invalid_json() -> Response[Any]:
+    body = app.current_event.decoded_body or ""
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as err:
+        detail = (
+            f"Malformed JSON at line {err.lineno} column {err.colno} (char {err.pos}): {err.msg}"
+        )
+    else:  # pragma: no cover - Powertools only reports json_invalid for undecodable bodies
+        detail = "Malformed JSON"
+    return _json(400, {"code": "invalid_json", "detail": detail, "errors": {"body": [detail]}})
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response[Any]:
+    return _json(404, NotFound("Not found.").as_body())
+
+
+def _page_path(page_cursor: str | None, params: dict[str, Any]) -> str | None:
+    if page_cursor is None:
+        return None
+    query = {k: v for k, v in params.items() if v is not None}
+    query["cursor"] = page_cursor
+    return f"{BASE}/hooks/?{urlencode(query)}"
+
+
+@app.get(
+    f"{BASE}/hooks/registry/",
+    summary="The event catalogue",
+    tags=["subscriptions"],
+    responses={200: {"description": "Event types a subscription may use"}, **_AUTH_ERRORS},
+)
+def registry() -> Registry:
+    """The event types a subscription may use (DESIGN §2)."""
+    _tenant()
+    return Registry(event_types=list(EVENT_TYPES))
+
+
+@app.post(
+    f"{BASE}/hooks/",
+    summary="Subscribe a target URL to an event type",
+    tags=["subscriptions"],
+    status_code=201,
+    responses={
+        201: {"description": "Subscribed"},
+        **_BAD_INPUT,
+        **_AUTH_ERRORS,
+        **_CONFLICT,
+        **_BODY_ERRORS,
+    },
+)
+def create_subscription(body: Annotated[SubscriptionIn, Body()]) -> SubscriptionOut:
+    """Create a subscription; 201 with the subscription (never its secrets)."""
+    item = subscriptions.create_subscription(_tenant(), body)
+    logger.info("subscription created", extra={"subscription_id": item.id})
+    return subscriptions.to_resource(item)
+
+
+@app.get(
+    f"{BASE}/hooks/",
+    summary="List your subscriptions",
+    tags=["subscriptions"],
+    responses={200: {"description": "One page"}, **_BAD_INPUT, **_AUTH_ERRORS},
+)
+def list_subscriptions(
+    event_type: Annotated[str | None, Query(description="dotted or hyphenated")] = None,
+    target_url: Annotated[str | None, Query(max_length=2048)] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=subscriptions.MAX_PAGE_SIZE)
+    ] = subscriptions.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> SubscriptionPage:
+    """One page of the caller's subscriptions, oldest first; ``next`` links the next page."""
+    tenant = _tenant()
+    if event_type is not None:
+        try:
+            event_type = normalize_event_type(event_type)
+        except ValueError as exc:
+            raise _bad_query("event_type", str(exc)) from None
+    page = subscriptions.list_subscriptions(
+        tenant,
+        event_type=event_type,
+        target_url=target_url,
+        is_active=is_active,
+        limit=limit,
+        cursor=cursor,
+    )
+    params = {
+        "event_type": event_type,
+        "target_url": target_url,
+        "is_active": None if is_active is None else str(is_active).lower(),
+        "limit": limit,
+    }
+    return SubscriptionPage(
+        results=[subscriptions.to_resource(i) for i in page.items],
+        next=_page_path(page.next_cursor, params),
+    )
+
+
+def _bad_query(field: str, message: str) -> ServiceError:
+    from oms_webhooks.errors import ValidationFailed
+
+    return ValidationFailed(f"Invalid input: {field}: {message}", {field: [message]})
+
+
+SubscriptionId = Annotated[str, Path(description="The subscription id (UUID)")]
+
+
+@app.get(
+    f"{BASE}/hooks/<subscription_id>/",
+    summary="One subscription",
+    tags=["subscriptions"],
+    responses={200: {"description": "The subscription"}, **_AUTH_ERRORS, **_NOT_FOUND},
+)
+def get_subscription(subscription_id: SubscriptionId) -> SubscriptionOut:
+    """The subscription, if it is the caller's (else 404)."""
+    return subscriptions.to_resource(subscriptions.get_subscription(_tenant(), subscription_id))
+
+
+_UPDATE_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {"description": "Changed"},
+    **_BAD_INPUT,
+    **_AUTH_ERRORS,
+    **_NOT_FOUND,
+    **_CONFLICT,
+    **_BODY_ERRORS,
+}
+
+
+@app.put(
+    f"{BASE}/hooks/<subscription_id>/",
+    summary="Replace a subscription",
+    tags=["subscriptions"],
+    responses=_UPDATE_RESPONSES,
+)
+def replace_subscription(
+    subscription_id: SubscriptionId, body: Annotated[SubscriptionIn, Body()]
+) -> SubscriptionOut:
+    """Replace every field; an omitted ``secret_key`` or password keeps its value."""
+    item = subscriptions.update_subscription(_tenant(), subscription_id, body, partial=False)
+    return subscriptions.to_resource(item)
+
+
+@app.patch(
+    f"{BASE}/hooks/<subscription_id>/",
+    summary="Change some fields of a subscription",
+    tags=["subscriptions"],
+    responses=_UPDATE_RESPONSES,
+)
+def patch_subscription(
+    subscription_id: SubscriptionId, body: Annotated[SubscriptionPatch, Body()]
+) -> SubscriptionOut:
+    """Change the given fields; ``null`` removes ``secret_key`` or the password."""
+    item = subscriptions.update_subscription(_tenant(), subscription_id, body, partial=True)
+    return subscriptions.to_resource(item)
+
+
+@app.delete(
+    f"{BASE}/hooks/<subscription_id>/",
+    summary="Unsubscribe",
+    tags=["subscriptions"],
+    responses={204: {"description": "Removed"}, **_AUTH_ERRORS, **_NOT_FOUND},
+)
+def delete_subscription(subscription_id: SubscriptionId) -> Response[str]:
+    """Remove the subscription: no delivery after this, pending retries are dropped."""
+    subscriptions.delete_subscription(_tenant(), subscription_id)
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+@app.get(f"{BASE}/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[Any]:
+    """The OpenAPI document (public; paths carry the ``/whisperer`` prefix)."""
+    document = app.get_openapi_json_schema(**_OPENAPI)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            return body.encode("utf-8", "replace")
+    return str(body).encode("utf-8", "surrogatepass")
+
+
+def _gate(event: dict[str, Any]) -> ServiceError | None:
+    """Body checks that must happen before Powertools parses anything."""
+    if str(event.get("httpMethod", "")).upper() not in _BODY_METHODS:
+        return None
+    body = _body_bytes(event)
+    limit = get_settings().max_body_bytes
+    if len(body) > limit:
+        return PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {limit} bytes")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if (
+        body.strip()
+        and content_type
+        and content_type != "application/json"
+        and not content_type.endswith("+json")
+    ):
+        return UnsupportedMediaType(
+            f"Content-Type {content_type!r} is not supported; send application/json",
+            {"body": ["send Content-Type: application/json"]},
+        )
+    if body.strip():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return UnsupportedMediaType("request body is not UTF-8", {"body": ["not UTF-8"]})
+    return None
 
 
 def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Answer one API Gateway REST (v1) proxy event."""
+    """Answer one API Gateway REST (v1) proxy event with a proxy response dict."""
+    refused = _gate(event)
+    if refused is not None:
+        return {
+            "statusCode": refused.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "multiValueHeaders": {},
+            "body": json.dumps(refused.as_body(), ensure_ascii=False, separators=(",", ":")),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

@@ -56,3 +56,24 @@ class Forbidden(ServiceError):
 
     status = 403
     code = "forbidden"
+
+
+class NotAuthenticated(ServiceError):
+    """401: no tenant in the request (the authorizer did not run or refused)."""
+
+    status = 401
+    code = "not_authenticated"
+
+
+class PayloadTooLarge(ServiceError):
+    """413: the request body is over the limit."""
+
+    status = 413
+    code = "request_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    """415: the request body is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"

@@ -1,0 +1,203 @@
+"""Request and response shapes of the whisperer API (pydantic v2).
+
+Field rules come from DESIGN §3 (itself from the OMS "whisperer"
+documentation). Input models are strict (a JSON string is not a number, a
+number is not a boolean) and forbid unknown fields, so a typo is an error
+that names the field instead of a silently ignored key. Rules that span
+fields or need stored state (the whole retry schedule against the delivery
+retention, ``Authorization`` vs basic auth) are checked by
+:mod:`oms_webhooks.subscriptions`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from oms_webhooks.event_types import normalize_event_type
+from oms_webhooks.settings import get_settings
+from oms_webhooks.url_guard import validate_target_url
+
+#: Most ``additional_headers`` a subscription may carry.
+MAX_ADDITIONAL_HEADERS = 20
+#: Longest header value accepted, in characters.
+MAX_HEADER_VALUE_CHARS = 4096
+#: Longest ``secret_key`` / password accepted, in characters.
+MAX_SECRET_CHARS = 1024
+#: RFC 9110 §5.6.2 token: the characters a header name may use.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: Headers the service sets itself or that frame the request (DESIGN §3).
+RESERVED_HEADERS = frozenset(
+    {"content-type", "user-agent", "host", "content-length", "transfer-encoding", "connection"}
+)
+RESERVED_HEADER_PREFIXES = ("x-whisperer-", "webhook-")
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    """Validate ``additional_headers`` (null = none).
+
+    Raises:
+        ValueError: more than :data:`MAX_ADDITIONAL_HEADERS`, an invalid
+            name, CR/LF/NUL in a value, an over-long value, a reserved header,
+            or a name given twice in different case.
+    """
+    if value is None:
+        return None
+    if len(value) > MAX_ADDITIONAL_HEADERS:
+        raise ValueError(f"at most {MAX_ADDITIONAL_HEADERS} headers are allowed")
+    seen: set[str] = set()
+    for name, header_value in value.items():
+        lower = name.lower()
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if lower in RESERVED_HEADERS or lower.startswith(RESERVED_HEADER_PREFIXES):
+            raise ValueError(f"{name!r} is set by the service and cannot be overridden")
+        if lower in seen:
+            raise ValueError(f"{name!r} is given twice")
+        seen.add(lower)
+        if any(c in header_value for c in "\r\n\0"):
+            raise ValueError(f"the value of {name!r} contains CR, LF or NUL")
+        if len(header_value) > MAX_HEADER_VALUE_CHARS:
+            raise ValueError(f"the value of {name!r} is over {MAX_HEADER_VALUE_CHARS} characters")
+    return value
+
+
+class BasicAuthIn(BaseModel):
+    """``config.auth``: HTTP Basic auth for the deliveries (password write-only)."""
+
+    model_config = _STRICT
+
+    auth_type: Literal["basic"] = "basic"
+    username: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    password: Annotated[StrictStr | None, Field(max_length=MAX_SECRET_CHARS)] = None
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, value: str) -> str:
+        if ":" in value or any(c in value for c in "\r\n\0"):
+            raise ValueError("a basic-auth username cannot contain ':', CR, LF or NUL")
+        return value
+
+
+class SubscriptionConfigIn(BaseModel):
+    """``config``: delivery options of a subscription."""
+
+    model_config = _STRICT
+
+    auth: BasicAuthIn | None = None
+
+
+class SubscriptionIn(BaseModel):
+    """Body of ``POST /whisperer/hooks/`` and ``PUT /whisperer/hooks/{id}/``.
+
+    ``secret_key`` and ``config.auth.password`` are write-only: omitted on a
+    PUT they keep their stored value, ``null`` removes it.
+    """
+
+    model_config = _STRICT
+
+    event_type: Annotated[
+        StrictStr, Field(description="Catalogue event type, e.g. package.created")
+    ]
+    target_url: Annotated[StrictStr, Field(max_length=2048, description="Absolute http(s) URL")]
+    retry_countdown_config: dict[str, Any] | None = Field(
+        None,
+        description='{"choice": "fixed|linear|exponential|random", "kwargs": {...}}; '
+        'default {"choice": "exponential", "kwargs": {"base": 2}}',
+    )
+    max_retries: StrictInt | None = Field(None, description="0-50, default 18")
+    additional_headers: dict[str, StrictStr] | None = None
+    secret_key: Annotated[StrictStr | None, Field(min_length=1, max_length=MAX_SECRET_CHARS)] = None
+    is_active: StrictBool = True
+    config: SubscriptionConfigIn | None = None
+
+    @field_validator("event_type")
+    @classmethod
+    def _event_type(cls, value: str) -> str:
+        return normalize_event_type(value)
+
+    @field_validator("target_url")
+    @classmethod
+    def _target_url(cls, value: str) -> str:
+        return validate_target_url(value, allow_private=get_settings().allow_private_targets)
+
+    @field_validator("additional_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return check_additional_headers(value)
+
+
+class SubscriptionPatch(SubscriptionIn):
+    """Body of ``PATCH /whisperer/hooks/{id}/``: any subset of the fields."""
+
+    event_type: StrictStr | None = None  # type: ignore[assignment]
+    target_url: Annotated[StrictStr | None, Field(max_length=2048)] = None  # type: ignore[assignment]
+    is_active: StrictBool | None = None  # type: ignore[assignment]
+
+    @field_validator("event_type")
+    @classmethod
+    def _event_type(cls, value: str | None) -> str | None:  # type: ignore[override]
+        return None if value is None else normalize_event_type(value)
+
+    @field_validator("target_url")
+    @classmethod
+    def _target_url(cls, value: str | None) -> str | None:  # type: ignore[override]
+        if value is None:
+            return None
+        return validate_target_url(value, allow_private=get_settings().allow_private_targets)
+
+
+class BasicAuthOut(BaseModel):
+    """``config.auth`` as returned: never the password."""
+
+    auth_type: Literal["basic"] = "basic"
+    username: str
+    has_password: bool
+
+
+class SubscriptionConfigOut(BaseModel):
+    """``config`` as returned."""
+
+    auth: BasicAuthOut | None = None
+
+
+class SubscriptionOut(BaseModel):
+    """A subscription as the API returns it (no secret, no password)."""
+
+    id: str
+    event_type: str
+    target_url: str
+    retry_countdown_config: dict[str, Any]
+    max_retries: int
+    additional_headers: dict[str, str] | None
+    has_secret_key: bool
+    is_active: bool
+    config: SubscriptionConfigOut
+    created_date: datetime
+    modified_date: datetime
+
+
+class SubscriptionPage(BaseModel):
+    """One page of subscriptions; ``next`` is the path of the next page or null."""
+
+    results: list[SubscriptionOut]
+    next: str | None
+
+
+class Registry(BaseModel):
+    """The event catalogue (``GET /whisperer/hooks/registry/``)."""
+
+    event_types: list[str]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``{"code", "detail", "errors": {field: [messages]}}``."""
+
+    code: str
+    detail: str
+    errors: dict[str, list[str]] = Field(default_factory=dict)

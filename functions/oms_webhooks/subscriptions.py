@@ -1,0 +1,348 @@
+"""Subscriptions: create, read, list, change and remove, scoped to one tenant.
+
+Plain module (no Lambda, no HTTP): the api handler and the local stack call
+it with validated input models from :mod:`oms_webhooks.schemas` and turn
+:class:`~oms_webhooks.errors.ServiceError` into HTTP answers.
+
+Rules enforced here (DESIGN §3): ``(tenant, target_url, event_type)`` is
+unique (a guard item written in the same DynamoDB transaction); the worst
+case of the retry schedule ends within the delivery retention; write-only
+secrets keep their stored value when omitted and are removed by ``null``;
+``Authorization`` cannot be an additional header when basic auth is set;
+every read and write names the tenant in the key, so another tenant's
+subscription is simply not found (404).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from oms_webhooks.countdown import validate_schedule
+from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
+from oms_webhooks.schemas import SubscriptionIn, SubscriptionOut, SubscriptionPatch
+from oms_webhooks.sealing import seal
+from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
+from oms_webhooks.tables import BasicAuthAttribute, SubscriptionModel, TargetGuardModel, bind_tables
+from oms_webhooks.uuid7 import uuid7
+
+#: Largest page of a list, and the default (DESIGN §3).
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of subscriptions and the cursor of the next one (None at the end)."""
+
+    items: list[SubscriptionModel]
+    next_cursor: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _guard_key(tenant: str, event_type: str, target_url: str) -> tuple[str, str]:
+    digest = hashlib.sha256(f"{event_type}\n{target_url}".encode()).hexdigest()
+    return f"{tenant}#targets", digest
+
+
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=aws_region(), host=aws_endpoint_url()))
+
+
+def _duplicate() -> Conflict:
+    return Conflict(
+        "a subscription of this target_url to this event_type already exists",
+        {"target_url": ["already subscribed to this event_type"]},
+    )
+
+
+def _failed_conditions(exc: TransactWriteError) -> list[bool]:
+    return [
+        reason is not None and reason.code == "ConditionalCheckFailed"
+        for reason in exc.cancellation_reasons
+    ]
+
+
+def _check_schedule(
+    config: dict[str, Any] | None, max_retries: int | None
+) -> tuple[dict[str, Any], int]:
+    """Validate a schedule against the delivery retention (raises CountdownConfigError, a 400)."""
+    return validate_schedule(
+        config, max_retries, retention_seconds=get_settings().delivery_retention_seconds
+    )
+
+
+def _check_authorization_header(item: SubscriptionModel) -> None:
+    headers = item.additional_headers or {}
+    if item.auth is not None and any(k.lower() == "authorization" for k in headers):
+        raise ValidationFailed(
+            "Authorization is set by config.auth (basic auth); remove one of them",
+            {"additional_headers": ["Authorization cannot be set while config.auth is configured"]},
+        )
+
+
+def _apply_auth(item: SubscriptionModel, raw: dict[str, Any] | None, given: set[str]) -> None:
+    """Apply ``config`` from a request: the password keeps its value when omitted."""
+    auth = (raw or {}).get("auth")
+    if auth is None:
+        item.auth = None
+        return
+    old_password = item.auth.sealed_password if item.auth is not None else None
+    if "password" in given:
+        password = auth.get("password")
+        sealed = seal(password) if password is not None else None
+    else:
+        sealed = old_password
+    item.auth = BasicAuthAttribute(  # type: ignore[no-untyped-call]
+        auth_type="basic", username=auth["username"], sealed_password=sealed
+    )
+
+
+def _auth_fields_given(body: SubscriptionIn) -> set[str]:
+    if body.config is None or body.config.auth is None:
+        return set()
+    return set(body.config.auth.model_fields_set)
+
+
+def create_subscription(tenant: str, body: SubscriptionIn) -> SubscriptionModel:
+    """Store a new subscription for ``tenant`` and return it.
+
+    Raises:
+        ValidationFailed: the retry schedule outlasts the delivery retention,
+            or ``Authorization`` clashes with basic auth.
+        Conflict: ``(tenant, target_url, event_type)`` already exists.
+    """
+    bind_tables()
+    config, max_retries = _check_schedule(body.retry_countdown_config, body.max_retries)
+    now = _now()
+    item = SubscriptionModel(
+        tenant,
+        str(uuid7()),
+        event_type=body.event_type,
+        target_url=body.target_url,
+        retry_countdown_config=config,
+        max_retries=max_retries,
+        additional_headers=body.additional_headers,
+        sealed_secret_key=seal(body.secret_key) if body.secret_key is not None else None,
+        is_active=body.is_active,
+        created_date=now,
+        modified_date=now,
+    )
+    item.fanout_event_type = item.event_type if item.is_active else None
+    _apply_auth(item, body.config.model_dump() if body.config else None, _auth_fields_given(body))
+    _check_authorization_header(item)
+    guard = TargetGuardModel(
+        *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
+    )
+    try:
+        with _transaction() as tx:
+            tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
+            tx.save(item, condition=SubscriptionModel.id.does_not_exist())
+    except TransactWriteError as exc:
+        if any(_failed_conditions(exc)):
+            raise _duplicate() from None
+        raise
+    return item
+
+
+def get_subscription(tenant: str, subscription_id: str) -> SubscriptionModel:
+    """The subscription ``subscription_id`` of ``tenant``.
+
+    Raises:
+        NotFound: no such subscription for this tenant (whatever the id looks like).
+    """
+    bind_tables()
+    if not subscription_id or len(subscription_id) > 64:
+        raise NotFound("subscription not found")
+    try:
+        return SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
+    except SubscriptionModel.DoesNotExist:
+        raise NotFound("subscription not found") from None
+
+
+def update_subscription(
+    tenant: str, subscription_id: str, body: SubscriptionIn | SubscriptionPatch, *, partial: bool
+) -> SubscriptionModel:
+    """Change a subscription (PUT when ``partial`` is false, PATCH when true).
+
+    A PUT replaces every field, defaults included, except the write-only
+    ``secret_key`` and ``config.auth.password``, which keep their value
+    when omitted (``null`` removes them). A PATCH changes the given fields.
+
+    Raises:
+        NotFound, ValidationFailed, Conflict (duplicate target, or the
+        subscription changed concurrently: retry).
+    """
+    item = get_subscription(tenant, subscription_id)
+    given = body.model_fields_set if partial else set(type(body).model_fields)
+    old_key = (item.event_type, item.target_url)
+    if "event_type" in given and body.event_type is not None:
+        item.event_type = body.event_type
+    if "target_url" in given and body.target_url is not None:
+        item.target_url = body.target_url
+    if "is_active" in given and body.is_active is not None:
+        item.is_active = body.is_active
+    if "additional_headers" in given:
+        item.additional_headers = body.additional_headers
+    if "secret_key" in body.model_fields_set:
+        item.sealed_secret_key = seal(body.secret_key) if body.secret_key is not None else None
+    if "config" in given:
+        _apply_auth(
+            item, body.config.model_dump() if body.config else None, _auth_fields_given(body)
+        )
+    schedule_given = {"retry_countdown_config", "max_retries"} & given
+    if schedule_given:
+        config = (
+            body.retry_countdown_config
+            if "retry_countdown_config" in given
+            else item.retry_countdown_config
+        )
+        retries = body.max_retries if "max_retries" in given else int(item.max_retries)
+        item.retry_countdown_config, item.max_retries = _check_schedule(config, retries)
+    _check_authorization_header(item)
+    item.fanout_event_type = item.event_type if item.is_active else None
+    item.modified_date = _now()
+    new_key = (item.event_type, item.target_url)
+    try:
+        with _transaction() as tx:
+            if new_key != old_key:
+                old_guard = TargetGuardModel(*_guard_key(tenant, *old_key), subscription_id=item.id)
+                tx.delete(old_guard, condition=TargetGuardModel.subscription_id == item.id)
+                new_guard = TargetGuardModel(*_guard_key(tenant, *new_key), subscription_id=item.id)
+                tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
+            tx.save(item)
+    except TransactWriteError as exc:
+        failed = _failed_conditions(exc)
+        if new_key != old_key and len(failed) == 3 and failed[1]:
+            raise _duplicate() from None
+        if any(failed):
+            raise Conflict(
+                "the subscription was changed concurrently; fetch it and retry"
+            ) from None
+        raise
+    return item
+
+
+def delete_subscription(tenant: str, subscription_id: str) -> None:
+    """Remove a subscription (and its uniqueness guard).
+
+    Deliveries still pending for it are cancelled by the dispatcher, which
+    re-reads the subscription before every attempt.
+
+    Raises:
+        NotFound: no such subscription for this tenant.
+    """
+    item = get_subscription(tenant, subscription_id)
+    guard = TargetGuardModel(
+        *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
+    )
+    try:
+        with _transaction() as tx:
+            tx.delete(item, add_version_condition=False, condition=SubscriptionModel.id.exists())
+            tx.delete(guard, add_version_condition=False)
+    except TransactWriteError as exc:
+        if any(_failed_conditions(exc)):
+            raise NotFound("subscription not found") from None
+        raise
+
+
+def _encode_cursor(subscription_id: str) -> str:
+    raw = json.dumps({"id": subscription_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        subscription_id = data["id"]
+        if not isinstance(subscription_id, str) or not 0 < len(subscription_id) <= 64:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        raise ValidationFailed(
+            "invalid cursor", {"cursor": ["not a cursor this API returned"]}
+        ) from None
+    return subscription_id
+
+
+def list_subscriptions(
+    tenant: str,
+    *,
+    event_type: str | None = None,
+    target_url: str | None = None,
+    is_active: bool | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> Page:
+    """One page of ``tenant``'s subscriptions in creation order, filtered.
+
+    ``limit`` is 1-:data:`MAX_PAGE_SIZE`. ``cursor`` is a previous page's
+    ``next_cursor``; it only carries a position, the tenant always comes from
+    the caller.
+
+    Raises:
+        ValidationFailed: a cursor this API did not issue.
+    """
+    bind_tables()
+    start_id = _decode_cursor(cursor) if cursor else None
+    condition: Condition | None = None
+    for cond in (
+        SubscriptionModel.event_type == event_type if event_type is not None else None,
+        SubscriptionModel.target_url == target_url if target_url is not None else None,
+        SubscriptionModel.is_active == is_active if is_active is not None else None,
+    ):
+        if cond is not None:
+            condition = cond if condition is None else condition & cond
+    last_key = {"tenant": {"S": tenant}, "id": {"S": start_id}} if start_id else None
+    results: Iterator[SubscriptionModel] = SubscriptionModel.query(
+        tenant,
+        filter_condition=condition,
+        last_evaluated_key=last_key,
+        page_size=min(limit + 1, MAX_PAGE_SIZE + 1),
+    )
+    items: list[SubscriptionModel] = []
+    for item in results:
+        if len(items) == limit:
+            return Page(items, _encode_cursor(items[-1].id))
+        items.append(item)
+    return Page(items, None)
+
+
+def to_resource(item: SubscriptionModel) -> SubscriptionOut:
+    """The API view of a subscription: secrets become ``has_*`` flags."""
+    auth = None
+    if item.auth is not None:
+        auth = {
+            "auth_type": "basic",
+            "username": item.auth.username,
+            "has_password": item.auth.sealed_password is not None,
+        }
+    return SubscriptionOut.model_validate(
+        {
+            "id": item.id,
+            "event_type": item.event_type,
+            "target_url": item.target_url,
+            "retry_countdown_config": item.retry_countdown_config,
+            "max_retries": int(item.max_retries),
+            "additional_headers": item.additional_headers,
+            "has_secret_key": item.sealed_secret_key is not None,
+            "is_active": item.is_active,
+            "config": {"auth": auth},
+            "created_date": item.created_date,
+            "modified_date": item.modified_date,
+        }
+    )
