@@ -33,3 +33,9 @@ format: install
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+
+# The CDK app's cloud assembly (cdk.out/): no AWS account, credentials or Docker;
+# the code asset is bundled with the local pip (arm64 wheels from PyPI).
+.PHONY: synth
+synth: install
+	$(BIN)/python infra/app.py $(SYNTH_ARGS)

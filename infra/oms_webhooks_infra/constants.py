@@ -1,0 +1,115 @@
+"""Names, sizes and defaults of the deployment, in one place.
+
+Resource names that the functions also know (tables, queues, bus, rule
+pattern) are *not* here: they come from :mod:`oms_webhooks.tables` and
+:mod:`oms_webhooks.resources`, the single definitions shared with the local
+stack. This module holds what only the deployment decides: context keys and
+their defaults, function sizes, API limits, alarm thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Service name: Powertools ``POWERTOOLS_SERVICE_NAME`` and the ``service`` tag.
+SERVICE_NAME: Final = "oms-webhooks"
+#: Default CloudFormation stack name.
+STACK_NAME: Final = "OmsWebhooks"
+#: Prefix of the settings' environment variables (``functions/oms_webhooks/settings.py``).
+SETTINGS_ENV_PREFIX: Final = "OMS_WEBHOOKS_"
+
+# --- context keys (``cdk deploy -c key=value`` or ``cdk.json`` → ``context``) ---
+CTX_BUS_NAME: Final = "busName"
+CTX_USE_EXISTING_BUS: Final = "useExistingBus"
+CTX_EVENT_SOURCE: Final = "eventSource"
+CTX_ALLOW_PRIVATE_TARGETS: Final = "allowPrivateTargets"
+CTX_LOG_RETENTION_DAYS: Final = "logRetentionDays"
+CTX_REMOVAL_POLICY: Final = "removalPolicy"
+CTX_DISPATCHER_MAX_CONCURRENCY: Final = "dispatcherMaxConcurrency"
+CTX_METRICS_NAMESPACE: Final = "metricsNamespace"
+CTX_LOG_LEVEL: Final = "logLevel"
+CTX_ALARM_TOPIC_ARN: Final = "alarmTopicArn"
+CTX_SKIP_BUNDLING: Final = "skipBundling"
+CTX_STACK_NAME: Final = "stackName"
+
+# --- defaults of the context values ---
+DEFAULT_LOG_RETENTION_DAYS: Final = 30
+DEFAULT_REMOVAL_POLICY: Final = "retain"
+DEFAULT_DISPATCHER_MAX_CONCURRENCY: Final = 20
+DEFAULT_METRICS_NAMESPACE: Final = "OmsWebhooks"
+DEFAULT_LOG_LEVEL: Final = "INFO"
+
+# --- Lambda ---
+#: Runtime (``python3.13``) and the matching ``pip --python-version``.
+PYTHON_VERSION: Final = "3.13"
+#: ``pip --platform`` tag of the wheels for Lambda's arm64 (Graviton) runtime.
+PIP_PLATFORM: Final = "manylinux2014_aarch64"
+#: Distributions the Lambda runtime already provides: left out of the asset.
+RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer")
+#: Handler entry points, by function (the logical name of each function).
+HANDLERS: Final = {
+    "Authorizer": "oms_webhooks.handlers.authorizer.handler",
+    "Api": "oms_webhooks.handlers.api.handler",
+    "Router": "oms_webhooks.handlers.router.handler",
+    "Dispatcher": "oms_webhooks.handlers.dispatcher.handler",
+}
+#: Memory per function, in MiB.
+MEMORY_MB: Final = {"Authorizer": 256, "Api": 512, "Router": 512, "Dispatcher": 512}
+#: Timeouts of the API-facing functions, in seconds (API Gateway's integration
+#: timeout is 29 s; the authorizer must answer well within it). The queue
+#: consumers' timeouts come from their ``QueueSpec.function_timeout``.
+AUTHORIZER_TIMEOUT_SECONDS: Final = 10
+API_TIMEOUT_SECONDS: Final = 29
+#: Lambda's SQS rule: queue visibility ≥ 6 × the consuming function's timeout.
+VISIBILITY_TIMEOUT_FACTOR: Final = 6
+#: Concurrent invocations of the router's event source mapping (SQS minimum 2).
+ROUTER_MAX_CONCURRENCY: Final = 10
+
+# --- table access, by function and table ``settings_field`` (least privilege) ---
+READ: Final = "read"
+WRITE: Final = "write"
+READ_WRITE: Final = "read_write"
+#: A table listed here but not (yet) defined in ``oms_webhooks.tables`` is skipped.
+TABLE_ACCESS: Final = {
+    "Authorizer": {"tokens_table": READ},
+    "Api": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
+    "Router": {"subscriptions_table": READ, "deliveries_table": WRITE},
+    "Dispatcher": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
+}
+
+# --- EventBridge rule target ---
+#: Retries of the rule's delivery to the ingress queue before its DLQ.
+RULE_TARGET_RETRY_ATTEMPTS: Final = 10
+#: Oldest event the rule target still tries to deliver, in hours.
+RULE_TARGET_MAX_EVENT_AGE_HOURS: Final = 24
+
+# --- REST API ---
+API_PREFIX: Final = "whisperer"
+API_STAGE_NAME: Final = "prod"
+#: Paths under ``/whisperer`` served without the authorizer (GET only).
+PUBLIC_PATHS: Final = ("openapi.json", "docs")
+#: Authorizer result cache: also the delay before a revoked token stops working.
+AUTHORIZER_CACHE_TTL_SECONDS: Final = 60
+AUTHORIZATION_HEADER: Final = "Authorization"
+#: Stage throttling: steady requests per second and burst.
+THROTTLING_RATE_LIMIT: Final = 100
+THROTTLING_BURST_LIMIT: Final = 200
+#: JSON bodies of API Gateway's own refusals (same shape as the API's errors).
+UNAUTHORIZED_BODY: Final = {
+    "code": "not_authenticated",
+    "detail": "Authentication credentials were not provided or are not valid.",
+}
+ACCESS_DENIED_BODY: Final = {
+    "code": "permission_denied",
+    "detail": "You do not have permission to perform this action.",
+}
+
+# --- alarms ---
+#: Custom metrics the dispatcher emits (Powertools, dimension ``service``).
+METRIC_DELIVERY_ATTEMPTED: Final = "DeliveryAttempted"
+METRIC_DELIVERY_FAILED: Final = "DeliveryFailed"
+#: Alarm when more than this percentage of attempts fail ...
+DELIVERY_FAILURE_RATE_PERCENT: Final = 50
+#: ... in each of this many consecutive periods of this many seconds.
+DELIVERY_FAILURE_EVALUATION_PERIODS: Final = 3
+ALARM_PERIOD_SECONDS: Final = 300

@@ -1,0 +1,109 @@
+"""REST API: authorizer on every method but the public docs, JSON refusals, stage limits."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from oms_webhooks_infra import constants as c
+from tests.infra.conftest import Synthesized
+
+
+def _paths(synthesized: Synthesized) -> dict[str, str]:
+    """``/whisperer/{proxy+}``-style full path by ApiGateway::Resource logical id."""
+    resources = synthesized.resources("AWS::ApiGateway::Resource")
+
+    def path(logical_id: str) -> str:
+        props = resources[logical_id]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {logical_id: path(logical_id) for logical_id in resources}
+
+
+def _methods(synthesized: Synthesized) -> dict[tuple[str, str], dict]:
+    paths = _paths(synthesized)
+    return {
+        (paths[m["Properties"]["ResourceId"]["Ref"]], m["Properties"]["HttpMethod"]): m[
+            "Properties"
+        ]
+        for m in synthesized.resources("AWS::ApiGateway::Method").values()
+    }
+
+
+def test_routes_are_the_proxy_and_the_public_docs(synthesized: Synthesized) -> None:
+    assert set(_methods(synthesized)) == {
+        ("/whisperer/{proxy+}", "ANY"),
+        ("/whisperer/openapi.json", "GET"),
+        ("/whisperer/docs", "GET"),
+    }
+
+
+def test_every_method_but_the_public_docs_has_the_authorizer(synthesized: Synthesized) -> None:
+    (authorizer_id,) = synthesized.resources("AWS::ApiGateway::Authorizer")
+    for (path, _), props in _methods(synthesized).items():
+        if path.removeprefix("/whisperer/") in c.PUBLIC_PATHS:
+            assert props["AuthorizationType"] == "NONE"
+        else:
+            assert props["AuthorizationType"] == "CUSTOM"
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_methods_proxy_to_the_api_function(synthesized: Synthesized) -> None:
+    for props in _methods(synthesized).values():
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert "FunctionsApi" in json.dumps(props["Integration"]["Uri"])
+
+
+def test_authorizer_is_request_on_the_authorization_header_cached_a_minute_at_most(
+    synthesized: Synthesized,
+) -> None:
+    (authorizer,) = synthesized.resources("AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["Type"] == "REQUEST"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert 0 < props["AuthorizerResultTtlInSeconds"] <= 60
+    assert "FunctionsAuthorizer" in json.dumps(props["AuthorizerUri"])
+
+
+def test_gateway_refusals_are_json_in_the_api_error_shape(synthesized: Synthesized) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    for kind, status, code in (
+        ("UNAUTHORIZED", "401", "not_authenticated"),
+        ("ACCESS_DENIED", "403", "permission_denied"),
+    ):
+        body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
+        assert responses[kind]["StatusCode"] == status
+        assert body["code"] == code
+        assert body["detail"]
+        assert (
+            responses[kind]["ResponseParameters"]["gatewayresponse.header.Content-Type"]
+            == "'application/json'"
+        )
+
+
+def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "ThrottlingRateLimit": c.THROTTLING_RATE_LIMIT,
+                            "ThrottlingBurstLimit": c.THROTTLING_BURST_LIMIT,
+                            "LoggingLevel": "ERROR",
+                        }
+                    )
+                ]
+            ),
+            "TracingEnabled": True,
+        },
+    )
+    synthesized.template.has_output("ApiUrl", {"Value": Match.any_value()})

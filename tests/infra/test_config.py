@@ -1,0 +1,53 @@
+"""Context parameters: defaults, string values from ``-c``, refusals."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import App, RemovalPolicy
+
+from oms_webhooks_infra.config import DeploymentConfig
+
+
+def _config(**context: object) -> DeploymentConfig:
+    return DeploymentConfig.from_context(App(context=dict(context)).node)
+
+
+def test_defaults_retain_tables_and_create_the_oms_bus() -> None:
+    config = _config()
+    assert config.table_removal_policy == RemovalPolicy.RETAIN
+    assert (config.bus_name, config.use_existing_bus, config.event_source) == ("oms", False, "oms")
+    assert config.allow_private_targets is False
+
+
+def test_cli_strings_are_parsed() -> None:
+    config = _config(
+        useExistingBus="true",
+        busName="default",
+        dispatcherMaxConcurrency="50",
+        logRetentionDays="90",
+        removalPolicy="DESTROY",
+    )
+    assert config.use_existing_bus is True
+    assert config.bus_name == "default"
+    assert config.dispatcher_max_concurrency == 50
+    assert config.log_retention_days == 90
+    assert config.table_removal_policy == RemovalPolicy.DESTROY
+
+
+def test_private_targets_are_refused_in_a_deployment() -> None:
+    with pytest.raises(ValueError, match="allowPrivateTargets"):
+        _config(allowPrivateTargets="true")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("removalPolicy", "keep"),
+        ("logRetentionDays", "10"),
+        ("dispatcherMaxConcurrency", "1"),
+        ("useExistingBus", "maybe"),
+    ],
+)
+def test_malformed_values_are_refused(key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        _config(**{key: value})
