@@ -19,6 +19,14 @@ Layout:
   (hash ``fanout_event_type``, range ``id``) is sparse: only active
   subscriptions carry ``fanout_event_type``, so fan-out reads exactly the
   active matching subscriptions, never a Scan.
+* ``deliveries``: hash ``pk``, range ``sk``, TTL ``expires_at``. One
+  partition per delivery (``pk`` = the delivery's 32-hex uuid): the delivery
+  item (``sk`` = ``delivery``) and one item per attempt (``sk`` =
+  ``attempt#0001``...), so 50 attempts with 4 KiB excerpts never push one
+  item past DynamoDB's 400 KB; the event's payload is stored once per event
+  (``pk`` = ``event#<event id>``, ``sk`` = ``payload``). GSI ``by-tenant``
+  (hash ``log_tenant``, range ``log_sort`` = ``<created ISO>#<uuid>``) serves
+  the delivery log newest first; only delivery items carry ``log_tenant``.
 * ``tokens``: hash ``token_hash`` (SHA-256 hex of the token; the token itself
   is never stored); GSI ``by-token-id`` for revocation by id.
 """
@@ -35,6 +43,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
@@ -131,10 +140,91 @@ class TokenModel(Model):
     by_token_id = TokenById()
 
 
-#: Every model, one per table; models sharing a table list the table's owner first.
-MODELS: tuple[type[Model], ...] = (SubscriptionModel, TargetGuardModel, TokenModel)
-#: The model that owns each table's definition (keys and indexes).
-TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel)
+class DeliveryByTenant(GlobalSecondaryIndex["DeliveryModel"]):
+    """Sparse delivery-log index: a tenant's deliveries by creation time."""
+
+    class Meta:
+        index_name = "by-tenant"
+        projection = AllProjection()
+
+    log_tenant = UnicodeAttribute(hash_key=True)
+    log_sort = UnicodeAttribute(range_key=True)
+
+
+class DeliveryModel(Model):
+    """One delivery: one event to one subscription (``pk`` = uuid, ``sk`` = ``delivery``)."""
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="delivery")
+    log_tenant = UnicodeAttribute(null=True)
+    log_sort = UnicodeAttribute(null=True)
+    tenant = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_time = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")
+    retry_count = NumberAttribute(default=0)
+    attempt_count = NumberAttribute(default=0)
+    next_attempt_at = NumberAttribute(null=True)
+    response_http_status = NumberAttribute(null=True)
+    response_content = UnicodeAttribute(null=True)
+    response_time = NumberAttribute(null=True)
+    created_date = UTCDateTimeAttribute()
+    modified_date = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+    by_tenant = DeliveryByTenant()
+
+
+class AttemptModel(Model):
+    """One attempt of a delivery (``sk`` = ``attempt#NNNN``); shares the deliveries table."""
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UTCDateTimeAttribute()
+    response_http_status = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    response_time = NumberAttribute()
+    response_content = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class EventPayloadModel(Model):
+    """An event's Detail, stored once per event (``pk`` = ``event#<id>``, ``sk`` = ``payload``)."""
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="payload")
+    event_type = UnicodeAttribute()
+    event_time = UnicodeAttribute()
+    detail = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+#: Every model; models sharing a table follow the table's owner.
+MODELS: tuple[type[Model], ...] = (
+    SubscriptionModel,
+    TargetGuardModel,
+    TokenModel,
+    DeliveryModel,
+    AttemptModel,
+    EventPayloadModel,
+)
+#: The model that owns each table's definition (keys, indexes, TTL).
+TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel, DeliveryModel)
 
 
 @dataclass(frozen=True)
