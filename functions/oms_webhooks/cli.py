@@ -1,0 +1,290 @@
+"""The ``oms-webhooks`` command line: the local stack and admin tasks.
+
+A thin layer over :mod:`oms_webhooks.local.stack` and :mod:`oms_webhooks.tokens`.
+Every subcommand that talks to AWS takes ``--endpoint-url`` (else
+``$AWS_ENDPOINT_URL``, else the local stack's ``http://127.0.0.1:4566``) and
+``--aws`` (real AWS: no endpoint override, the default credential chain).
+Against an endpoint it signs as moto's default account (``testing``/``testing``,
+``us-east-1``), DESIGN §6.
+
+Exit codes: 0 done, 1 AWS or the endpoint failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from oms_webhooks.local.stack import (
+    DEFAULT_API_PORT,
+    DEFAULT_AWS_ENDPOINT_URL,
+    DEFAULT_AWS_PORT,
+    LocalStack,
+    StackError,
+    environ,
+    local_aws_environ,
+)
+from oms_webhooks.tokens import TokenError, TokenInfo, create_token, list_tokens, revoke_token
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="oms-webhooks")
+def main() -> None:
+    """oms-webhooks: run the webhook service locally and administer it."""
+
+
+# -- AWS target -----------------------------------------------------------------
+
+
+def aws_options(func: F) -> F:
+    """Add ``--endpoint-url`` and ``--aws`` to a command; it receives ``endpoint_url``.
+
+    The command gets ``endpoint_url: str | None`` (None = real AWS).
+    """
+
+    @click.option(
+        "--endpoint-url",
+        metavar="URL",
+        help=(
+            "AWS endpoint (moto's server). Default: $AWS_ENDPOINT_URL, "
+            f"else the local stack's {DEFAULT_AWS_ENDPOINT_URL}."
+        ),
+    )
+    @click.option(
+        "--aws",
+        "use_aws",
+        is_flag=True,
+        help="Use real AWS (no endpoint override; the default credential chain).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, endpoint_url: str | None, use_aws: bool, **kwargs: Any) -> Any:
+        if use_aws and endpoint_url:
+            raise click.UsageError("--aws and --endpoint-url exclude each other")
+        if not use_aws:
+            endpoint_url = (
+                endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_AWS_ENDPOINT_URL
+            )
+        return func(*args, endpoint_url=None if use_aws else endpoint_url, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def aws_target(endpoint_url: str | None) -> Iterator[None]:
+    """Point boto3 (and the models) at ``endpoint_url`` for the block; None = real AWS.
+
+    Turns AWS failures into a clean message and exit code 1.
+    """
+    changes = local_aws_environ(endpoint_url) if endpoint_url else {"AWS_ENDPOINT_URL": None}
+    where = endpoint_url or "AWS"
+    try:
+        with environ(changes):
+            yield
+    except (PynamoDBException, BotoCoreError, ClientError) as exc:
+        cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+        message = f"{where}: {cause}"
+        if endpoint_url:
+            message += " (is the local stack running? `oms-webhooks local`)"
+        raise _Failure(message) from None
+
+
+class _Failure(click.ClickException):
+    """AWS or the endpoint failed: exit code 1."""
+
+    exit_code = 1
+
+
+class _BadInput(click.ClickException):
+    """Bad input (a tenant name, an event type, an unknown id): exit code 2."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _token_errors() -> Iterator[None]:
+    try:
+        yield
+    except TokenError as exc:
+        raise _BadInput(str(exc)) from None
+
+
+# -- local ----------------------------------------------------------------------
+
+
+def banner(stack: LocalStack) -> str:
+    """The text printed when the local stack is up: where things are and how to try it.
+
+    The development token appears once, in the ``export TOKEN=...`` line.
+    """
+    api = f"{stack.api_url}/whisperer"
+    auth = '-H "Authorization: Token $TOKEN"'
+    body = (
+        '{"event_type": "package.created", '
+        '"target_url": "http://127.0.0.1:9000/webhooks", '
+        '"secret_key": "whsec_change-me"}'
+    )
+    return "\n".join(
+        [
+            "oms-webhooks local stack is ready.",
+            "",
+            f"  API:           {api}/",
+            f"  OpenAPI:       {api}/openapi.json  (docs: {api}/docs)",
+            f"  AWS endpoint:  {stack.aws_endpoint_url}  (moto; region us-east-1, testing/testing)",
+            "",
+            "Development token (tenant 'dev'), shown once:",
+            "",
+            f"  export TOKEN={stack.dev_token}",
+            f"  export AWS_ENDPOINT_URL={stack.aws_endpoint_url}",
+            "",
+            "Try:",
+            "",
+            "  # subscribe",
+            f"  curl -s -X POST {api}/hooks/ {auth} \\",
+            f"       -H 'Content-Type: application/json' -d '{body}'",
+            "  # list your subscriptions",
+            f"  curl -s {api}/hooks/ {auth}",
+            "  # unsubscribe",
+            f"  curl -s -X DELETE {api}/hooks/<id>/ {auth}",
+            "",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+@main.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--api-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_API_PORT,
+    show_default=True,
+    help="Port of the API on 127.0.0.1 (0 = any free port).",
+)
+@click.option(
+    "--aws-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_AWS_PORT,
+    show_default=True,
+    help="Port of moto's AWS server on 127.0.0.1 (0 = any free port).",
+)
+def local(api_port: int, aws_port: int) -> None:
+    """Run the whole service on this machine until Ctrl-C or SIGTERM.
+
+    Starts moto's AWS server, creates the tables (and the other resources),
+    a development token, and serves the API through the real authorizer and
+    api handlers. Set $OMS_WEBHOOKS_DEV_TOKEN to fix the development token.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(api_port=api_port, aws_port=aws_port)
+    try:
+        try:
+            stack.start()
+        except StackError as exc:
+            raise _Failure(str(exc)) from None
+        click.echo(banner(stack))
+        while not stop.wait(0.5):
+            pass
+        click.echo("Stopping...", err=True)
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Stopped.", err=True)
+
+
+# -- tokens ---------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT_SETTINGS)
+def tokens() -> None:
+    """Create, list and revoke API tokens (one tenant per token).
+
+    Tokens are stored hashed: a token is shown once, when it is created.
+    """
+
+
+def _date(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _scope(info: TokenInfo) -> str:
+    return ",".join(info.event_types) if info.event_types else "all"
+
+
+@tokens.command("create", context_settings=CONTEXT_SETTINGS)
+@click.option("--tenant", required=True, help="The tenant (partner) the token belongs to.")
+@click.option(
+    "--event-types",
+    metavar="A,B",
+    default="",
+    help="Comma-separated event types the token may use (default: all).",
+)
+@aws_options
+def tokens_create(tenant: str, event_types: str, endpoint_url: str | None) -> None:
+    """Create a token for TENANT; print its id and, on the last line, the token alone.
+
+    The token is not stored in clear and cannot be shown again.
+    """
+    scope = [t.strip() for t in event_types.split(",") if t.strip()] or None
+    with aws_target(endpoint_url), _token_errors():
+        info, token = create_token(tenant=tenant, event_types=scope)
+    click.echo(f"Created token {info.token_id} for tenant {info.tenant} (scope: {_scope(info)}).")
+    click.echo("The token is shown once, on the next line; store it now:")
+    click.echo(token)
+
+
+@tokens.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("--tenant", default=None, help="Only this tenant's tokens.")
+@aws_options
+def tokens_list(tenant: str | None, endpoint_url: str | None) -> None:
+    """List tokens: id, tenant, created, revoked, scope (never the token itself)."""
+    with aws_target(endpoint_url), _token_errors():
+        infos = list_tokens(tenant)
+    rows = [("ID", "TENANT", "CREATED", "REVOKED", "SCOPE")]
+    rows += [
+        (i.token_id, i.tenant, _date(i.created_date), _date(i.revoked_date), _scope(i))
+        for i in infos
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]))
+
+
+@tokens.command("revoke", context_settings=CONTEXT_SETTINGS)
+@click.argument("token_id")
+@aws_options
+def tokens_revoke(token_id: str, endpoint_url: str | None) -> None:
+    """Revoke the token with id TOKEN_ID (``tok_...``); idempotent.
+
+    API Gateway caches an authorization up to its cache TTL (≤ 60 s): a
+    revoked token may work that long there; the local stack refuses it at once.
+    """
+    with aws_target(endpoint_url), _token_errors():
+        info = revoke_token(token_id)
+    click.echo(
+        f"Revoked token {info.token_id} of tenant {info.tenant} at {_date(info.revoked_date)}."
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

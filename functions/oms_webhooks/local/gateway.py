@@ -1,0 +1,449 @@
+"""A local API Gateway: WSGI requests → REST (v1) proxy events → the real Lambda handlers.
+
+:class:`LocalApiGateway` is a WSGI application that behaves like the
+deployed REST API (DESIGN §3): a ``{proxy+}`` resource under ``/whisperer``
+sends every path to the api handler; every path except the public ones
+(:data:`PUBLIC_PATHS`) first goes through the REQUEST authorizer. Its
+answers imitate API Gateway's:
+
+* authorizer raised ``Exception("Unauthorized")`` → 401, the UNAUTHORIZED
+  Gateway Response with a JSON body; a policy that does not allow the method
+  → 403 (ACCESS_DENIED); any other authorizer failure → 500 (AUTHORIZER_FAILURE);
+* the api handler raised, or returned something that is not a proxy
+  response → 502 ``{"message": "Internal server error"}``; it ran longer than
+  the integration timeout (29 s) → 504;
+* a body over the 10 MB payload limit → 413; a path outside the API's
+  resources → 403 ``{"message": "Missing Authentication Token"}``.
+
+The authorizer's result is not cached here (API Gateway caches it up to 60 s:
+the documented revocation delay); locally a revoked token is refused at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
+
+logger = logging.getLogger(__name__)
+
+#: A Lambda entry point: ``handler(event, context) -> result``.
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
+
+#: Moto's default account, which the local stack always uses (DESIGN §6).
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+#: The API's base path and its proxy resource.
+BASE_PATH = "/whisperer"
+PROXY_RESOURCE = f"{BASE_PATH}/{{proxy+}}"
+#: Paths served without a token (DESIGN §3); sub-paths of ``/whisperer/docs`` too.
+PUBLIC_PATHS: tuple[str, ...] = (f"{BASE_PATH}/openapi.json", f"{BASE_PATH}/docs")
+#: API Gateway's payload limit (10 MB) and REST integration timeout (29 s).
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+
+UNAUTHORIZED_BODY = {
+    "code": "not_authenticated",
+    "detail": "Authentication credentials were not provided or are invalid.",
+}
+ACCESS_DENIED_BODY = {
+    "code": "permission_denied",
+    "detail": "You do not have permission to perform this action.",
+}
+TOO_LARGE_BODY = {
+    "code": "request_too_large",
+    "detail": f"The request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit.",
+}
+INTERNAL_ERROR_BODY = {"message": "Internal server error"}
+AUTHORIZER_FAILURE_BODY: dict[str, Any] = {"message": None}
+TIMEOUT_BODY = {"message": "Endpoint request timed out"}
+MISSING_TOKEN_BODY = {"message": "Missing Authentication Token"}
+
+
+class FakeLambdaContext(LambdaContext):
+    """The Lambda context object handed to a handler: names, memory and a deadline.
+
+    Args:
+        function_name: the function's name (also in its ARN).
+        timeout_seconds: the invocation's time budget; ``get_remaining_time_in_millis``
+            counts down from it.
+        memory_limit_in_mb: the configured memory.
+    """
+
+    def __init__(
+        self, function_name: str, *, timeout_seconds: float = 30.0, memory_limit_in_mb: int = 256
+    ) -> None:
+        self._function_name = function_name
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = (
+            f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
+        )
+        self._memory_limit_in_mb = memory_limit_in_mb
+        self._aws_request_id = str(uuid.uuid4())
+        self._log_group_name = f"/aws/lambda/{function_name}"
+        self._log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        """Milliseconds left before the invocation's deadline (≥ 0)."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _json_response(status: int, body: Any, request_id: str) -> Response:
+    response = Response(
+        json.dumps(body), status=status, content_type="application/json", headers=None
+    )
+    response.headers["x-amzn-RequestId"] = request_id
+    if status in (401, 403):
+        response.headers["x-amzn-ErrorType"] = (
+            "UnauthorizedException" if status == 401 else "AccessDeniedException"
+        )
+    return response
+
+
+def _arn_pattern(resource: str) -> re.Pattern[str]:
+    """An IAM resource pattern (``*`` and ``?`` wildcards) as a regular expression."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def policy_allows(policy: Any, method_arn: str) -> bool:
+    """Whether an authorizer's IAM policy document allows ``execute-api:Invoke`` on ``method_arn``.
+
+    An explicit Deny wins; otherwise an Allow is needed (IAM's evaluation).
+    A malformed document raises ``ValueError``.
+    """
+    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list):
+        raise ValueError("policyDocument without a Statement list")
+    allowed = False
+    for statement in policy["Statement"]:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(_arn_pattern(a).fullmatch("execute-api:Invoke") for a in actions):
+            continue
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(_arn_pattern(r).fullmatch(method_arn) for r in resources):
+            continue
+        effect = statement.get("Effect")
+        if effect == "Deny":
+            return False
+        if effect == "Allow":
+            allowed = True
+    return allowed
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(f"authorizer context values must be scalars, got {type(value).__name__}")
+
+
+class LocalApiGateway:
+    """WSGI app: each request → API Gateway REST proxy event → authorizer + api handler.
+
+    Args:
+        api_handler: the api Lambda's entry point; default
+            :func:`oms_webhooks.handlers.api.handler`.
+        authorizer_handler: the REQUEST authorizer's entry point; default
+            :func:`oms_webhooks.handlers.authorizer.handler`.
+        stage: the stage name (in ``requestContext`` and the method ARN).
+        api_id: the REST API id.
+        max_payload_bytes: largest request body, in bytes (else 413).
+        integration_timeout: seconds the api handler may run (else 504).
+    """
+
+    def __init__(
+        self,
+        api_handler: Handler | None = None,
+        authorizer_handler: Handler | None = None,
+        *,
+        stage: str = "local",
+        api_id: str = "local0api0",
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+    ) -> None:
+        if api_handler is None:
+            from oms_webhooks.handlers import api
+
+            api_handler = api.handler
+        if authorizer_handler is None:
+            from oms_webhooks.handlers import authorizer
+
+            authorizer_handler = authorizer.handler
+        self.api_handler: Handler = api_handler
+        self.authorizer_handler: Handler = authorizer_handler
+        self.stage = stage
+        self.api_id = api_id
+        self.max_payload_bytes = max_payload_bytes
+        self.integration_timeout = integration_timeout
+
+    # -- WSGI ---------------------------------------------------------------
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """The WSGI entry point."""
+        request = Request(environ)
+        request.max_content_length = self.max_payload_bytes
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request as API Gateway would (see the module docstring)."""
+        request_id = str(uuid.uuid4())
+        path = request.path
+        if not path.startswith(BASE_PATH + "/") or path == BASE_PATH + "/":
+            return _json_response(403, MISSING_TOKEN_BODY, request_id)
+        try:
+            body = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            return _json_response(413, TOO_LARGE_BODY, request_id)
+        if len(body) > self.max_payload_bytes:  # pragma: no cover - werkzeug enforces it
+            return _json_response(413, TOO_LARGE_BODY, request_id)
+
+        event = self.proxy_event(request, body, request_id)
+        if not self.is_public(path):
+            denied = self._authorize(event)
+            if isinstance(denied, Response):
+                return denied
+        return self._invoke_api(event, request_id)
+
+    # -- events -------------------------------------------------------------
+
+    @staticmethod
+    def is_public(path: str) -> bool:
+        """Whether ``path`` is served without a token (openapi.json, docs and its sub-paths)."""
+        return path in PUBLIC_PATHS or path.startswith(f"{BASE_PATH}/docs/")
+
+    def method_arn(self, method: str, path: str) -> str:
+        """``arn:aws:execute-api:us-east-1:123456789012:<apiId>/<stage>/<METHOD>/<path>``."""
+        return (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{self.stage}/"
+            f"{method}/{path.lstrip('/')}"
+        )
+
+    def proxy_event(self, request: Request, body: bytes, request_id: str) -> dict[str, Any]:
+        """The REST (v1) proxy event API Gateway builds for ``request`` on the proxy resource.
+
+        ``body`` is the raw request body: a str when it is UTF-8, else base64
+        with ``isBase64Encoded`` true; None when empty.
+        """
+        path = request.path
+        now = datetime.now(UTC)
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            multi_headers.setdefault(name, []).append(value)
+        source_ip = request.remote_addr or "127.0.0.1"
+        forwarded = {
+            "X-Forwarded-For": [source_ip],
+            "X-Forwarded-Proto": [request.scheme],
+            "X-Forwarded-Port": [str(request.server[1]) if request.server else "80"],
+        }
+        for name, values in forwarded.items():
+            multi_headers.setdefault(name, values)
+        headers = {name: values[-1] for name, values in multi_headers.items()}
+        multi_query = {k: request.args.getlist(k) for k in request.args}
+        text: str | None
+        is_b64 = False
+        if not body:
+            text = None
+        else:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = base64.b64encode(body).decode("ascii")
+                is_b64 = True
+        if self.is_public(path):
+            resource = path if path in PUBLIC_PATHS else f"{BASE_PATH}/docs/{{proxy+}}"
+            proxy = path[len(f"{BASE_PATH}/docs/") :] if resource != path else None
+        else:
+            resource = PROXY_RESOURCE
+            proxy = path[len(BASE_PATH) + 1 :]
+        return {
+            "resource": resource,
+            "path": path,
+            "httpMethod": request.method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": {"proxy": proxy} if proxy is not None else None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": "local0",
+                "resourcePath": resource,
+                "httpMethod": request.method,
+                "extendedRequestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{self.stage}{path}",
+                "accountId": ACCOUNT_ID,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "stage": self.stage,
+                "domainPrefix": request.host.split(":")[0].split(".")[0],
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": request_id,
+                "identity": {
+                    "cognitoIdentityPoolId": None,
+                    "accountId": None,
+                    "cognitoIdentityId": None,
+                    "caller": None,
+                    "sourceIp": source_ip,
+                    "principalOrgId": None,
+                    "accessKey": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                    "userArn": None,
+                    "userAgent": request.headers.get("User-Agent"),
+                    "user": None,
+                    "apiKey": None,
+                    "apiKeyId": None,
+                    "clientCert": None,
+                },
+                "domainName": request.host,
+                "apiId": self.api_id,
+            },
+            "body": text,
+            "isBase64Encoded": is_b64,
+        }
+
+    def authorizer_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The REQUEST authorizer event for the proxy ``event``."""
+        return {
+            "type": "REQUEST",
+            "methodArn": self.method_arn(event["httpMethod"], event["path"]),
+            "resource": event["resource"],
+            "path": event["path"],
+            "httpMethod": event["httpMethod"],
+            "headers": event["headers"],
+            "multiValueHeaders": event["multiValueHeaders"],
+            "queryStringParameters": event["queryStringParameters"],
+            "multiValueQueryStringParameters": event["multiValueQueryStringParameters"],
+            "pathParameters": event["pathParameters"],
+            "stageVariables": event["stageVariables"],
+            "requestContext": dict(event["requestContext"]),
+        }
+
+    # -- invocations --------------------------------------------------------
+
+    def _authorize(self, event: dict[str, Any]) -> Response | None:
+        """Run the authorizer; fill ``requestContext.authorizer`` or return the refusal."""
+        request_id = event["requestContext"]["requestId"]
+        auth_event = self.authorizer_event(event)
+        context = FakeLambdaContext("oms-webhooks-authorizer", timeout_seconds=10.0)
+        try:
+            result = self.authorizer_handler(auth_event, context)
+        except Exception as exc:
+            if str(exc) == "Unauthorized":
+                return _json_response(401, UNAUTHORIZED_BODY, request_id)
+            logger.exception("authorizer failed (API Gateway answers 500)")
+            return _json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
+        try:
+            if not isinstance(result, dict) or "principalId" not in result:
+                raise ValueError("authorizer result without principalId")
+            allowed = policy_allows(result.get("policyDocument"), auth_event["methodArn"])
+            authorizer = {k: _stringify(v) for k, v in (result.get("context") or {}).items()}
+        except (ValueError, AttributeError, TypeError):
+            logger.exception("malformed authorizer result (API Gateway answers 500)")
+            return _json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
+        if not allowed:
+            return _json_response(403, ACCESS_DENIED_BODY, request_id)
+        authorizer["principalId"] = str(result["principalId"])
+        event["requestContext"]["authorizer"] = {**authorizer, "integrationLatency": 0}
+        return None
+
+    def _invoke_api(self, event: dict[str, Any], request_id: str) -> Response:
+        """Run the api handler under the integration timeout and turn its result into HTTP."""
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            context = FakeLambdaContext(
+                "oms-webhooks-api", timeout_seconds=self.integration_timeout
+            )
+            try:
+                outcome["result"] = self.api_handler(event, context)
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"api-{request_id[:8]}", daemon=True)
+        worker.start()
+        worker.join(self.integration_timeout)
+        if worker.is_alive():
+            logger.error(
+                "api handler ran over %.1f s (API Gateway answers 504)", self.integration_timeout
+            )
+            return _json_response(504, TIMEOUT_BODY, request_id)
+        if "error" in outcome:
+            exc = outcome["error"]
+            logger.error("api handler raised (API Gateway answers 502)", exc_info=exc)
+            return _json_response(502, INTERNAL_ERROR_BODY, request_id)
+        try:
+            return self.http_response(outcome.get("result"), request_id)
+        except (ValueError, TypeError, KeyError):
+            logger.exception("malformed api handler result (API Gateway answers 502)")
+            return _json_response(502, INTERNAL_ERROR_BODY, request_id)
+
+    @staticmethod
+    def http_response(result: Any, request_id: str) -> Response:
+        """Turn a Lambda proxy result into an HTTP response.
+
+        Raises:
+            ValueError, TypeError, KeyError: ``result`` is not a valid proxy
+                result (API Gateway answers 502 then).
+        """
+        if not isinstance(result, dict):
+            raise ValueError("proxy result is not an object")
+        status = int(result["statusCode"])
+        if not 100 <= status <= 599:
+            raise ValueError(f"bad statusCode {status}")
+        body = result.get("body")
+        if body is None:
+            data = b""
+        elif not isinstance(body, str):
+            raise ValueError("proxy result body is not a string")
+        elif result.get("isBase64Encoded"):
+            data = base64.b64decode(body, validate=True)
+        else:
+            data = body.encode("utf-8")
+        response = Response(data, status=status)
+        del response.headers["Content-Type"]
+        multi = {
+            k: [str(v) for v in vs] for k, vs in (result.get("multiValueHeaders") or {}).items()
+        }
+        lowered = {k.lower() for k in multi}
+        for name, value in (result.get("headers") or {}).items():
+            if name.lower() not in lowered:
+                multi[name] = [str(value)]
+        for name, values in multi.items():
+            for value in values:
+                response.headers.add(name, value)
+        if "content-type" not in {k.lower() for k in multi}:
+            response.headers["Content-Type"] = "application/json"
+        response.headers["x-amzn-RequestId"] = request_id
+        return response
+
+
+__all__ = [
+    "ACCOUNT_ID",
+    "BASE_PATH",
+    "INTEGRATION_TIMEOUT_SECONDS",
+    "MAX_PAYLOAD_BYTES",
+    "PUBLIC_PATHS",
+    "FakeLambdaContext",
+    "Handler",
+    "LocalApiGateway",
+    "policy_allows",
+]

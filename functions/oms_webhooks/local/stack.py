@@ -1,0 +1,376 @@
+"""The whole service on one machine: moto's AWS server, provisioning, the API and workers.
+
+:class:`LocalStack` starts, in this order (DESIGN §6):
+
+1. moto's ``ThreadedMotoServer`` on ``127.0.0.1:<aws_port>``;
+2. the process environment of a local stack: region ``us-east-1``,
+   credentials ``testing``/``testing``, ``AWS_ENDPOINT_URL`` = moto, whatever
+   the environment said before (:func:`local_aws_environ`), and
+   ``OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true`` unless it is set to a false value;
+3. every resource (:func:`oms_webhooks.local.provision.provision`) and the
+   development token (tenant ``dev``, ``$OMS_WEBHOOKS_DEV_TOKEN`` if set);
+4. the background workers (SQS pollers feeding the router and dispatcher;
+   :data:`WORKER_FACTORIES`);
+5. last, the API (:class:`~oms_webhooks.local.gateway.LocalApiGateway`) on
+   ``127.0.0.1:<api_port>``: it accepts connections only once all of the
+   above is ready.
+
+:meth:`LocalStack.stop` undoes it in reverse order and restores the
+environment. Port 0 picks a free port (read the real one from
+:attr:`LocalStack.api_url` / :attr:`LocalStack.aws_endpoint_url`).
+
+The Lambda handlers read their AWS endpoint from the process environment, as
+boto3 does; a LocalStack therefore owns the process environment while it
+runs, and at most one should run per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Protocol
+
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from oms_webhooks.local.gateway import LocalApiGateway
+from oms_webhooks.local.provision import (
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_REGION,
+    LOCAL_SECRET_ACCESS_KEY,
+    provision,
+)
+from oms_webhooks.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Where the local stack listens by default (DESIGN §6).
+HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+DEFAULT_AWS_PORT = 4566
+DEFAULT_AWS_ENDPOINT_URL = f"http://{HOST}:{DEFAULT_AWS_PORT}"
+#: The development token's tenant, and the variable that fixes its token.
+DEV_TENANT = "dev"
+DEV_TOKEN_ENV = "OMS_WEBHOOKS_DEV_TOKEN"  # noqa: S105 - a variable name
+ALLOW_PRIVATE_ENV = "OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS"
+#: Values pydantic reads as False for a boolean setting.
+_FALSE_VALUES = frozenset({"0", "off", "f", "false", "n", "no"})
+#: Variables that would point boto3 elsewhere or sign as someone else.
+_SCRUBBED_PREFIXES = ("AWS_ENDPOINT_URL_",)
+_SCRUBBED = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
+
+
+class BackgroundWorker(Protocol):
+    """Something that runs beside the API while the stack is up (e.g. one SQS poller)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Start working in the background; return at once."""
+
+    def stop(self, timeout: float) -> None:
+        """Stop and wait up to ``timeout`` seconds for in-flight work to finish."""
+
+
+#: Builds the workers of a started stack (its AWS endpoint is up and provisioned).
+WorkerFactory = Callable[["LocalStack"], Sequence[BackgroundWorker]]
+
+#: The workers every stack runs. The pollers issue adds the SQS pollers here
+#: (several per queue, feeding the router and dispatcher handlers).
+WORKER_FACTORIES: list[WorkerFactory] = []
+
+
+def local_aws_environ(endpoint_url: str) -> dict[str, str | None]:
+    """The environment changes that point boto3 at ``endpoint_url`` as moto's default account.
+
+    Returns:
+        variable → value, None meaning "unset it": region ``us-east-1``,
+        credentials ``testing``/``testing``, ``AWS_ENDPOINT_URL``, and no
+        profile, session token or per-service endpoint override.
+    """
+    changes: dict[str, str | None] = {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": LOCAL_REGION,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+    }
+    for name in _SCRUBBED:
+        changes[name] = None
+    for name in os.environ:
+        if name.startswith(_SCRUBBED_PREFIXES):
+            changes[name] = None
+    return changes
+
+
+def apply_environ(changes: Mapping[str, str | None]) -> dict[str, str | None]:
+    """Apply ``changes`` to ``os.environ`` (None unsets); return what to restore them with.
+
+    Clears the cached settings (:func:`~oms_webhooks.settings.get_settings`).
+    """
+    previous = {name: os.environ.get(name) for name in changes}
+    for name, value in changes.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
+    return previous
+
+
+@contextlib.contextmanager
+def environ(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """Apply ``changes`` to ``os.environ`` for the ``with`` block, then restore it."""
+    previous = apply_environ(changes)
+    try:
+        yield
+    finally:
+        apply_environ(previous)
+
+
+def _bind(port: int) -> socket.socket:
+    """A TCP socket bound to ``127.0.0.1:port`` (not yet listening); OSError if taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Log requests at DEBUG on this module's logger instead of werkzeug's INFO lines."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s → %s", self.command, self.path, code)
+
+
+class StackError(RuntimeError):
+    """The local stack could not start (a port in use, moto not answering, ...)."""
+
+
+class LocalStack:
+    """The local stack (module docstring); a context manager.
+
+    Args:
+        api_port: the API's port on 127.0.0.1 (0 = a free one).
+        aws_port: moto's port on 127.0.0.1 (0 = a free one).
+        dev_token: the development token; default ``$OMS_WEBHOOKS_DEV_TOKEN``,
+            else a new random one.
+        worker_factories: builders of the background workers; default
+            :data:`WORKER_FACTORIES`.
+        gateway_factory: builds the API's WSGI app; default
+            :class:`~oms_webhooks.local.gateway.LocalApiGateway`.
+
+    Attributes:
+        api_url: ``http://127.0.0.1:<port>`` once started (no trailing slash).
+        aws_endpoint_url: ``http://127.0.0.1:<port>`` of moto once started.
+        dev_token: the development token (tenant ``dev``) once started.
+        workers: the running background workers.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_port: int = DEFAULT_API_PORT,
+        aws_port: int = DEFAULT_AWS_PORT,
+        dev_token: str | None = None,
+        worker_factories: Sequence[WorkerFactory] | None = None,
+        gateway_factory: Callable[[], LocalApiGateway] = LocalApiGateway,
+    ) -> None:
+        self._api_port = api_port
+        self._aws_port = aws_port
+        self._dev_token = dev_token
+        self._worker_factories = list(
+            WORKER_FACTORIES if worker_factories is None else worker_factories
+        )
+        self._gateway_factory = gateway_factory
+        self._moto: ThreadedMotoServer | None = None
+        self._api: BaseWSGIServer | None = None
+        self._api_thread: threading.Thread | None = None
+        self._saved_environ: dict[str, str | None] | None = None
+        self._aws_endpoint_url: str | None = None
+        self._api_url: str | None = None
+        self._token: str | None = None
+        self.workers: list[BackgroundWorker] = []
+
+    # -- public state -------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL, ``http://127.0.0.1:<port>``. RuntimeError before start."""
+        if self._api_url is None:
+            raise RuntimeError("the local stack is not running")
+        return self._api_url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        """moto's endpoint, ``http://127.0.0.1:<port>``. RuntimeError before start."""
+        if self._aws_endpoint_url is None:
+            raise RuntimeError("the local stack is not running")
+        return self._aws_endpoint_url
+
+    @property
+    def dev_token(self) -> str:
+        """The development token (tenant ``dev``). RuntimeError before start."""
+        if self._token is None:
+            raise RuntimeError("the local stack is not running")
+        return self._token
+
+    @property
+    def running(self) -> bool:
+        """Whether the API is being served."""
+        return self._api is not None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Start everything (module docstring); return self.
+
+        Raises:
+            StackError: a port is in use or a part failed to start; whatever
+                was started is stopped again and the environment restored.
+        """
+        if self._saved_environ is not None:
+            raise RuntimeError("the local stack is already started")
+        quiet = logging.getLogger("werkzeug")
+        if quiet.level == logging.NOTSET:  # moto's server logs every request at INFO
+            quiet.setLevel(logging.WARNING)
+        try:
+            api_socket = _bind(self._api_port)
+        except OSError as exc:
+            raise StackError(f"cannot use API port {self._api_port}: {exc.strerror}") from exc
+        try:
+            self._start_aws()
+            self.provision()
+            self._start_workers()
+            self._start_api(api_socket)
+        except BaseException:
+            api_socket.close()
+            self.stop()
+            raise
+        api_socket.close()  # the server holds its own duplicate of the socket
+        logger.info("local stack ready: API %s, AWS %s", self._api_url, self._aws_endpoint_url)
+        return self
+
+    def _start_aws(self) -> None:
+        if self._aws_port:
+            try:
+                _bind(self._aws_port).close()  # moto's server would exit the thread on a taken port
+            except OSError as exc:
+                raise StackError(f"cannot use AWS port {self._aws_port}: {exc.strerror}") from exc
+        changes: dict[str, str | None] = {}
+        allow = os.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower()
+        if allow not in _FALSE_VALUES:
+            changes[ALLOW_PRIVATE_ENV] = "true"
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self._aws_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self._aws_endpoint_url = f"http://{host}:{port}"
+        changes.update(local_aws_environ(self._aws_endpoint_url))
+        self._saved_environ = apply_environ(changes)
+
+    def provision(self) -> list[str]:
+        """Create every missing resource and the development token (idempotent).
+
+        Safe to call again on a running stack, e.g. after something reset
+        moto's state (moto's in-process mocks share it with this server).
+
+        Returns:
+            one log line per resource.
+        """
+        lines = provision(self.aws_endpoint_url, settings=get_settings())
+        from oms_webhooks.tokens import create_token
+
+        wanted = self._dev_token or os.environ.get(DEV_TOKEN_ENV) or self._token
+        _, self._token = create_token(tenant=DEV_TENANT, token=wanted or None)
+        return lines
+
+    def _start_workers(self) -> None:
+        for factory in self._worker_factories:
+            for worker in factory(self):
+                worker.start()
+                self.workers.append(worker)
+
+    def _start_api(self, api_socket: socket.socket) -> None:
+        api_socket.listen(128)
+        self._api = make_server(
+            HOST,
+            api_socket.getsockname()[1],
+            self._gateway_factory(),
+            threaded=True,
+            request_handler=_QuietRequestHandler,
+            fd=api_socket.fileno(),
+        )
+        self._api_url = f"http://{HOST}:{self._api.server_address[1]}"
+        self._api_thread = threading.Thread(
+            target=self._api.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="oms-webhooks-api",
+            daemon=True,
+        )
+        self._api_thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the API, the workers and moto (in that order) and restore the environment.
+
+        Idempotent; ``timeout`` bounds the wait for each worker, in seconds.
+        """
+        if self._api is not None:
+            self._api.shutdown()
+            self._api.server_close()
+            if self._api_thread is not None:
+                self._api_thread.join(timeout)
+            self._api = self._api_thread = None
+        while self.workers:
+            worker = self.workers.pop()
+            try:
+                worker.stop(timeout)
+            except Exception:
+                logger.exception("worker %s did not stop cleanly", worker.name)
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self._saved_environ is not None:
+            apply_environ(self._saved_environ)
+            self._saved_environ = None
+        self._api_url = self._aws_endpoint_url = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+__all__ = [
+    "DEFAULT_API_PORT",
+    "DEFAULT_AWS_ENDPOINT_URL",
+    "DEFAULT_AWS_PORT",
+    "DEV_TENANT",
+    "WORKER_FACTORIES",
+    "BackgroundWorker",
+    "LocalStack",
+    "StackError",
+    "WorkerFactory",
+    "apply_environ",
+    "environ",
+    "local_aws_environ",
+]

@@ -1,0 +1,51 @@
+"""Functional tests run against one local stack per test process, over real HTTP.
+
+``local_stack`` (session) starts a :class:`~oms_webhooks.local.stack.LocalStack`
+in-process on free ports (port 0), so that pytest-xdist workers never clash.
+``stack`` (per test) re-runs the idempotent provisioning first: moto's
+in-process mocks (``mock_aws``) share and reset the same backends, so a unit
+test in the same worker could have wiped them. ``tenant`` gives each test its
+own tenant and token, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.tokens import create_token
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    """The process's local stack (API and moto on free ports), stopped after the session."""
+    with LocalStack(api_port=0, aws_port=0) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    """The running local stack, its resources and development token (re)provisioned."""
+    local_stack.provision()
+    return local_stack
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A fresh tenant of one test and its token."""
+
+    name: str
+    token: str
+    token_id: str
+
+
+@pytest.fixture
+def tenant(stack: LocalStack) -> Tenant:
+    """A new tenant with a new token on ``stack`` (isolates tests from each other)."""
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    info, token = create_token(tenant=name)
+    return Tenant(name=name, token=token, token_id=info.token_id)

@@ -1,0 +1,54 @@
+"""Helpers for tests that talk to a running local stack over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from oms_webhooks.local.stack import LocalStack
+
+#: Seconds a test waits for one HTTP answer from the local stack.
+HTTP_TIMEOUT = 10.0
+
+
+class ApiSession(requests.Session):
+    """A ``requests.Session`` bound to the stack's API: paths are relative to its base URL.
+
+    ``session.get("/whisperer/hooks/")`` requests ``<api_url>/whisperer/hooks/``
+    with the session's headers and a default timeout of :data:`HTTP_TIMEOUT`.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send a request; ``url`` starting with ``/`` is relative to :attr:`base_url`."""
+        if isinstance(url, str) and url.startswith("/"):
+            url = self.base_url + url
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
+
+
+def api(stack: LocalStack, token: str | None = None) -> ApiSession:
+    """A session on ``stack``'s API; sends ``Authorization: Token <token>`` if ``token``."""
+    session = ApiSession(stack.api_url)
+    if token is not None:
+        session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
+UNAUTHORIZED = {
+    "code": "not_authenticated",
+    "detail": "Authentication credentials were not provided or are invalid.",
+}
+
+
+def assert_unauthorized(response: requests.Response) -> None:
+    """Assert that ``response`` is the local API Gateway's 401 with its JSON body."""
+    assert response.status_code == 401, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == UNAUTHORIZED
