@@ -200,6 +200,8 @@ def local(api_port: int, aws_port: int) -> None:
             stack.start()
         except StackError as exc:
             raise _Failure(str(exc)) from None
+        except TokenError as exc:  # a bad $OMS_WEBHOOKS_DEV_TOKEN
+            raise _BadInput(f"development token: {exc}") from None
         click.echo(banner(stack))
         while not stop.wait(0.5):
             pass

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.tokens import create_token
+from tests.functional.helpers import Tenant
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +32,6 @@ def stack(local_stack: LocalStack) -> LocalStack:
     """The running local stack, its resources and development token (re)provisioned."""
     local_stack.provision()
     return local_stack
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """A fresh tenant of one test and its token."""
-
-    name: str
-    token: str
-    token_id: str
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -10,6 +11,15 @@ from oms_webhooks.local.stack import LocalStack
 
 #: Seconds a test waits for one HTTP answer from the local stack.
 HTTP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A fresh tenant of one test and its token (the ``tenant`` fixture)."""
+
+    name: str
+    token: str
+    token_id: str
 
 
 class ApiSession(requests.Session):

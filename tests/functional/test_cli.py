@@ -18,8 +18,7 @@ from click.testing import CliRunner, Result
 
 from oms_webhooks.cli import main
 from oms_webhooks.local.stack import LocalStack
-from tests.functional.conftest import Tenant
-from tests.functional.helpers import HTTP_TIMEOUT, api, assert_unauthorized
+from tests.functional.helpers import HTTP_TIMEOUT, Tenant, api, assert_unauthorized
 
 
 def run(*args: str) -> Result:

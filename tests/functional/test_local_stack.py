@@ -18,8 +18,7 @@ from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import table_specs
 from oms_webhooks.tokens import revoke_token
-from tests.functional.conftest import Tenant
-from tests.functional.helpers import api, assert_unauthorized
+from tests.functional.helpers import Tenant, api, assert_unauthorized
 
 ALLOW_ALL = "arn:aws:execute-api:us-east-1:123456789012:local0api0/local/*/*"
 
