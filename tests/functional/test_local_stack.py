@@ -219,6 +219,9 @@ def test_public_paths_skip_the_authorizer() -> None:
     for path in ("/whisperer/openapi.json", "/whisperer/docs", "/whisperer/docs/x.css"):
         assert client.get(path).status_code == 200, path
     assert client.get("/whisperer/docsx").status_code == 401
+    assert client.get("/whisperer/docs/../hooks/").status_code == 401
+    assert client.get("/whisperer/docs/%2e%2e/hooks/").status_code == 401
+    assert client.get("/whisperer/docs//").status_code == 401
     assert client.get("/whisperer/hooks/").status_code == 401
 
 

@@ -226,8 +226,18 @@ class LocalApiGateway:
 
     @staticmethod
     def is_public(path: str) -> bool:
-        """Whether ``path`` is served without a token (openapi.json, docs and its sub-paths)."""
-        return path in PUBLIC_PATHS or path.startswith(f"{BASE_PATH}/docs/")
+        """Whether ``path`` is served without a token (openapi.json, docs and its sub-paths).
+
+        A sub-path with a ``.`` or ``..`` segment (or an empty one) is never
+        public: ``/whisperer/docs/../hooks/`` must not skip the authorizer.
+        """
+        if path in PUBLIC_PATHS:
+            return True
+        prefix = f"{BASE_PATH}/docs/"
+        if not path.startswith(prefix):
+            return False
+        segments = path[len(prefix) :].split("/")
+        return all(seg not in ("", ".", "..") for seg in segments)
 
     def method_arn(self, method: str, path: str) -> str:
         """``arn:aws:execute-api:us-east-1:123456789012:<apiId>/<stage>/<METHOD>/<path>``."""
