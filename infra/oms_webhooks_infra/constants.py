@@ -70,10 +70,12 @@ READ: Final = "read"
 WRITE: Final = "write"
 READ_WRITE: Final = "read_write"
 #: A table listed here but not (yet) defined in ``oms_webhooks.tables`` is skipped.
+#: The router reads deliveries too: its idempotent create (conditional put) reads
+#: back the existing delivery when an event is fanned out twice.
 TABLE_ACCESS: Final = {
     "Authorizer": {"tokens_table": READ},
     "Api": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
-    "Router": {"subscriptions_table": READ, "deliveries_table": WRITE},
+    "Router": {"subscriptions_table": READ, "deliveries_table": READ_WRITE},
     "Dispatcher": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
 }
 

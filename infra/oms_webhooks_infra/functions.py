@@ -68,7 +68,7 @@ class FunctionsConstruct(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": self._config.metrics_namespace,
             f"{c.SETTINGS_ENV_PREFIX}ALLOW_PRIVATE_TARGETS": "false",
             **self._storage.table_environment(),
-            **self._messaging.queue_environment(),
+            **self._messaging.environment(self._config.event_source),
         }
 
     def _build_function(self, name: str, timeout_seconds: int) -> lambda_.Function:

@@ -15,7 +15,6 @@ from constructs import Construct
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     INGRESS_QUEUE,
-    QUEUES,
     RULE_NAME,
     SQS_MAX_RETENTION_SECONDS,
     QueueSpec,
@@ -72,10 +71,16 @@ class MessagingConstruct(Construct):
         self.rule = self._build_rule(event_source)
         CfnOutput(self, "BusName", value=self.bus.event_bus_name).override_logical_id("BusName")
 
-    def queue_environment(self) -> dict[str, str]:
-        """``OMS_WEBHOOKS_<QUEUE>_QUEUE_URL`` → URL, for the ingress and delivery queues."""
-        queues = {INGRESS_QUEUE.name: self.ingress_queue, DELIVERY_QUEUE.name: self.delivery_queue}
-        return {queue_url_env_var(spec): queues[spec.name].queue_url for spec in QUEUES}
+    def environment(self, event_source: str) -> dict[str, str]:
+        """The settings the functions read: delivery queue URL, bus name, event source.
+
+        Only the delivery queue's URL: nothing but EventBridge sends to the ingress queue.
+        """
+        return {
+            queue_url_env_var(DELIVERY_QUEUE): self.delivery_queue.queue_url,
+            f"{c.SETTINGS_ENV_PREFIX}BUS_NAME": self.bus.event_bus_name,
+            f"{c.SETTINGS_ENV_PREFIX}EVENT_SOURCE": event_source,
+        }
 
     def _physical_name(self, local_name: str) -> str:
         """The local stack's name prefixed with the stack name (DESIGN §6)."""

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
+from oms_webhooks.settings import Settings
 from oms_webhooks_infra import constants as c
 from tests.infra.conftest import Synthesized
 
@@ -184,3 +185,18 @@ def test_api_manages_subscriptions_and_can_resend(synthesized: Synthesized) -> N
     assert {"dynamodb:PutItem", "dynamodb:Query"} <= _actions_on(statements, subscriptions)
     assert _actions_on(statements, delivery) >= {"sqs:SendMessage"}
     assert "sqs:ReceiveMessage" not in _actions_on(statements, delivery)
+
+
+def test_every_service_env_var_is_a_settings_field(synthesized: Synthesized) -> None:
+    # A renamed setting must not leave the deployment setting a variable nobody reads.
+    fields = {f"OMS_WEBHOOKS_{name.upper()}" for name in Settings.model_fields}
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        ours = {k for k in variables if k.startswith("OMS_WEBHOOKS_")}
+        assert ours <= fields, ours - fields
+
+
+def test_router_writes_deliveries_idempotently(synthesized: Synthesized) -> None:
+    statements = _statements_of(synthesized, c.HANDLERS["Router"])
+    deliveries = _logical_id(synthesized, "AWS::DynamoDB::Table", "DeliveriesTable")
+    assert {"dynamodb:PutItem", "dynamodb:GetItem"} <= _actions_on(statements, deliveries)
