@@ -99,19 +99,27 @@ class ApiConstruct(Construct):
             authorization_type=apigw.AuthorizationType.CUSTOM,
         )
         for path in c.PUBLIC_PATHS:
-            method = prefix.add_resource(path).add_method(
-                "GET", integration, authorization_type=apigw.AuthorizationType.NONE
-            )
-            Validations.of(method).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions-APIG4",
-                    reason="The OpenAPI document and its viewer are public by design.",
-                ),
-                Acknowledgment(
-                    id="AwsSolutions-COG4",
-                    reason="The OpenAPI document and its viewer are public by design.",
-                ),
-            )
+            resource = prefix.add_resource(path)
+            self._add_public_get(resource, integration)
+            if path in c.PUBLIC_TREES:
+                self._add_public_get(resource.add_resource("{proxy+}"), integration)
+
+    def _add_public_get(
+        self, resource: apigw.IResource, integration: apigw.LambdaIntegration
+    ) -> None:
+        method = resource.add_method(
+            "GET", integration, authorization_type=apigw.AuthorizationType.NONE
+        )
+        Validations.of(method).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="The OpenAPI document and its viewer are public by design.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-COG4",
+                reason="The OpenAPI document and its viewer are public by design.",
+            ),
+        )
 
     def _build_gateway_responses(self) -> None:
         for id_, kind, status, body in (

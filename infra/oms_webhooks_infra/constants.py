@@ -88,8 +88,11 @@ RULE_TARGET_MAX_EVENT_AGE_HOURS: Final = 24
 # --- REST API ---
 API_PREFIX: Final = "whisperer"
 API_STAGE_NAME: Final = "prod"
-#: Paths under ``/whisperer`` served without the authorizer (GET only).
+#: Paths under ``/whisperer`` served without the authorizer (GET only), as on
+#: the local gateway (``oms_webhooks.local.gateway.PUBLIC_PATHS``) ...
 PUBLIC_PATHS: Final = ("openapi.json", "docs")
+#: ... and whose sub-paths are public too (the docs page's assets).
+PUBLIC_TREES: Final = ("docs",)
 #: Authorizer result cache: also the delay before a revoked token stops working.
 AUTHORIZER_CACHE_TTL_SECONDS: Final = 60
 AUTHORIZATION_HEADER: Final = "Authorization"

@@ -38,13 +38,15 @@ def test_routes_are_the_proxy_and_the_public_docs(synthesized: Synthesized) -> N
         ("/whisperer/{proxy+}", "ANY"),
         ("/whisperer/openapi.json", "GET"),
         ("/whisperer/docs", "GET"),
+        ("/whisperer/docs/{proxy+}", "GET"),
     }
 
 
 def test_every_method_but_the_public_docs_has_the_authorizer(synthesized: Synthesized) -> None:
     (authorizer_id,) = synthesized.resources("AWS::ApiGateway::Authorizer")
     for (path, _), props in _methods(synthesized).items():
-        if path.removeprefix("/whisperer/") in c.PUBLIC_PATHS:
+        relative = path.removeprefix("/whisperer/")
+        if relative in c.PUBLIC_PATHS or relative.split("/")[0] in c.PUBLIC_TREES:
             assert props["AuthorizationType"] == "NONE"
         else:
             assert props["AuthorizationType"] == "CUSTOM"
@@ -107,3 +109,11 @@ def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -
         },
     )
     synthesized.template.has_output("ApiUrl", {"Value": Match.any_value()})
+
+
+def test_public_paths_are_the_local_gateways() -> None:
+    # The local stack's API Gateway stand-in serves the same public paths.
+    from oms_webhooks.local import gateway
+
+    assert {f"/{c.API_PREFIX}/{p}" for p in c.PUBLIC_PATHS} == set(gateway.PUBLIC_PATHS)
+    assert f"/{c.API_PREFIX}" == gateway.BASE_PATH
