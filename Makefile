@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_PATHS := functions tests $(wildcard infra bench)
 
 .PHONY: install run test lint typecheck unit format clean
 
@@ -18,8 +19,8 @@ run: install
 	$(BIN)/oms-webhooks local
 
 lint: install
-	$(BIN)/ruff check functions tests bench infra
-	$(BIN)/ruff format --check functions tests bench infra
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: install
 	$(BIN)/mypy
@@ -28,8 +29,8 @@ test: lint typecheck
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 format: install
-	$(BIN)/ruff format functions tests bench infra
-	$(BIN)/ruff check --fix functions tests bench infra
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -481,7 +481,9 @@ def test_another_tenants_subscription_is_404_on_every_method(
     assert partner.get(path).json() == created
 
 
-@pytest.mark.parametrize("bad_id", ["nope", "0" * 32, "5f0c6c0e-1d2b-4e8a-9c3f-2a7b9e4d1c00", "x" * 300, "%00"])
+@pytest.mark.parametrize(
+    "bad_id", ["nope", "0" * 32, "5f0c6c0e-1d2b-4e8a-9c3f-2a7b9e4d1c00", "x" * 300, "%00"]
+)
 def test_unknown_ids_are_404(partner: Client, bad_id: str) -> None:
     assert partner.get(f"/whisperer/hooks/{bad_id}/").status_code == 404
 
