@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         256 * 1024, ge=1024, description="Largest API request body accepted, in bytes (else 413)."
     )
     dns_timeout_seconds: float = Field(2.0, gt=0, description="Timeout of one DNS lookup.")
+    delivery_queue_url: str = Field("", description="URL of the SQS delivery queue.")
+    bus_name: str = Field("oms", description="EventBridge bus the OMS publishes to.")
+    event_source: str = Field("oms", description="EventBridge Source of OMS events.")
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")
+    read_timeout_seconds: float = Field(10.0, gt=0, description="Delivery read timeout.")
 
     @property
     def delivery_retention_seconds(self) -> int:

@@ -1,14 +1,69 @@
-"""Router Lambda (SQS ingress queue → fan-out). Filled by the fan-out issue."""
+"""Router Lambda: SQS ingress queue (EventBridge events) → fan-out.
+
+Powertools batch processing with partial failures: a record that raises is
+reported in ``batchItemFailures`` and comes back after the ingress queue's
+visibility timeout (poison ends in the ingress DLQ); an all-failed batch is
+not a function error (``raise_on_entire_batch_failure=False``, DESIGN §8).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms_webhooks import fanout
+from oms_webhooks.aws_clients import client
+from oms_webhooks.settings import get_settings
 
+logger = Logger(service="oms-webhooks")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Fan one EventBridge event out; unroutable events are acknowledged."""
+    try:
+        event = fanout.parse_event(record.body)
+    except fanout.Unroutable as exc:
+        logger.warning(
+            "event not routed", extra={"reason": str(exc), "message_id": record.message_id}
+        )
+        metrics.add_metric(name="EventUnroutable", unit=MetricUnit.Count, value=1)
+        return
+    except fanout.OversizeEvent:
+        logger.error(
+            "oversize event left for the ingress DLQ", extra={"message_id": record.message_id}
+        )
+        metrics.add_metric(name="EventOversize", unit=MetricUnit.Count, value=1)
+        raise
+    result = fanout.fan_out(event, sqs=client("sqs"), queue_url=get_settings().delivery_queue_url)
+    logger.info(
+        "event fanned out",
+        extra={
+            "event_id": result.event_id,
+            "event_type": event.event_type,
+            "matched": result.matched,
+            "created": result.created,
+            "sent": result.sent,
+        },
+    )
+    metrics.add_metric(name="DeliveriesCreated", unit=MetricUnit.Count, value=result.created)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Not yet implemented: reports every record as a batch item failure, loses nothing."""
-    return {
-        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]
-    }
+    """Process an SQS batch of EventBridge events; returns ``batchItemFailures``."""
+    return process_partial_response(  # type: ignore[return-value]
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

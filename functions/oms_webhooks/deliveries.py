@@ -1,0 +1,108 @@
+"""Delivery records: identity, creation (idempotent), reading and attempts.
+
+A delivery is one event sent to one subscription. Its uuid is derived from
+``(event id, tenant, subscription id)``, so processing one event twice (an
+SQS redelivery, a router retry) finds the same record instead of making a
+second one (DESIGN §4). Records expire after the delivery retention
+(DynamoDB TTL ``expires_at``, DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import PutError
+
+from oms_webhooks.settings import get_settings
+from oms_webhooks.tables import DeliveryModel, EventPayloadModel, SubscriptionModel, bind_tables
+
+#: Namespace of delivery uuids (uuid5 over "<event id>/<tenant>/<subscription id>").
+DELIVERY_NAMESPACE = uuid.UUID("6f1c3c0e-8f5e-4c55-9d0c-6b7e2f0c9a11")
+
+PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+#: States after which no attempt is made again (except a forced manual resend).
+FINAL_STATES = frozenset({DELIVERED, FAILED, CANCELLED})
+
+
+def delivery_uuid(event_id: str, tenant: str, subscription_id: str) -> str:
+    """The 32-hex uuid of the delivery of ``event_id`` to one subscription.
+
+    The same value is the ``hook_events`` uuid, the envelope's ``event.uuid``
+    and the ``webhook-id`` header (DESIGN §3, §4).
+    """
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}/{tenant}/{subscription_id}").hex
+
+
+def _expires_at() -> datetime:
+    return datetime.fromtimestamp(time.time() + get_settings().delivery_retention_seconds, tz=UTC)
+
+
+def store_payload(event_id: str, event_type: str, event_time: str, detail_json: str) -> None:
+    """Store an event's Detail once (a re-put of the same event writes the same item)."""
+    bind_tables()
+    EventPayloadModel(
+        f"event#{event_id}",
+        "payload",
+        event_type=event_type,
+        event_time=event_time,
+        detail=detail_json,
+        expires_at=_expires_at(),
+    ).save()
+
+
+def load_payload(event_id: str) -> EventPayloadModel | None:
+    """The stored payload of ``event_id``, or None if it expired or never existed."""
+    bind_tables()
+    try:
+        return EventPayloadModel.get(f"event#{event_id}", "payload", consistent_read=True)
+    except EventPayloadModel.DoesNotExist:
+        return None
+
+
+def create_delivery(
+    subscription: SubscriptionModel, *, event_id: str, event_type: str, event_time: str
+) -> tuple[DeliveryModel, bool]:
+    """Create the delivery of an event to ``subscription`` unless it exists.
+
+    Returns:
+        ``(delivery, created)``: ``created`` is False when an earlier run
+        made the record (its current state is returned).
+    """
+    bind_tables()
+    now = datetime.now(UTC)
+    uid = delivery_uuid(event_id, subscription.tenant, subscription.id)
+    item = DeliveryModel(
+        uid,
+        "delivery",
+        log_tenant=subscription.tenant,
+        log_sort=f"{now.isoformat()}#{uid}",
+        tenant=subscription.tenant,
+        subscription_id=subscription.id,
+        event_type=event_type,
+        event_id=event_id,
+        event_time=event_time,
+        status=PENDING,
+        retry_count=0,
+        attempt_count=0,
+        created_date=now,
+        modified_date=now,
+        expires_at=_expires_at(),
+    )
+    try:
+        item.save(condition=DeliveryModel.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return DeliveryModel.get(uid, "delivery", consistent_read=True), False
+    return item, True
+
+
+def get_delivery(uid: str) -> DeliveryModel | None:
+    """The delivery ``uid`` (strongly consistent), or None."""
+    bind_tables()
+    try:
+        return DeliveryModel.get(uid, "delivery", consistent_read=True)
+    except DeliveryModel.DoesNotExist:
+        return None

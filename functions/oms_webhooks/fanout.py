@@ -1,0 +1,161 @@
+"""Fan-out: one OMS event → one delivery per active matching subscription.
+
+Plain module (the router handler parses SQS; the local stack calls the same
+handler). Steps for one EventBridge event (DESIGN §1, §2, §4):
+
+1. parse it; events that are not webhook events (a detail-type outside the
+   catalogue, a Detail that is not a JSON object) are :class:`Unroutable`:
+   the caller logs them with a metric and acknowledges them;
+2. store the Detail once per event;
+3. query the sparse ``by-event-type`` index (active subscriptions of that
+   type, every tenant, paginated; never a Scan);
+4. create each delivery idempotently and send one SQS message per delivery
+   that is still pending (``SendMessageBatch``, 10 per call, failed entries
+   retried, then an error so the whole event is processed again: creation is
+   idempotent and the dispatcher skips what is already delivered).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from oms_webhooks.deliveries import PENDING, create_delivery, store_payload
+from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.tables import SubscriptionModel, bind_tables
+
+#: EventBridge's entry size limit in bytes (PutEvents, 256 KB), DESIGN §8.
+MAX_EVENT_BYTES = 256 * 1024
+#: SendMessageBatch takes at most 10 entries (SQS limit).
+SQS_BATCH = 10
+_SEND_TRIES = 3
+
+
+class Unroutable(ValueError):
+    """Not a webhook event: acknowledged with a log line and a metric, not retried."""
+
+
+class OversizeEvent(ValueError):
+    """An event larger than EventBridge's 256 KB entry: left to the ingress DLQ (alarmed)."""
+
+
+class SendFailed(RuntimeError):
+    """Some delivery messages could not be sent after retries; the event is retried."""
+
+
+@dataclass(frozen=True)
+class OmsEvent:
+    """An OMS event as EventBridge delivered it."""
+
+    event_id: str
+    event_type: str
+    time: str
+    detail: dict[str, Any]
+    detail_json: str
+
+
+@dataclass(frozen=True)
+class FanOutResult:
+    """What one event produced: deliveries created and messages sent."""
+
+    event_id: str
+    matched: int
+    created: int
+    sent: int
+
+
+def parse_event(body: str) -> OmsEvent:
+    """Parse the ingress message body (the EventBridge event JSON).
+
+    Raises:
+        Unroutable: not JSON, no id, an unknown detail-type, a Detail that
+            is not a JSON object.
+        OversizeEvent: the event is over :data:`MAX_EVENT_BYTES`.
+    """
+    if len(body.encode("utf-8")) > MAX_EVENT_BYTES + 4096:
+        raise OversizeEvent(f"event of {len(body)} characters is over the 256 KB EventBridge limit")
+    try:
+        event = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise Unroutable(f"ingress message is not JSON: {exc.msg}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
+        raise Unroutable("ingress message is not an EventBridge event")
+    event_type = event.get("detail-type")
+    if event_type not in EVENT_TYPES:
+        raise Unroutable(f"detail-type {event_type!r} is not in the catalogue")
+    detail = event.get("detail")
+    if isinstance(detail, str):  # a Detail string EventBridge could not parse as JSON
+        try:
+            detail = json.loads(detail)
+        except json.JSONDecodeError:
+            raise Unroutable("Detail is not JSON") from None
+    if not isinstance(detail, dict):
+        raise Unroutable("Detail is not a JSON object")
+    detail_json = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+    if len(detail_json.encode("utf-8")) > MAX_EVENT_BYTES:
+        raise OversizeEvent("Detail is over the 256 KB EventBridge limit")
+    return OmsEvent(
+        event_id=event["id"],
+        event_type=str(event_type),
+        time=str(event.get("time") or ""),
+        detail=detail,
+        detail_json=detail_json,
+    )
+
+
+def matching_subscriptions(event_type: str) -> Iterable[SubscriptionModel]:
+    """Active subscriptions of ``event_type`` in every tenant (sparse GSI, paginated)."""
+    bind_tables()
+    return SubscriptionModel.by_event_type.query(event_type)
+
+
+def _send_batches(sqs: Any, queue_url: str, uuids: Sequence[str]) -> int:
+    sent = 0
+    for start in range(0, len(uuids), SQS_BATCH):
+        entries = [
+            {"Id": str(n), "MessageBody": json.dumps({"delivery": uid})}
+            for n, uid in enumerate(uuids[start : start + SQS_BATCH])
+        ]
+        for _ in range(_SEND_TRIES):
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sent += len(response.get("Successful", []))
+            failed_ids = {f["Id"] for f in response.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed_ids]
+            if not entries:
+                break
+        if entries:
+            raise SendFailed(f"{len(entries)} delivery messages could not be sent")
+    return sent
+
+
+def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
+    """Create and enqueue the deliveries of ``event``.
+
+    Args:
+        event: a parsed OMS event.
+        sqs: a boto3 SQS client.
+        queue_url: the delivery queue's URL.
+
+    Raises:
+        SendFailed: some messages could not be sent (retry the event).
+    """
+    store_payload(event.event_id, event.event_type, event.time, event.detail_json)
+    matched = created = 0
+    pending: list[str] = []
+    for subscription in matching_subscriptions(event.event_type):
+        matched += 1
+        delivery, is_new = create_delivery(
+            subscription,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            event_time=event.time,
+        )
+        created += is_new
+        # An existing record with no attempt yet may be one whose message a
+        # crashed run never sent: send it (the dispatcher drops duplicates).
+        if is_new or (delivery.status == PENDING and not delivery.attempt_count):
+            pending.append(delivery.pk)
+    sent = _send_batches(sqs, queue_url, pending)
+    return FanOutResult(event.event_id, matched, created, sent)
