@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import __version__, subscriptions
+from oms_webhooks import __version__, delivery_log, subscriptions
 from oms_webhooks.errors import (
     NotAuthenticated,
     NotFound,
@@ -35,6 +36,9 @@ from oms_webhooks.errors import (
 )
 from oms_webhooks.event_types import EVENT_TYPES, normalize_event_type
 from oms_webhooks.schemas import (
+    DeliveryDetailOut,
+    DeliveryOut,
+    DeliveryPage,
     ErrorOut,
     Registry,
     SubscriptionIn,
@@ -183,12 +187,14 @@ def _not_found(_: Exception) -> Response[Any]:
     return _json(404, NotFound("Not found.").as_body())
 
 
-def _page_path(page_cursor: str | None, params: dict[str, Any]) -> str | None:
+def _page_path(
+    page_cursor: str | None, params: dict[str, Any], path: str = f"{BASE}/hooks/"
+) -> str | None:
     if page_cursor is None:
         return None
     query = {k: v for k, v in params.items() if v is not None}
     query["cursor"] = page_cursor
-    return f"{BASE}/hooks/?{urlencode(query)}"
+    return f"{path}?{urlencode(query)}"
 
 
 @app.get(
@@ -333,6 +339,82 @@ def delete_subscription(subscription_id: SubscriptionId) -> Response[str]:
     """Remove the subscription: no delivery after this, pending retries are dropped."""
     subscriptions.delete_subscription(_tenant(), subscription_id)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+@app.get(
+    f"{BASE}/hook_events/",
+    summary="The delivery log",
+    tags=["deliveries"],
+    responses={200: {"description": "One page, newest first"}, **_BAD_INPUT, **_AUTH_ERRORS},
+)
+def list_deliveries(
+    webhook: Annotated[str | None, Query(max_length=64, description="subscription id")] = None,
+    event_type: Annotated[str | None, Query()] = None,
+    delivered: Annotated[bool | None, Query()] = None,
+    response_http_status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    created_date__gte: Annotated[datetime | None, Query()] = None,
+    created_date__lte: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=delivery_log.MAX_PAGE_SIZE)
+    ] = delivery_log.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> DeliveryPage:
+    """One page of the caller's deliveries, newest first; ``next`` links the next page."""
+    tenant = _tenant()
+    if event_type is not None:
+        try:
+            event_type = normalize_event_type(event_type)
+        except ValueError as exc:
+            raise _bad_query("event_type", str(exc)) from None
+    bounds = [_utc(created_date__gte), _utc(created_date__lte)]
+    page = delivery_log.list_deliveries(
+        tenant,
+        subscription_id=webhook,
+        event_type=event_type,
+        delivered=delivered,
+        response_http_status=response_http_status,
+        created_gte=bounds[0],
+        created_lte=bounds[1],
+        limit=limit,
+        cursor=cursor,
+    )
+    params = {
+        "webhook": webhook,
+        "event_type": event_type,
+        "delivered": None if delivered is None else str(delivered).lower(),
+        "response_http_status": response_http_status,
+        "created_date__gte": bounds[0].isoformat() if bounds[0] else None,
+        "created_date__lte": bounds[1].isoformat() if bounds[1] else None,
+        "limit": limit,
+    }
+    return DeliveryPage(
+        results=[DeliveryOut.model_validate(delivery_log.to_resource(i)) for i in page.items],
+        next=_page_path(page.next_cursor, params, f"{BASE}/hook_events/"),
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@app.get(
+    f"{BASE}/hook_events/<delivery_uuid>/",
+    summary="One delivery with every attempt",
+    tags=["deliveries"],
+    responses={
+        200: {"description": "The delivery"},
+        **_AUTH_ERRORS,
+        **_error_response(404, "No such delivery for this tenant"),
+    },
+)
+def get_delivery(
+    delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
+) -> DeliveryDetailOut:
+    """The delivery, its request payload and every attempt, if it is the caller's."""
+    item = delivery_log.get_delivery(_tenant(), delivery_uuid)
+    return DeliveryDetailOut.model_validate(delivery_log.to_detail(item))
 
 
 @app.get(f"{BASE}/openapi.json", include_in_schema=False)

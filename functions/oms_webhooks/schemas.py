@@ -201,3 +201,44 @@ class ErrorOut(BaseModel):
     code: str
     detail: str
     errors: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class DeliveryOut(BaseModel):
+    """A delivery (``hook_events``) as listed: the last attempt's outcome."""
+
+    uuid: str = Field(description="32 lowercase hex; also the envelope's event.uuid and webhook-id")
+    webhook: str = Field(description="The subscription id")
+    event_type: str
+    event_id: str = Field(description="The EventBridge event id")
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    delivered: bool
+    retry_count: int
+    response_http_status: int | None
+    response_content: str | None = Field(description="Excerpt (≤ 4 KiB) of the last response")
+    response_time: int | None = Field(description="Milliseconds of the last attempt")
+    created_date: datetime
+    modified_date: datetime
+
+
+class AttemptOut(BaseModel):
+    """One attempt: when, what came back (or the error), how long it took."""
+
+    at: datetime
+    response_http_status: int | None
+    error: str | None
+    response_time: int = Field(description="Milliseconds")
+    response_content: str | None
+
+
+class DeliveryDetailOut(DeliveryOut):
+    """One delivery with the request it sends and every attempt."""
+
+    request_payload: dict[str, Any]
+    attempts: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    """One page of deliveries (newest first); ``next`` is the next page's path or null."""
+
+    results: list[DeliveryOut]
+    next: str | None

@@ -1,14 +1,90 @@
-"""Dispatcher Lambda (SQS delivery queue → partner POST). Filled by the fan-out issue."""
+"""Dispatcher Lambda: SQS delivery queue → one signed POST per due delivery.
+
+The records of a batch run concurrently (Powertools ``AsyncBatchProcessor``,
+each record's blocking work in a thread under its own connect/read
+timeouts), so one slow or dead endpoint never holds back the others
+(DESIGN §5). A record is reported in ``batchItemFailures`` when its message
+must come back: a retry or a hop (after ``ChangeMessageVisibility`` set how
+long it stays hidden) or an unexpected error. An all-failed batch is not a
+function error (``raise_on_entire_batch_failure=False``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms_webhooks import dispatch, scheduling
+from oms_webhooks.aws_clients import client
+from oms_webhooks.sender import SendOptions
+from oms_webhooks.settings import get_settings
 
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Not yet implemented: reports every record as a batch item failure, loses nothing."""
-    return {
-        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]
+logger = Logger(service="oms-webhooks")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class HeldBack(Exception):
+    """The message stays on the queue (its visibility was set): report it as failed."""
+
+
+def _handle(record: SQSRecord, batch_started: float) -> None:
+    settings = get_settings()
+    uid = dispatch.parse_message(record.body)
+    outcome = dispatch.dispatch(uid, SendOptions.from_settings(settings))
+    extra: dict[str, Any] = {
+        "delivery_uuid": uid,
+        "outcome": outcome.kind,
+        "detail": outcome.detail,
     }
+    if outcome.result is not None:
+        metrics.add_metric(name="DeliveryAttempted", unit=MetricUnit.Count, value=1)
+        extra.update(
+            response_http_status=outcome.result.status_code,
+            error=outcome.result.error,
+            response_time=outcome.result.response_time_ms,
+        )
+    if outcome.kind == "failed":
+        metrics.add_metric(name="DeliveryFailed", unit=MetricUnit.Count, value=1)
+    logger.info("delivery handled", extra=extra)
+    if outcome.kind not in ("retry", "not_due"):
+        return
+    sent_at = int(record.attributes.sent_timestamp) / 1000
+    hold = scheduling.plan_hold(
+        outcome.delay or 0.0, now=time.time(), received_at=batch_started, sent_at=sent_at
+    )
+    deleted = scheduling.apply_hold(
+        hold,
+        sqs=client("sqs"),
+        queue_url=settings.delivery_queue_url,
+        receipt_handle=record.receipt_handle,
+        delivery_uuid=uid,
+    )
+    if not deleted:
+        raise HeldBack(f"next look in {hold.visibility} s")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch of delivery messages; returns ``batchItemFailures``."""
+    batch_started = time.time()
+
+    async def record_handler(record: SQSRecord) -> None:
+        await asyncio.to_thread(_handle, record, batch_started)
+
+    return async_process_partial_response(  # type: ignore[return-value]
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

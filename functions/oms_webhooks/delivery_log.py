@@ -1,0 +1,185 @@
+"""The delivery log (``hook_events``): what was sent where, and what came back.
+
+Plain module behind ``GET /whisperer/hook_events/`` and
+``GET /whisperer/hook_events/{uuid}/`` (DESIGN §3). Every read names the
+tenant: the list queries the tenant's partition of the sparse ``by-tenant``
+index (newest first), and a delivery of another tenant is not found.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from oms_webhooks import deliveries
+from oms_webhooks.errors import NotFound, ValidationFailed
+from oms_webhooks.tables import AttemptModel, DeliveryModel, bind_tables
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of deliveries (newest first) and the next page's cursor, or None."""
+
+    items: list[DeliveryModel]
+    next_cursor: str | None
+
+
+def _encode_cursor(item: DeliveryModel) -> str:
+    raw = json.dumps({"s": item.log_sort, "k": item.pk}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        sort_key, pk = data["s"], data["k"]
+        if not (isinstance(sort_key, str) and isinstance(pk, str)) or len(pk) != 32:
+            raise ValueError
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        raise ValidationFailed(
+            "invalid cursor", {"cursor": ["not a cursor this API returned"]}
+        ) from None
+    return sort_key, pk
+
+
+def list_deliveries(
+    tenant: str,
+    *,
+    subscription_id: str | None = None,
+    event_type: str | None = None,
+    delivered: bool | None = None,
+    response_http_status: int | None = None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> LogPage:
+    """One page of ``tenant``'s deliveries, newest first, filtered.
+
+    ``created_gte``/``created_lte`` bound ``created_date`` (inclusive).
+
+    Raises:
+        ValidationFailed: a cursor this API did not issue.
+    """
+    bind_tables()
+    range_condition: Condition | None = None
+    if created_gte is not None and created_lte is not None:
+        range_condition = DeliveryModel.log_sort.between(
+            created_gte.isoformat(), f"{created_lte.isoformat()}#~"
+        )
+    elif created_gte is not None:
+        range_condition = DeliveryModel.log_sort >= created_gte.isoformat()
+    elif created_lte is not None:
+        range_condition = DeliveryModel.log_sort <= f"{created_lte.isoformat()}#~"
+    condition: Condition | None = None
+    filters = [
+        DeliveryModel.subscription_id == subscription_id if subscription_id is not None else None,
+        DeliveryModel.event_type == event_type if event_type is not None else None,
+        DeliveryModel.response_http_status == response_http_status
+        if response_http_status is not None
+        else None,
+    ]
+    if delivered is True:
+        filters.append(DeliveryModel.status == deliveries.DELIVERED)
+    elif delivered is False:
+        filters.append(DeliveryModel.status != deliveries.DELIVERED)
+    for cond in filters:
+        if cond is not None:
+            condition = cond if condition is None else condition & cond
+    last_key = None
+    if cursor:
+        sort_key, pk = _decode_cursor(cursor)
+        last_key = {
+            "log_tenant": {"S": tenant},
+            "log_sort": {"S": sort_key},
+            "pk": {"S": pk},
+            "sk": {"S": "delivery"},
+        }
+    results = DeliveryModel.by_tenant.query(
+        tenant,
+        range_key_condition=range_condition,
+        filter_condition=condition,
+        scan_index_forward=False,
+        last_evaluated_key=last_key,
+        page_size=min(limit + 1, MAX_PAGE_SIZE + 1),
+    )
+    items: list[DeliveryModel] = []
+    for item in results:
+        if len(items) == limit:
+            return LogPage(items, _encode_cursor(items[-1]))
+        items.append(item)
+    return LogPage(items, None)
+
+
+def get_delivery(tenant: str, uid: str) -> DeliveryModel:
+    """Delivery ``uid`` of ``tenant``.
+
+    Raises:
+        NotFound: unknown uuid, malformed uuid, or another tenant's delivery.
+    """
+    if len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
+        raise NotFound("delivery not found")
+    item = deliveries.get_delivery(uid)
+    if item is None or item.tenant != tenant:
+        raise NotFound("delivery not found")
+    return item
+
+
+def attempts_of(uid: str) -> list[AttemptModel]:
+    """Every recorded attempt of delivery ``uid``, oldest first."""
+    bind_tables()
+    return list(
+        AttemptModel.query(uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True)
+    )
+
+
+def to_resource(item: DeliveryModel) -> dict[str, Any]:
+    """The API view of a delivery (``hook_events`` list item)."""
+    return {
+        "uuid": item.pk,
+        "webhook": item.subscription_id,
+        "event_type": item.event_type,
+        "event_id": item.event_id,
+        "status": item.status,
+        "delivered": item.status == deliveries.DELIVERED,
+        "retry_count": int(item.retry_count or 0),
+        "response_http_status": None
+        if item.response_http_status is None
+        else int(item.response_http_status),
+        "response_content": item.response_content,
+        "response_time": None if item.response_time is None else int(item.response_time),
+        "created_date": item.created_date,
+        "modified_date": item.modified_date,
+    }
+
+
+def to_detail(item: DeliveryModel) -> dict[str, Any]:
+    """The detail view: the list view plus the request payload and every attempt."""
+    payload = deliveries.load_payload(item.event_id)
+    view = to_resource(item)
+    view["request_payload"] = {
+        "event": {"type": item.event_type, "uuid": item.pk, "time": item.event_time},
+        "payload": json.loads(payload.detail) if payload is not None else None,
+    }
+    view["attempts"] = [
+        {
+            "at": a.at,
+            "response_http_status": None
+            if a.response_http_status is None
+            else int(a.response_http_status),
+            "error": a.error,
+            "response_time": int(a.response_time),
+            "response_content": a.response_content,
+        }
+        for a in attempts_of(item.pk)
+    ]
+    return view

@@ -1,0 +1,301 @@
+"""Dispatch: one delivery message → at most one attempt → its recorded outcome.
+
+Plain module (the dispatcher handler parses SQS records; the local stack's
+pollers feed the same handler). A pipeline with explicit results, after
+svix's worker (``prepare → attempt → record``):
+
+1. :func:`prepare` loads the delivery and decides whether an attempt is due:
+   a delivery already ``delivered``/``failed``/``cancelled`` is skipped (SQS
+   may deliver a message twice, the router may send one twice: DESIGN §4);
+   one whose countdown has not run out is :data:`NOT_DUE` (a countdown over
+   SQS's 12-hour visibility cap comes back early: a hop, DESIGN §5); a
+   deleted or inactive subscription cancels it.
+2. :func:`claim` reserves the attempt with a versioned conditional update,
+   so two copies of one message never make two attempts for one countdown.
+3. :func:`attempt` builds the envelope, signs it and POSTs it
+   (:mod:`oms_webhooks.sender`: timeouts, no redirects, send-time URL guard).
+4. :func:`record` stores the attempt as its own item and moves the delivery:
+   2xx → ``delivered``; 410 → ``failed`` and the subscription inactive;
+   another failure with retries left → ``pending`` with the next countdown
+   (:mod:`oms_webhooks.countdown`, ``Retry-After`` honoured within limits);
+   retries exhausted → ``failed``.
+
+The attempt count comes from the delivery record, never from SQS's
+``ApproximateReceiveCount`` (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+from pynamodb.exceptions import UpdateError
+
+from oms_webhooks import deliveries
+from oms_webhooks.countdown import countdown_for
+from oms_webhooks.envelope import build_envelope
+from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks.sealing import unseal
+from oms_webhooks.sender import AttemptResult, SendOptions, send
+from oms_webhooks.signing import signature_headers
+from oms_webhooks.tables import AttemptModel, DeliveryModel, EventPayloadModel, SubscriptionModel
+
+OutcomeKind = Literal["delivered", "retry", "failed", "cancelled", "skipped", "not_due"]
+#: A message this many seconds early for its countdown is still attempted (clock slack).
+DUE_SLACK_SECONDS = 1.0
+#: Retry-After values are never honoured beyond this, in seconds (one SQS hop).
+MAX_RETRY_AFTER_SECONDS = SQS_MAX_VISIBILITY_SECONDS
+
+
+class MalformedMessage(ValueError):
+    """A delivery message that is not ``{"delivery": "<32 hex>"}`` (poison)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one delivery message decided.
+
+    ``delay`` (seconds) is set for ``retry`` and ``not_due``: how long the
+    message must stay hidden before the next look.
+    """
+
+    kind: OutcomeKind
+    delivery_uuid: str
+    delay: float | None = None
+    detail: str = ""
+    result: AttemptResult | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything an attempt needs, loaded and checked."""
+
+    delivery: DeliveryModel
+    subscription: SubscriptionModel
+    payload: EventPayloadModel
+
+
+def parse_message(body: str) -> str:
+    """The delivery uuid of a delivery message body.
+
+    Raises:
+        MalformedMessage: not JSON, not an object, or no 32-hex ``delivery``.
+    """
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        raise MalformedMessage("delivery message is not JSON") from None
+    uid = data.get("delivery") if isinstance(data, dict) else None
+    if not isinstance(uid, str) or len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
+        raise MalformedMessage("delivery message has no valid delivery uuid")
+    return uid
+
+
+def _cancel(delivery: DeliveryModel, reason: str) -> Outcome:
+    try:
+        delivery.update(
+            actions=[
+                DeliveryModel.status.set(deliveries.CANCELLED),
+                DeliveryModel.modified_date.set(datetime.now(UTC)),
+            ]
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return Outcome("cancelled", delivery.pk, detail=reason)
+
+
+def prepare(uid: str, *, now: float | None = None) -> Prepared | Outcome:
+    """Load delivery ``uid`` and check that an attempt is due now (Unix seconds)."""
+    now = time.time() if now is None else now
+    delivery = deliveries.get_delivery(uid)
+    if delivery is None:
+        return Outcome("skipped", uid, detail="no such delivery (expired or never created)")
+    if delivery.status in deliveries.FINAL_STATES:
+        return Outcome("skipped", uid, detail=f"delivery already {delivery.status}")
+    due = float(delivery.next_attempt_at or 0)
+    if due - now > DUE_SLACK_SECONDS:
+        return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
+    try:
+        subscription = SubscriptionModel.get(delivery.tenant, delivery.subscription_id)
+    except SubscriptionModel.DoesNotExist:
+        return _cancel(delivery, "subscription deleted")
+    if not subscription.is_active:
+        return _cancel(delivery, "subscription inactive")
+    payload = deliveries.load_payload(delivery.event_id)
+    if payload is None:
+        return _finish_failed(delivery, "event payload expired")
+    return Prepared(delivery, subscription, payload)
+
+
+def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
+    delivery.update(
+        actions=[
+            DeliveryModel.status.set(deliveries.FAILED),
+            DeliveryModel.modified_date.set(datetime.now(UTC)),
+        ]
+    )
+    return Outcome("failed", delivery.pk, detail=reason)
+
+
+def claim(prepared: Prepared) -> bool:
+    """Reserve the next attempt (versioned update); False if another copy holds it."""
+    delivery = prepared.delivery
+    try:
+        delivery.update(
+            actions=[
+                DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
+                DeliveryModel.next_attempt_at.remove(),
+            ]
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def build_request(prepared: Prepared, *, timestamp: int) -> tuple[bytes, dict[str, str]]:
+    """The signed body and headers of an attempt (DESIGN §4: signature headers, then extras)."""
+    delivery, subscription = prepared.delivery, prepared.subscription
+    body = build_envelope(
+        event_type=delivery.event_type,
+        delivery_uuid=delivery.pk,
+        event_time=delivery.event_time,
+        payload=json.loads(prepared.payload.detail),
+    )
+    secret = unseal(subscription.sealed_secret_key) if subscription.sealed_secret_key else None
+    headers = signature_headers(
+        secret=secret,
+        msg_id=delivery.pk,
+        timestamp=timestamp,
+        body=body,
+        event_type=delivery.event_type,
+    )
+    headers.update(subscription.additional_headers or {})
+    return body, headers
+
+
+def attempt(prepared: Prepared, options: SendOptions) -> AttemptResult:
+    """POST the delivery once; never raises for what the partner or network does."""
+    body, headers = build_request(prepared, timestamp=int(time.time()))
+    auth = None
+    if prepared.subscription.auth is not None:
+        sealed = prepared.subscription.auth.sealed_password
+        auth = (prepared.subscription.auth.username, unseal(sealed) if sealed else "")
+    return send(prepared.subscription.target_url, body, headers, auth=auth, options=options)
+
+
+def retry_after_seconds(value: str | None, *, now: float) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value[:9]))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def next_delay(
+    subscription: SubscriptionModel, retry_number: int, result: AttemptResult, *, now: float
+) -> float:
+    """Seconds until retry ``retry_number`` (0 = first retry).
+
+    The policy's countdown, raised to a 429/503's ``Retry-After`` but never
+    beyond the policy's own ``limit`` (or 12 hours without one).
+    """
+    config = subscription.retry_countdown_config
+    delay = float(countdown_for(config, retry_number))
+    asked = retry_after_seconds(result.retry_after, now=now)
+    if asked is not None and asked > delay:
+        limit = (config.get("kwargs") or {}).get("limit")
+        cap = float(limit) if isinstance(limit, int) else float(MAX_RETRY_AFTER_SECONDS)
+        delay = max(delay, min(asked, cap))
+    return delay
+
+
+def record(prepared: Prepared, result: AttemptResult, *, now: float | None = None) -> Outcome:
+    """Store the attempt and move the delivery to its next state."""
+    now = time.time() if now is None else now
+    delivery, subscription = prepared.delivery, prepared.subscription
+    number = int(delivery.attempt_count)
+    expires = delivery.expires_at
+    AttemptModel(
+        delivery.pk,
+        f"attempt#{number:04d}",
+        at=result.at,
+        response_http_status=result.status_code,
+        error=result.error,
+        response_time=result.response_time_ms,
+        response_content=result.response_excerpt or None,
+        expires_at=expires,
+    ).save()
+    retries_used = number - 1
+    actions: list[Any] = [
+        DeliveryModel.retry_count.set(retries_used),
+        DeliveryModel.response_time.set(result.response_time_ms),
+        DeliveryModel.modified_date.set(datetime.now(UTC)),
+    ]
+    actions.append(
+        DeliveryModel.response_http_status.set(result.status_code)
+        if result.status_code is not None
+        else DeliveryModel.response_http_status.remove()
+    )
+    actions.append(
+        DeliveryModel.response_content.set(result.response_excerpt)
+        if result.response_excerpt
+        else DeliveryModel.response_content.remove()
+    )
+    if result.delivered:
+        outcome = Outcome("delivered", delivery.pk, result=result)
+        actions.append(DeliveryModel.status.set(deliveries.DELIVERED))
+    elif result.is_gone:
+        outcome = Outcome(
+            "failed", delivery.pk, detail="410 Gone: subscription deactivated", result=result
+        )
+        actions.append(DeliveryModel.status.set(deliveries.FAILED))
+        _deactivate(subscription)
+    elif retries_used >= int(subscription.max_retries):
+        outcome = Outcome("failed", delivery.pk, detail="retries exhausted", result=result)
+        actions.append(DeliveryModel.status.set(deliveries.FAILED))
+    else:
+        delay = next_delay(subscription, retries_used, result, now=now)
+        outcome = Outcome("retry", delivery.pk, delay=delay, result=result)
+        actions.append(DeliveryModel.next_attempt_at.set(int(now + delay)))
+    delivery.update(actions=actions)
+    return outcome
+
+
+def _deactivate(subscription: SubscriptionModel) -> None:
+    try:
+        subscription.update(
+            actions=[
+                SubscriptionModel.is_active.set(False),
+                SubscriptionModel.fanout_event_type.remove(),
+                SubscriptionModel.modified_date.set(datetime.now(UTC)),
+            ]
+        )
+    except UpdateError as exc:  # changed meanwhile: the partner's own change wins
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def dispatch(uid: str, options: SendOptions) -> Outcome:
+    """Handle one delivery message end to end (prepare, claim, attempt, record)."""
+    prepared = prepare(uid)
+    if isinstance(prepared, Outcome):
+        return prepared
+    if not claim(prepared):
+        return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
+    result = attempt(prepared, options)
+    return record(prepared, result)
