@@ -69,9 +69,14 @@ def other_partner(stack: Any) -> Client:
 
 
 @pytest.fixture
-def private_targets_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def private_targets_refused(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run with ``OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=false``, as in a deployment."""
-    monkeypatch.setattr(get_settings(), "allow_private_targets", False)
+    monkeypatch.setenv("OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "false")
+    get_settings.cache_clear()
+    assert get_settings().allow_private_targets is False
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 def _errors(response: requests.Response) -> dict[str, list[str]]:
