@@ -1,0 +1,82 @@
+"""Pure rules of the dispatcher: message parsing, Retry-After, the next countdown."""
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+
+from oms_webhooks.dispatch import (
+    MAX_RETRY_AFTER_SECONDS,
+    MalformedMessage,
+    next_delay,
+    parse_message,
+    retry_after_seconds,
+)
+from oms_webhooks.sender import AttemptResult
+from oms_webhooks.tables import SubscriptionModel
+
+NOW = 1_800_000_000.0
+
+
+def _result(status: int, retry_after: str | None = None) -> AttemptResult:
+    return AttemptResult(
+        at=datetime.now(UTC),
+        status_code=status,
+        error=None,
+        response_time_ms=5,
+        retry_after=retry_after,
+    )
+
+
+def _subscription(config: dict[str, object]) -> SubscriptionModel:
+    return SubscriptionModel("t", "s", retry_countdown_config=config, max_retries=5)
+
+
+def test_parse_message_returns_the_uuid() -> None:
+    assert parse_message('{"delivery": "' + "a" * 32 + '"}') == "a" * 32
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "nope",
+        "[]",
+        '{"delivery": 1}',
+        '{"delivery": "XYZ"}',
+        '{"delivery": "' + "A" * 32 + '"}',
+    ],
+)
+def test_malformed_messages_are_refused(body: str) -> None:
+    with pytest.raises(MalformedMessage):
+        parse_message(body)
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    assert retry_after_seconds("120", now=NOW) == 120
+    when = datetime.fromtimestamp(NOW + 90, tz=UTC)
+    assert retry_after_seconds(format_datetime(when, usegmt=True), now=NOW) == pytest.approx(90)
+    assert retry_after_seconds("soon", now=NOW) is None
+    assert retry_after_seconds(None, now=NOW) is None
+
+
+def test_countdown_follows_the_policy() -> None:
+    sub = _subscription({"choice": "exponential", "kwargs": {"base": 2, "factor": 1}})
+    assert [next_delay(sub, n, _result(500), now=NOW) for n in range(4)] == [1, 2, 4, 8]
+
+
+def test_retry_after_raises_the_countdown_within_the_policy_limit() -> None:
+    sub = _subscription({"choice": "fixed", "kwargs": {"seconds": 10}})
+    assert next_delay(sub, 0, _result(429, "60"), now=NOW) == 60
+    limited = _subscription({"choice": "linear", "kwargs": {"base": 10, "limit": 30}})
+    assert next_delay(limited, 1, _result(503, "3600"), now=NOW) == 30
+
+
+def test_retry_after_never_beyond_one_hop_without_a_limit() -> None:
+    sub = _subscription({"choice": "fixed", "kwargs": {"seconds": 10}})
+    assert next_delay(sub, 0, _result(429, "99999999"), now=NOW) == MAX_RETRY_AFTER_SECONDS
+
+
+def test_retry_after_shorter_than_the_countdown_changes_nothing() -> None:
+    sub = _subscription({"choice": "fixed", "kwargs": {"seconds": 100}})
+    assert next_delay(sub, 0, _result(503, "5"), now=NOW) == 100
