@@ -7,10 +7,14 @@
    credentials ``testing``/``testing``, ``AWS_ENDPOINT_URL`` = moto, whatever
    the environment said before (:func:`local_aws_environ`), and
    ``OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS=true`` unless it is set to a false value;
-3. every resource (:func:`oms_webhooks.local.provision.provision`) and the
-   development token (tenant ``dev``, ``$OMS_WEBHOOKS_DEV_TOKEN`` if set);
-4. the background workers (SQS pollers feeding the router and dispatcher;
-   :data:`WORKER_FACTORIES`);
+3. every resource (:func:`oms_webhooks.local.provision.provision`: tables,
+   queues, bus, rule), the settings only known once they exist
+   (``OMS_WEBHOOKS_DELIVERY_QUEUE_URL``, exported to the process environment
+   for the router; :func:`~oms_webhooks.local.provision.provisioned_environ`)
+   and the development token (tenant ``dev``, ``$OMS_WEBHOOKS_DEV_TOKEN`` if set);
+4. the background workers (:data:`WORKER_FACTORIES`): SQS pollers feeding
+   the router (ingress queue) and the dispatcher (delivery queue) as Lambda's
+   event source mapping does (:mod:`oms_webhooks.local.pollers`);
 5. last, the API (:class:`~oms_webhooks.local.gateway.LocalApiGateway`) on
    ``127.0.0.1:<api_port>``: it accepts connections only once all of the
    above is ready.
@@ -39,11 +43,13 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from oms_webhooks.local.gateway import LocalApiGateway
+from oms_webhooks.local.pollers import local_pollers
 from oms_webhooks.local.provision import (
     LOCAL_ACCESS_KEY_ID,
     LOCAL_REGION,
     LOCAL_SECRET_ACCESS_KEY,
     provision,
+    provisioned_environ,
 )
 from oms_webhooks.settings import get_settings
 
@@ -85,9 +91,9 @@ class BackgroundWorker(Protocol):
 #: Builds the workers of a started stack (its AWS endpoint is up and provisioned).
 WorkerFactory = Callable[["LocalStack"], Sequence[BackgroundWorker]]
 
-#: The workers every stack runs. The pollers issue adds the SQS pollers here
-#: (several per queue, feeding the router and dispatcher handlers).
-WORKER_FACTORIES: list[WorkerFactory] = []
+#: The workers every stack runs: the SQS pollers (several per queue, feeding
+#: the router and dispatcher handlers).
+WORKER_FACTORIES: list[WorkerFactory] = [local_pollers]
 
 
 def local_aws_environ(endpoint_url: str) -> dict[str, str | None]:
@@ -292,11 +298,19 @@ class LocalStack:
             one log line per resource.
         """
         lines = provision(self.aws_endpoint_url, settings=get_settings())
+        self._export(provisioned_environ(self.aws_endpoint_url, settings=get_settings()))
         from oms_webhooks.tokens import create_token
 
         wanted = self._dev_token or os.environ.get(DEV_TOKEN_ENV) or self._token
         _, self._token = create_token(tenant=DEV_TENANT, token=wanted or None)
         return lines
+
+    def _export(self, changes: Mapping[str, str | None]) -> None:
+        """Apply ``changes`` to the environment; :meth:`stop` restores what was there first."""
+        previous = apply_environ(changes)
+        if self._saved_environ is not None:
+            for name, value in previous.items():
+                self._saved_environ.setdefault(name, value)
 
     def _start_workers(self) -> None:
         for factory in self._worker_factories:
@@ -326,7 +340,9 @@ class LocalStack:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the API, the workers and moto (in that order) and restore the environment.
 
-        Idempotent; ``timeout`` bounds the wait for each worker, in seconds.
+        Idempotent; ``timeout`` bounds the wait for each worker, in seconds. Workers
+        with a ``request_stop()`` method are all asked to stop first, so they wind
+        down together.
         """
         if self._api is not None:
             self._api.shutdown()
@@ -334,6 +350,10 @@ class LocalStack:
             if self._api_thread is not None:
                 self._api_thread.join(timeout)
             self._api = self._api_thread = None
+        for worker in self.workers:  # let them all wind down at once, then wait for each
+            request_stop = getattr(worker, "request_stop", None)
+            if callable(request_stop):
+                request_stop()
         while self.workers:
             worker = self.workers.pop()
             try:
