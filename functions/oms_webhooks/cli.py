@@ -1,6 +1,7 @@
-"""The ``oms-webhooks`` command line: the local stack and admin tasks.
+"""The ``oms-webhooks`` command line: the local stack, admin tasks, publishing, a receiver.
 
-A thin layer over :mod:`oms_webhooks.local.stack` and :mod:`oms_webhooks.tokens`.
+A thin layer over :mod:`oms_webhooks.local.stack`, :mod:`oms_webhooks.tokens`,
+:mod:`oms_webhooks.publisher` and :mod:`oms_webhooks.receiver`.
 Every subcommand that talks to AWS takes ``--endpoint-url`` (else
 ``$AWS_ENDPOINT_URL``, else the local stack's ``http://127.0.0.1:4566``) and
 ``--aws`` (real AWS: no endpoint override, the default credential chain).
@@ -13,6 +14,7 @@ Exit codes: 0 done, 1 AWS or the endpoint failed, 2 bad usage or input.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import threading
@@ -35,6 +37,7 @@ from oms_webhooks.local.stack import (
     environ,
     local_aws_environ,
 )
+from oms_webhooks.publisher import EventTooLarge, InvalidEvent, PublishFailed, publish_event
 from oms_webhooks.tokens import TokenError, TokenInfo, create_token, list_tokens, revoke_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -286,6 +289,102 @@ def tokens_revoke(token_id: str, endpoint_url: str | None) -> None:
     click.echo(
         f"Revoked token {info.token_id} of tenant {info.tenant} at {_date(info.revoked_date)}."
     )
+
+
+# -- publish --------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("event_type")
+@click.option("--data", metavar="JSON", help="The event's Detail, a JSON object.")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="A file holding the Detail as a JSON object ('-' = stdin).",
+)
+@click.option("--bus", default=None, help="EventBridge bus (default: the bus_name setting, oms).")
+@click.option("--source", default=None, help="Event Source (default: the event_source setting).")
+@aws_options
+def publish(
+    event_type: str,
+    data: str | None,
+    path: str | None,
+    bus: str | None,
+    source: str | None,
+    endpoint_url: str | None,
+) -> None:
+    """Publish one OMS event of EVENT_TYPE on the bus (PutEvents); print its event id.
+
+    EVENT_TYPE is a catalogue type (package.created) or its alias (package-created).
+    """
+    if (data is None) == (path is None):
+        raise click.UsageError("give exactly one of --data and --file")
+    if path is not None:
+        with click.open_file(path, encoding="utf-8") as handle:
+            data = handle.read()
+    try:
+        detail = json.loads(data or "")
+    except json.JSONDecodeError as exc:
+        raise _BadInput(f"the Detail is not JSON: {exc}") from None
+    try:
+        with aws_target(endpoint_url):
+            event_id = publish_event(event_type, detail, bus_name=bus, source=source)
+    except (InvalidEvent, EventTooLarge) as exc:
+        raise _BadInput(str(exc)) from None
+    except PublishFailed as exc:
+        reasons = "; ".join(f"{f.error_code}: {f.error_message}" for f in exc.failed)
+        raise _Failure(f"not published: {reasons}") from None
+    click.echo(event_id)
+
+
+# -- receiver -------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=9000, show_default=True, help="Port."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--secret",
+    default=None,
+    envvar="OMS_WEBHOOKS_RECEIVER_SECRET",
+    help="The subscription's secret_key; verify both signatures (401 when one fails).",
+)
+def receiver(port: int, host: str, secret: str | None) -> None:
+    """Run a sample partner endpoint that prints each delivery and checks its signatures.
+
+    Answers 200 when the signatures verify (or without --secret), else 401.
+    Its code (oms_webhooks/receiver.py) shows how to verify our deliveries.
+    """
+    from oms_webhooks.receiver import make_server
+
+    try:
+        server = make_server(host, port, secret, echo=lambda line: click.echo(line))
+    except OSError as exc:
+        raise _Failure(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    where = f"http://{host}:{server.server_address[1]}/"
+    check = "verifying signatures" if secret else "no --secret: signatures not checked"
+    click.echo(f"Receiving deliveries at {where} ({check}). Press Ctrl-C to stop.")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+    thread.daemon = True
+    thread.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Stopped.", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
