@@ -33,7 +33,6 @@ from oms_webhooks.settings import get_settings
 
 logger = Logger(service="oms-webhooks")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class HeldBack(Exception):
@@ -79,12 +78,21 @@ def _handle(record: SQSRecord, batch_started: float) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process an SQS batch of delivery messages; returns ``batchItemFailures``."""
+    """Process an SQS batch of delivery messages; returns ``batchItemFailures``.
+
+    A batch processor per call: Powertools processors keep per-batch state,
+    and the local stack runs several invocations at once in threads.
+    """
     batch_started = time.time()
 
     async def record_handler(record: SQSRecord) -> None:
         await asyncio.to_thread(_handle, record, batch_started)
 
     return async_process_partial_response(  # type: ignore[return-value]
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=record_handler,
+        processor=AsyncBatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        ),
+        context=context,
     )

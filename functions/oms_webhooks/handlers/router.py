@@ -27,7 +27,6 @@ from oms_webhooks.settings import get_settings
 
 logger = Logger(service="oms-webhooks")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -52,9 +51,9 @@ def record_handler(record: SQSRecord) -> None:
         extra={
             "event_id": result.event_id,
             "event_type": event.event_type,
-            "matched": result.matched,
-            "created": result.created,
-            "sent": result.sent,
+            "subscriptions_matched": result.matched,
+            "deliveries_created": result.created,
+            "messages_sent": result.sent,
         },
     )
     metrics.add_metric(name="DeliveriesCreated", unit=MetricUnit.Count, value=result.created)
@@ -63,7 +62,14 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process an SQS batch of EventBridge events; returns ``batchItemFailures``."""
+    """Process an SQS batch of EventBridge events; returns ``batchItemFailures``.
+
+    A batch processor per call: Powertools processors keep per-batch state,
+    and the local stack runs several invocations at once in threads.
+    """
     return process_partial_response(  # type: ignore[return-value]
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=record_handler,
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+        context=context,
     )
