@@ -38,6 +38,7 @@ from oms_webhooks.local.stack import (
     local_aws_environ,
 )
 from oms_webhooks.publisher import EventTooLarge, InvalidEvent, PublishFailed, publish_event
+from oms_webhooks.resources import QUEUES, QueueSpec
 from oms_webhooks.tokens import TokenError, TokenInfo, create_token, list_tokens, revoke_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -385,6 +386,80 @@ def receiver(port: int, host: str, secret: str | None) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("Stopped.", err=True)
+
+
+# -- dlq ------------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT_SETTINGS)
+def dlq() -> None:
+    """Inspect and redrive the dead-letter queues (poison messages wait there, alarmed)."""
+
+
+_QUEUE_CHOICE = click.Choice([spec.name.removeprefix("oms-webhooks-") for spec in QUEUES])
+
+
+def _queue_spec(short: str) -> QueueSpec:
+    return next(spec for spec in QUEUES if spec.name.removeprefix("oms-webhooks-") == short)
+
+
+def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int | None = None) -> int:
+    """Move messages from ``dlq_url`` back to ``queue_url``; return how many moved.
+
+    Each message is sent again (body and message attributes) before it is
+    deleted from the DLQ, so a crash in between duplicates it rather than
+    loses it (the handlers are idempotent). Stops when the DLQ answers empty
+    or after ``limit`` messages.
+    """
+    moved = 0
+    while limit is None or moved < limit:
+        batch = 10 if limit is None else max(1, min(10, limit - moved))
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=batch,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            request: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                request["MessageAttributes"] = message["MessageAttributes"]
+            sqs.send_message(**request)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    return moved
+
+
+@dlq.command("redrive", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--queue",
+    "short",
+    type=_QUEUE_CHOICE,
+    default="delivery",
+    show_default=True,
+    help="Whose DLQ to redrive.",
+)
+@click.option(
+    "--prefix", default="", help="Queue name prefix of a deployment (its stack name), if any."
+)
+@click.option("--max", "limit", type=click.IntRange(1), default=None, help="Move at most N.")
+@aws_options
+def dlq_redrive(short: str, prefix: str, limit: int | None, endpoint_url: str | None) -> None:
+    """Move the messages of a dead-letter queue back to its queue; print how many."""
+    import boto3
+
+    spec = _queue_spec(short)
+    name, dlq_name = spec.name, spec.dlq_name
+    if prefix:
+        name, dlq_name = f"{prefix}-{name}", f"{prefix}-{dlq_name}"
+    with aws_target(endpoint_url):
+        sqs = boto3.session.Session().client("sqs")
+        dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
+        queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        moved = redrive(sqs, dlq_url, queue_url, limit)
+    click.echo(f"Moved {moved} message(s) from {dlq_name} to {name}.")
 
 
 if __name__ == "__main__":  # pragma: no cover

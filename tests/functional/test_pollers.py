@@ -404,3 +404,32 @@ def test_the_stack_router_poller_acknowledges_an_ingress_event(stack: LocalStack
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+# -- dlq redrive ---------------------------------------------------------------------
+
+
+def test_cli_dlq_redrive_moves_messages_back(stack: LocalStack) -> None:
+    from click.testing import CliRunner
+
+    from oms_webhooks.cli import main
+
+    sqs = _client(stack, "sqs")
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    queue = sqs.create_queue(QueueName=f"{prefix}-{DELIVERY_QUEUE.name}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"{prefix}-{DELIVERY_QUEUE.dlq_name}")["QueueUrl"]
+    try:
+        _send(sqs, dlq, "one", "two", "three")
+        result = CliRunner().invoke(
+            main,
+            ["dlq", "redrive", "--prefix", prefix, "--endpoint-url", stack.aws_endpoint_url],
+        )
+        assert result.exit_code == 0, result.output
+        assert "Moved 3 message(s)" in result.output
+        moved = _drain(sqs, queue, expected=3, quiet=0.0)
+        assert sorted(m["Body"] for m in moved) == ["one", "three", "two"]
+        got = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)
+        assert not got.get("Messages")
+    finally:
+        sqs.delete_queue(QueueUrl=queue)
+        sqs.delete_queue(QueueUrl=dlq)
