@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -59,8 +60,14 @@ def _guard_key(tenant: str, event_type: str, target_url: str) -> tuple[str, str]
     return f"{tenant}#targets", digest
 
 
+@lru_cache(maxsize=4)
+def _connection(region: str, host: str | None) -> Connection:
+    # A botocore client costs ~0.1 s to build: one per endpoint and process.
+    return Connection(region=region, host=host)
+
+
 def _transaction() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=aws_region(), host=aws_endpoint_url()))
+    return TransactWrite(connection=_connection(aws_region(), aws_endpoint_url()))
 
 
 def _duplicate() -> Conflict:
