@@ -126,7 +126,7 @@ class MessagingConstruct(Construct):
         pattern = ingress_event_pattern(event_source)
         rule_dlq = self._build_encrypted_queue(
             "RuleDeadLetterQueue",
-            queue_name=self._physical_name(f"{RULE_NAME}-dlq"),
+            queue_name=self._physical_name(f"{RULE_NAME}-rule-dlq"),
             retention_period=Duration.seconds(SQS_MAX_RETENTION_SECONDS),
         )
         self.dead_letter_queues["RuleDeadLetterQueue"] = rule_dlq

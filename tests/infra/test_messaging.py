@@ -129,3 +129,12 @@ def test_rule_sends_catalogue_events_to_ingress_with_dlq_and_retries(
 def test_bus_is_created_with_the_default_name(synthesized: Synthesized) -> None:
     synthesized.template.has_resource_properties("AWS::Events::EventBus", {"Name": "oms"})
     synthesized.template.has_output("BusName", {"Value": Match.any_value()})
+
+
+def test_every_queue_has_its_own_name(synthesized: Synthesized) -> None:
+    # Two queues with one name cannot both be created: the rule's target DLQ
+    # must not take the name of the ingress queue's DLQ.
+    names = [
+        q["Properties"]["QueueName"] for q in synthesized.resources("AWS::SQS::Queue").values()
+    ]
+    assert len(names) == len(set(names)), names
