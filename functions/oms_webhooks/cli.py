@@ -139,8 +139,8 @@ def banner(stack: LocalStack) -> str:
     auth = '-H "Authorization: Token $TOKEN"'
     body = (
         '{"event_type": "package.created", '
-        '"target_url": "http://127.0.0.1:9000/webhooks", '
-        '"secret_key": "whsec_change-me"}'
+        '"target_url": "http://127.0.0.1:9000/", '
+        '"secret_key": "secret"}'
     )
     return "\n".join(
         [
@@ -155,11 +155,17 @@ def banner(stack: LocalStack) -> str:
             f"  export TOKEN={stack.dev_token}",
             f"  export AWS_ENDPOINT_URL={stack.aws_endpoint_url}",
             "",
-            "Try:",
+            "Try (in another shell):",
             "",
-            "  # subscribe",
+            "  # a sample partner endpoint that verifies signatures",
+            "  .venv/bin/oms-webhooks receiver --port 9000 --secret secret",
+            "  # subscribe it",
             f"  curl -s -X POST {api}/hooks/ {auth} \\",
             f"       -H 'Content-Type: application/json' -d '{body}'",
+            "  # publish an OMS event (PutEvents on the local bus)",
+            "  .venv/bin/oms-webhooks publish package.created --data '{\"id\": 1}'",
+            "  # the delivery log",
+            f"  curl -s {api}/hook_events/ {auth}",
             "  # list your subscriptions",
             f"  curl -s {api}/hooks/ {auth}",
             "  # unsubscribe",
