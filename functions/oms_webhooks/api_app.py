@@ -26,7 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import __version__, delivery_log, subscriptions
+from oms_webhooks import __version__, delivery_log, dispatch, subscriptions
 from oms_webhooks.errors import (
     NotAuthenticated,
     NotFound,
@@ -41,11 +41,14 @@ from oms_webhooks.schemas import (
     DeliveryPage,
     ErrorOut,
     Registry,
+    ResendIn,
+    ResendOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPage,
     SubscriptionPatch,
 )
+from oms_webhooks.sender import SendOptions
 from oms_webhooks.settings import get_settings
 
 logger = Logger(service="oms-webhooks", child=True)
@@ -415,6 +418,46 @@ def get_delivery(
     """The delivery, its request payload and every attempt, if it is the caller's."""
     item = delivery_log.get_delivery(_tenant(), delivery_uuid)
     return DeliveryDetailOut.model_validate(delivery_log.to_detail(item))
+
+
+@app.post(
+    f"{BASE}/hook_events/<delivery_uuid>/retry/",
+    summary="Resend a delivery now",
+    tags=["deliveries"],
+    responses={
+        200: {"description": "Sent; the partner's answer, whatever it was"},
+        **_BAD_INPUT,
+        **_AUTH_ERRORS,
+        **_error_response(404, "No such delivery for this tenant"),
+        **_error_response(409, "Already delivered (without force), or the subscription is gone"),
+        **_BODY_ERRORS,
+    },
+)
+def resend_delivery(
+    delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
+    body: Annotated[ResendIn | None, Body()] = None,
+) -> ResendOut:
+    """Send the delivery once now (one attempt, bounded timeouts) and record it."""
+    force = body.force if body is not None else False
+    outcome = dispatch.resend(
+        _tenant(), delivery_uuid, SendOptions.from_settings(get_settings()), force=force
+    )
+    result = outcome.result
+    assert result is not None  # a resend always makes its attempt
+    if result.delivered:
+        detail = "delivered"
+    elif result.error:
+        detail = f"not delivered: {result.error}"
+    else:
+        detail = f"not delivered: the target answered {result.status_code}"
+    logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})
+    return ResendOut(
+        detail=detail,
+        response_status=result.status_code,
+        response_content=result.response_excerpt or None,
+        delivered=result.delivered,
+        response_time=result.response_time_ms,
+    )
 
 
 @app.get(f"{BASE}/openapi.json", include_in_schema=False)

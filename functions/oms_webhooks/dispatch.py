@@ -38,6 +38,7 @@ from pynamodb.exceptions import UpdateError
 from oms_webhooks import deliveries
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.envelope import build_envelope
+from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.sealing import unseal
 from oms_webhooks.sender import AttemptResult, SendOptions, send
@@ -142,16 +143,20 @@ def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
     return Outcome("failed", delivery.pk, detail=reason)
 
 
-def claim(prepared: Prepared) -> bool:
-    """Reserve the next attempt (versioned update); False if another copy holds it."""
+def claim(prepared: Prepared, *, manual: bool = False) -> bool:
+    """Reserve the next attempt (versioned update); False if another copy holds it.
+
+    A ``manual`` attempt (an operator's resend) is counted apart, so it never
+    uses up one of the subscription's automatic retries.
+    """
     delivery = prepared.delivery
+    actions: list[Any] = [DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1)]
+    if manual:
+        actions.append(DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1))
+    else:
+        actions.append(DeliveryModel.next_attempt_at.remove())
     try:
-        delivery.update(
-            actions=[
-                DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
-                DeliveryModel.next_attempt_at.remove(),
-            ]
-        )
+        delivery.update(actions=actions)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
@@ -224,8 +229,14 @@ def next_delay(
     return delay
 
 
-def record(prepared: Prepared, result: AttemptResult, *, now: float | None = None) -> Outcome:
-    """Store the attempt and move the delivery to its next state."""
+def record(
+    prepared: Prepared, result: AttemptResult, *, now: float | None = None, manual: bool = False
+) -> Outcome:
+    """Store the attempt and move the delivery to its next state.
+
+    A ``manual`` attempt that fails leaves the delivery's state and schedule
+    as they were (a pending delivery keeps retrying on its countdown).
+    """
     now = time.time() if now is None else now
     delivery, subscription = prepared.delivery, prepared.subscription
     number = int(delivery.attempt_count)
@@ -240,7 +251,7 @@ def record(prepared: Prepared, result: AttemptResult, *, now: float | None = Non
         response_content=result.response_excerpt or None,
         expires_at=expires,
     ).save()
-    retries_used = number - 1
+    retries_used = max(0, number - int(delivery.manual_count or 0) - 1)
     actions: list[Any] = [
         DeliveryModel.retry_count.set(retries_used),
         DeliveryModel.response_time.set(result.response_time_ms),
@@ -265,6 +276,9 @@ def record(prepared: Prepared, result: AttemptResult, *, now: float | None = Non
         )
         actions.append(DeliveryModel.status.set(deliveries.FAILED))
         _deactivate(subscription)
+    elif manual:
+        kind: OutcomeKind = "retry" if delivery.status == deliveries.PENDING else "failed"
+        outcome = Outcome(kind, delivery.pk, detail="manual attempt failed", result=result)
     elif retries_used >= int(subscription.max_retries):
         outcome = Outcome("failed", delivery.pk, detail="retries exhausted", result=result)
         actions.append(DeliveryModel.status.set(deliveries.FAILED))
@@ -288,6 +302,53 @@ def _deactivate(subscription: SubscriptionModel) -> None:
     except UpdateError as exc:  # changed meanwhile: the partner's own change wins
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
+
+
+class ResendRefused(Conflict):
+    """409: a manual resend that cannot be made (delivered without force, subscription gone)."""
+
+
+def load_for_resend(tenant: str, uid: str, *, force: bool) -> Prepared:
+    """Load delivery ``uid`` of ``tenant`` for an operator's resend.
+
+    Works for an inactive subscription (an operator testing before
+    re-enabling it), not for a deleted one.
+
+    Raises:
+        NotFound: no such delivery for this tenant.
+        ResendRefused: already delivered (without ``force``), or the
+            subscription or the event payload is gone.
+    """
+    delivery = deliveries.get_delivery(uid)
+    if delivery is None or delivery.tenant != tenant:
+        raise NotFound("delivery not found")
+    if delivery.status == deliveries.DELIVERED and not force:
+        raise ResendRefused(
+            'the delivery was already delivered; send {"force": true} to resend it',
+            {"force": ["required to resend a delivered delivery"]},
+        )
+    try:
+        subscription = SubscriptionModel.get(tenant, delivery.subscription_id, consistent_read=True)
+    except SubscriptionModel.DoesNotExist:
+        raise ResendRefused("the subscription of this delivery was deleted") from None
+    payload = deliveries.load_payload(delivery.event_id)
+    if payload is None:
+        raise ResendRefused("the event payload of this delivery has expired")
+    return Prepared(delivery, subscription, payload)
+
+
+def resend(tenant: str, uid: str, options: SendOptions, *, force: bool = False) -> Outcome:
+    """Send delivery ``uid`` once now (manual resend) and record the attempt.
+
+    Raises:
+        NotFound, ResendRefused (see :func:`load_for_resend`); Conflict when
+        another attempt of this delivery is being recorded at this moment.
+    """
+    prepared = load_for_resend(tenant, uid, force=force)
+    if not claim(prepared, manual=True):
+        raise Conflict("another attempt of this delivery is in progress; retry in a moment")
+    result = attempt(prepared, options)
+    return record(prepared, result, manual=True)
 
 
 def dispatch(uid: str, options: SendOptions) -> Outcome:

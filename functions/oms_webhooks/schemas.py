@@ -242,3 +242,21 @@ class DeliveryPage(BaseModel):
 
     results: list[DeliveryOut]
     next: str | None
+
+
+class ResendIn(BaseModel):
+    """Body of ``POST /whisperer/hook_events/{uuid}/retry/`` (optional)."""
+
+    model_config = _STRICT
+
+    force: StrictBool = Field(False, description="Resend even if already delivered")
+
+
+class ResendOut(BaseModel):
+    """What the partner answered to a manual resend (200 whatever it answered)."""
+
+    detail: str
+    response_status: int | None
+    response_content: str | None
+    delivered: bool
+    response_time: int = Field(description="Milliseconds")

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     )
     dns_timeout_seconds: float = Field(2.0, gt=0, description="Timeout of one DNS lookup.")
     delivery_queue_url: str = Field("", description="URL of the SQS delivery queue.")
+    delivery_dlq_url: str = Field(
+        "", description="URL of the delivery queue's DLQ (malformed messages go straight there)."
+    )
     bus_name: str = Field("oms", description="EventBridge bus the OMS publishes to.")
     event_source: str = Field("oms", description="EventBridge Source of OMS events.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")

@@ -170,6 +170,7 @@ class DeliveryModel(Model):
     status = UnicodeAttribute(default="pending")
     retry_count = NumberAttribute(default=0)
     attempt_count = NumberAttribute(default=0)
+    manual_count = NumberAttribute(default=0)
     next_attempt_at = NumberAttribute(null=True)
     response_http_status = NumberAttribute(null=True)
     response_content = UnicodeAttribute(null=True)

@@ -170,6 +170,8 @@ class FunctionsConstruct(Construct):
         # the API re-sends manually.
         for function in (router, dispatcher, self.functions["Api"]):
             delivery.grant_send_messages(function)
+        # Malformed delivery messages go straight to the DLQ (not 1,000 receives later).
+        self._messaging.delivery_dead_letter_queue.grant_send_messages(dispatcher)
 
 
 def _ref(table: dynamodb.Table) -> str:

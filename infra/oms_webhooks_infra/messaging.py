@@ -67,6 +67,7 @@ class MessagingConstruct(Construct):
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         self.ingress_queue = self._build_queue("Ingress", INGRESS_QUEUE)
         self.delivery_queue = self._build_queue("Delivery", DELIVERY_QUEUE)
+        self.delivery_dead_letter_queue = self.dead_letter_queues["DeliveryDeadLetterQueue"]
         self.bus = self._build_bus(bus_name, use_existing_bus)
         self.rule = self._build_rule(event_source)
         CfnOutput(self, "BusName", value=self.bus.event_bus_name).override_logical_id("BusName")
@@ -78,6 +79,7 @@ class MessagingConstruct(Construct):
         """
         return {
             queue_url_env_var(DELIVERY_QUEUE): self.delivery_queue.queue_url,
+            f"{c.SETTINGS_ENV_PREFIX}DELIVERY_DLQ_URL": self.delivery_dead_letter_queue.queue_url,
             f"{c.SETTINGS_ENV_PREFIX}BUS_NAME": self.bus.event_bus_name,
             f"{c.SETTINGS_ENV_PREFIX}EVENT_SOURCE": event_source,
         }

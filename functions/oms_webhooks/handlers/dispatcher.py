@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oms_webhooks import dispatch, scheduling
 from oms_webhooks.aws_clients import client
 from oms_webhooks.sender import SendOptions
-from oms_webhooks.settings import get_settings
+from oms_webhooks.settings import Settings, get_settings
 
 logger = Logger(service="oms-webhooks")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
@@ -39,9 +39,30 @@ class HeldBack(Exception):
     """The message stays on the queue (its visibility was set): report it as failed."""
 
 
-def _handle(record: SQSRecord, batch_started: float) -> None:
+def _dead_letter(record: SQSRecord, reason: str) -> None:
+    """Move a malformed message to the DLQ at once (else it would take 1,000 receives)."""
     settings = get_settings()
-    uid = dispatch.parse_message(record.body)
+    metrics.add_metric(name="DeliveryMessageMalformed", unit=MetricUnit.Count, value=1)
+    if not settings.delivery_dlq_url:
+        raise dispatch.MalformedMessage(reason)
+    client("sqs").send_message(QueueUrl=settings.delivery_dlq_url, MessageBody=record.body)
+    logger.error(
+        "malformed delivery message moved to the DLQ",
+        extra={"message_id": record.message_id, "reason": reason},
+    )
+
+
+def _handle(record: SQSRecord, batch_started: float, budget_ends: float) -> None:
+    settings = get_settings()
+    try:
+        uid = dispatch.parse_message(record.body)
+    except dispatch.MalformedMessage as exc:
+        _dead_letter(record, str(exc))
+        return
+    if time.time() + _attempt_budget(settings) > budget_ends:
+        # Not enough of the invocation left for a whole attempt: come back soon.
+        _hold(record, settings, uid, delay=1.0, batch_started=batch_started)
+        return
     outcome = dispatch.dispatch(uid, SendOptions.from_settings(settings))
     extra: dict[str, Any] = {
         "delivery_uuid": uid,
@@ -58,12 +79,26 @@ def _handle(record: SQSRecord, batch_started: float) -> None:
     if outcome.kind == "failed":
         metrics.add_metric(name="DeliveryFailed", unit=MetricUnit.Count, value=1)
     logger.info("delivery handled", extra=extra)
-    if outcome.kind not in ("retry", "not_due"):
-        return
-    sent_at = int(record.attributes.sent_timestamp) / 1000
-    hold = scheduling.plan_hold(
-        outcome.delay or 0.0, now=time.time(), received_at=batch_started, sent_at=sent_at
+    if outcome.kind in ("retry", "not_due"):
+        _hold(record, settings, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
+
+
+def _attempt_budget(settings: Settings) -> float:
+    """Seconds one attempt may take at worst: DNS, connect and read timeouts, and a margin."""
+    return (
+        settings.dns_timeout_seconds
+        + settings.connect_timeout_seconds
+        + settings.read_timeout_seconds
+        + 5.0
     )
+
+
+def _hold(
+    record: SQSRecord, settings: Settings, uid: str, *, delay: float, batch_started: float
+) -> None:
+    """Keep the message hidden ``delay`` seconds and report it failed (or re-send it)."""
+    sent_at = int(record.attributes.sent_timestamp) / 1000
+    hold = scheduling.plan_hold(delay, now=time.time(), received_at=batch_started, sent_at=sent_at)
     deleted = scheduling.apply_hold(
         hold,
         sqs=client("sqs"),
@@ -84,9 +119,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     and the local stack runs several invocations at once in threads.
     """
     batch_started = time.time()
+    budget_ends = batch_started + context.get_remaining_time_in_millis() / 1000
 
     async def record_handler(record: SQSRecord) -> None:
-        await asyncio.to_thread(_handle, record, batch_started)
+        await asyncio.to_thread(_handle, record, batch_started, budget_ends)
 
     return async_process_partial_response(  # type: ignore[return-value]
         event=event,

@@ -368,8 +368,9 @@ def provisioned_environ(
     """The settings the handlers need that only exist once provisioned.
 
     Returns:
-        ``{"OMS_WEBHOOKS_DELIVERY_QUEUE_URL": <the delivery queue's URL>}``
-        (settings field ``delivery_queue_url``; the router sends to it).
+        ``OMS_WEBHOOKS_DELIVERY_QUEUE_URL`` (the router sends to it) and
+        ``OMS_WEBHOOKS_DELIVERY_DLQ_URL`` (the dispatcher moves malformed
+        messages there).
     """
     ctx = ProvisionContext(
         endpoint_url=endpoint_url,
@@ -377,7 +378,13 @@ def provisioned_environ(
         region=region,
         local_credentials=local_credentials,
     )
-    return {"OMS_WEBHOOKS_DELIVERY_QUEUE_URL": queue_url(ctx, DELIVERY_QUEUE)}
+    sqs = ctx.client("sqs")
+    return {
+        "OMS_WEBHOOKS_DELIVERY_QUEUE_URL": queue_url(ctx, DELIVERY_QUEUE),
+        "OMS_WEBHOOKS_DELIVERY_DLQ_URL": str(
+            sqs.get_queue_url(QueueName=DELIVERY_QUEUE.dlq_name)["QueueUrl"]
+        ),
+    }
 
 
 def provision(
