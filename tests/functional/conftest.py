@@ -10,6 +10,7 @@ own tenant and token, so tests never see each other's data.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -40,3 +41,23 @@ def tenant(stack: LocalStack) -> Tenant:
     name = f"t-{uuid.uuid4().hex[:16]}"
     info, token = create_token(tenant=name)
     return Tenant(name=name, token=token, token_id=info.token_id)
+
+
+@pytest.fixture(autouse=True)
+def _remove_subscriptions_afterwards(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the stack, delete every subscription it left.
+
+    The stack lives for the whole session, so a test's subscriptions would
+    otherwise get deliveries of later tests' events, and a later receiver can
+    be given the port of an earlier, closed one.
+    """
+    yield
+    if not {"stack", "local_stack"} & set(request.fixturenames):
+        return
+    from oms_webhooks.subscriptions import delete_subscription
+    from oms_webhooks.tables import SubscriptionModel, bind_tables
+
+    bind_tables()
+    for item in SubscriptionModel.scan(SubscriptionModel.event_type.exists()):
+        with contextlib.suppress(Exception):
+            delete_subscription(item.tenant, item.id)
