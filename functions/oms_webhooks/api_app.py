@@ -20,7 +20,10 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, OpenAPI
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -170,6 +173,22 @@ def _validation_error(exc: RequestValidationError) -> Response[Any]:
     first_field, first_messages = next(iter(errors.items()), ("body", ["invalid"]))
     detail = f"Invalid input: {first_field}: {first_messages[0]}"
     return _json(400, {"code": "invalid", "detail": detail, "errors": errors})
+
+
+class InvalidJson(ServiceError):
+    """400: the body is not JSON (the answer says where it broke)."""
+
+    status = 400
+    code = "invalid_json"
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    refused = UnsupportedMediaType(
+        "request body is not JSON; send Content-Type: application/json",
+        {"body": ["send Content-Type: application/json"]},
+    )
+    return _json(refused.status, refused.as_body())
 
 
 def _invalid_json() -> Response[Any]:
@@ -487,27 +506,67 @@ def _gate(event: dict[str, Any]) -> ServiceError | None:
         return PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {limit} bytes")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if (
-        body.strip()
-        and content_type
-        and content_type != "application/json"
-        and not content_type.endswith("+json")
-    ):
+    if not body.strip():
+        return None
+    if content_type and content_type != "application/json":
         return UnsupportedMediaType(
             f"Content-Type {content_type!r} is not supported; send application/json",
             {"body": ["send Content-Type: application/json"]},
         )
-    if body.strip():
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            return UnsupportedMediaType("request body is not UTF-8", {"body": ["not UTF-8"]})
-    return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return UnsupportedMediaType(
+            "request body is not UTF-8 (compressed bodies are not accepted)",
+            {"body": ["send UTF-8 JSON, uncompressed"]},
+        )
+    return _check_json(text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_json(text: str) -> ServiceError | None:
+    """Parse the body once with JSON's own limits before Powertools does.
+
+    Refused with a 400 ``invalid_json``: syntax errors (with line and
+    column), ``NaN``/``Infinity`` (not JSON, RFC 8259 §6), integers over
+    Python's 4,300-digit conversion limit and nesting deep enough to exhaust
+    the parser's recursion (both would otherwise surface as a 5xx).
+    """
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        detail = (
+            f"Malformed JSON at line {err.lineno} column {err.colno} (char {err.pos}): {err.msg}"
+        )
+    except RecursionError:
+        detail = "Malformed JSON: nested too deeply"
+    except ValueError as err:
+        detail = f"Malformed JSON: {err}"
+    else:
+        return None
+    return InvalidJson(detail, {"body": [detail]})
+
+
+def _lowercase_content_type(event: dict[str, Any]) -> None:
+    """Media types are case-insensitive (RFC 9110 §8.3.1); Powertools compares them as is."""
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key) or {}
+        for name in list(headers):
+            if name.lower() == "content-type":
+                value = headers[name]
+                headers[name] = (
+                    [v.lower() for v in value] if isinstance(value, list) else value.lower()
+                )
 
 
 def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one API Gateway REST (v1) proxy event with a proxy response dict."""
     refused = _gate(event)
+    if refused is None:
+        _lowercase_content_type(event)
     if refused is not None:
         return {
             "statusCode": refused.status,

@@ -80,6 +80,8 @@ def parse_event(body: str) -> OmsEvent:
         event = json.loads(body)
     except json.JSONDecodeError as exc:
         raise Unroutable(f"ingress message is not JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # over-long integers, deep nesting
+        raise Unroutable(f"ingress message is not usable JSON: {type(exc).__name__}") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event["id"]:
         raise Unroutable("ingress message is not an EventBridge event")
     event_type = event.get("detail-type")
@@ -93,7 +95,10 @@ def parse_event(body: str) -> OmsEvent:
             raise Unroutable("Detail is not JSON") from None
     if not isinstance(detail, dict):
         raise Unroutable("Detail is not a JSON object")
-    detail_json = json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+    try:
+        detail_json = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise Unroutable("Detail holds NaN or Infinity, which JSON does not have") from None
     if len(detail_json.encode("utf-8")) > MAX_EVENT_BYTES:
         raise OversizeEvent("Detail is over the 256 KB EventBridge limit")
     return OmsEvent(

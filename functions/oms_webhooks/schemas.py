@@ -23,6 +23,8 @@ from oms_webhooks.url_guard import validate_target_url
 
 #: Most ``additional_headers`` a subscription may carry.
 MAX_ADDITIONAL_HEADERS = 20
+#: Longest header name accepted, in characters.
+MAX_HEADER_NAME_CHARS = 256
 #: Longest header value accepted, in characters.
 MAX_HEADER_VALUE_CHARS = 4096
 #: Longest ``secret_key`` / password accepted, in characters.
@@ -36,6 +38,25 @@ RESERVED_HEADERS = frozenset(
 RESERVED_HEADER_PREFIXES = ("x-whisperer-", "webhook-")
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
+
+#: What the API shows instead of the value of a credential-like header. Sent
+#: back unchanged in a PUT or PATCH, it keeps the stored value.
+REDACTED = "[redacted]"
+_SENSITIVE_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SENSITIVE_PARTS = ("token", "secret", "key", "password", "passwd", "auth", "credential", "session")
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header's value is a credential the API must not echo (``X-Api-Key``...)."""
+    lower = name.lower()
+    return lower in _SENSITIVE_NAMES or any(part in lower for part in _SENSITIVE_PARTS)
+
+
+def redact_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """``headers`` with the values of credential-like headers replaced by :data:`REDACTED`."""
+    if headers is None:
+        return None
+    return {k: (REDACTED if is_sensitive_header(k) else v) for k, v in headers.items()}
 
 
 def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -53,8 +74,11 @@ def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | N
     seen: set[str] = set()
     for name, header_value in value.items():
         lower = name.lower()
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid header name")
+        if not _HEADER_NAME.match(name) or len(name) > MAX_HEADER_NAME_CHARS:
+            raise ValueError(
+                f"{name[:64]!r} is not a valid header name (RFC 9110 token, "
+                f"at most {MAX_HEADER_NAME_CHARS} characters)"
+            )
         if lower in RESERVED_HEADERS or lower.startswith(RESERVED_HEADER_PREFIXES):
             raise ValueError(f"{name!r} is set by the service and cannot be overridden")
         if lower in seen:
@@ -62,6 +86,11 @@ def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | N
         seen.add(lower)
         if any(c in header_value for c in "\r\n\0"):
             raise ValueError(f"the value of {name!r} contains CR, LF or NUL")
+        if not all(c == "\t" or " " <= c <= "~" for c in header_value):
+            raise ValueError(
+                f"the value of {name!r} must be printable ASCII (RFC 9110 field values; "
+                "encode other text, e.g. percent- or base64-encoding)"
+            )
         if len(header_value) > MAX_HEADER_VALUE_CHARS:
             raise ValueError(f"the value of {name!r} is over {MAX_HEADER_VALUE_CHARS} characters")
     return value

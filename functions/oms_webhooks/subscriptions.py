@@ -32,7 +32,13 @@ from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.countdown import validate_schedule
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
-from oms_webhooks.schemas import SubscriptionIn, SubscriptionOut, SubscriptionPatch
+from oms_webhooks.schemas import (
+    REDACTED,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPatch,
+    redact_headers,
+)
 from oms_webhooks.sealing import seal
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 from oms_webhooks.tables import BasicAuthAttribute, SubscriptionModel, TargetGuardModel, bind_tables
@@ -91,6 +97,24 @@ def _check_schedule(
     return validate_schedule(
         config, max_retries, retention_seconds=get_settings().delivery_retention_seconds
     )
+
+
+def _keep_redacted(new: dict[str, str] | None, old: dict[str, str] | None) -> dict[str, str] | None:
+    """Headers sent back with the :data:`REDACTED` marker keep their stored value."""
+    if new is None:
+        return None
+    stored = {k.lower(): v for k, v in (old or {}).items()}
+    kept = {}
+    for name, value in new.items():
+        if value == REDACTED:
+            if name.lower() not in stored:
+                raise ValidationFailed(
+                    f"{name} is {REDACTED} but has no stored value to keep",
+                    {"additional_headers": [f"{name}: give the header's real value"]},
+                )
+            value = stored[name.lower()]
+        kept[name] = value
+    return kept
 
 
 def _check_authorization_header(item: SubscriptionModel) -> None:
@@ -152,6 +176,11 @@ def create_subscription(tenant: str, body: SubscriptionIn) -> SubscriptionModel:
     item.fanout_event_type = item.event_type if item.is_active else None
     _apply_auth(item, body.config.model_dump() if body.config else None, _auth_fields_given(body))
     _check_authorization_header(item)
+    if any(v == REDACTED for v in (item.additional_headers or {}).values()):
+        raise ValidationFailed(
+            f"a header value cannot be {REDACTED}",
+            {"additional_headers": [f"{REDACTED} only keeps a stored value in an update"]},
+        )
     guard = TargetGuardModel(
         *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
     )
@@ -196,6 +225,15 @@ def update_subscription(
     """
     item = get_subscription(tenant, subscription_id)
     given = body.model_fields_set if partial else set(type(body).model_fields)
+    nulls = [
+        f
+        for f in ("event_type", "target_url", "is_active")
+        if f in given and getattr(body, f) is None
+    ]
+    if nulls:
+        raise ValidationFailed(
+            f"{nulls[0]} cannot be null", {field: ["cannot be null"] for field in nulls}
+        )
     old_key = (item.event_type, item.target_url)
     if "event_type" in given and body.event_type is not None:
         item.event_type = body.event_type
@@ -204,7 +242,7 @@ def update_subscription(
     if "is_active" in given and body.is_active is not None:
         item.is_active = body.is_active
     if "additional_headers" in given:
-        item.additional_headers = body.additional_headers
+        item.additional_headers = _keep_redacted(body.additional_headers, item.additional_headers)
     if "secret_key" in body.model_fields_set:
         item.sealed_secret_key = seal(body.secret_key) if body.secret_key is not None else None
     if "config" in given:
@@ -345,7 +383,7 @@ def to_resource(item: SubscriptionModel) -> SubscriptionOut:
             "target_url": item.target_url,
             "retry_countdown_config": item.retry_countdown_config,
             "max_retries": int(item.max_retries),
-            "additional_headers": item.additional_headers,
+            "additional_headers": redact_headers(item.additional_headers),
             "has_secret_key": item.sealed_secret_key is not None,
             "is_active": item.is_active,
             "config": {"auth": auth},

@@ -36,7 +36,7 @@ import socket
 import threading
 import unicodedata
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import idna
 
@@ -145,6 +145,14 @@ def _describe(ip: IPAddress, category: str, allow_private: bool) -> str:
     return text
 
 
+#: Instance metadata services outside 169.254/16, refused even when private
+#: targets are allowed: AWS's IPv6 IMDS (a ULA address, fd00:ec2::254) and
+#: Alibaba Cloud's (100.100.100.200, shared address space).
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+
+
 def check_address(ip: IPAddress, *, allow_private: bool) -> None:
     """Refuse an address a webhook must not be sent to.
 
@@ -153,6 +161,8 @@ def check_address(ip: IPAddress, *, allow_private: bool) -> None:
     reserved or unspecified (always). Returns None for an acceptable address.
     Rule: DESIGN §3, ``target_url``.
     """
+    if ip in METADATA_ADDRESSES:
+        raise TargetURLRefused(f"{ip}, a cloud metadata address", category="link-local")
     category = address_category(ip)
     if category is None or (allow_private and category in PRIVATE_CATEGORIES):
         return
@@ -303,7 +313,11 @@ def _check_name(
 def validate_target_url(
     url: str, *, allow_private: bool, resolve: bool = True, timeout: float | None = None
 ) -> str:
-    """Check a subscription's ``target_url`` (DESIGN §3) and return it unchanged.
+    """Check a subscription's ``target_url`` (DESIGN §3); return it normalised.
+
+    The normalised form (:func:`normalize_target_url`) is what is stored, so
+    ``HTTP://Partner.example:443`` and ``https://partner.example/`` are one
+    target for the uniqueness rule.
 
     ``allow_private`` lets loopback and private addresses through (never
     link-local, multicast, reserved or unspecified ones). ``resolve=False``
@@ -348,11 +362,32 @@ def validate_target_url(
             check_address(ip, allow_private=allow_private)
         except TargetURLRefused as exc:
             raise _refuse(f"host [{host}] is {exc}", exc.category) from None
-        return url
+        return normalize_target_url(url)
     if timeout is None:
         from oms_webhooks.settings import get_settings
 
         timeout = get_settings().dns_timeout_seconds
     for name in _ascii_forms(host):
         _check_name(host, name, port, allow_private=allow_private, resolve=resolve, timeout=timeout)
-    return url
+    return normalize_target_url(url)
+
+
+def normalize_target_url(url: str) -> str:
+    """One spelling per target: the form stored and compared for uniqueness.
+
+    Lowercases the scheme and host, drops a trailing dot of the host, the
+    default port (80/443), an empty port and the fragment (never sent), and
+    gives an empty path ``/`` (RFC 3986 §6.2.2-6.2.3 normalisations).
+    ``HTTP://Partner.Example.:80/#x`` → ``http://partner.example/``. The
+    path and query keep their case: servers may distinguish them.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host, bracketed, port = _split_authority(parts.netloc)
+    host = host.lower().rstrip(".") if not bracketed else host.lower()
+    if port and int(port) == DEFAULT_PORTS[scheme]:
+        port = ""
+    netloc = f"[{host}]" if bracketed else host
+    if port:
+        netloc = f"{netloc}:{int(port)}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))

@@ -128,7 +128,7 @@ def test_documentation_example_without_trailing_comma_subscribes(partner: Client
 def test_subscription_round_trip_never_returns_secrets(partner: Client) -> None:
     created = partner.subscribe(
         secret_key="whsec_c2VjcmV0",
-        additional_headers={"X-Partner": "ünïcode ok"},
+        additional_headers={"X-Partner": "ascii only"},
         config={"auth": {"auth_type": "basic", "username": "carrier", "password": "pa55word"}},
         retry_countdown_config={"choice": "linear", "kwargs": {"base": 60, "limit": 600}},
         max_retries=5,
@@ -141,7 +141,7 @@ def test_subscription_round_trip_never_returns_secrets(partner: Client) -> None:
         "username": "carrier",
         "has_password": True,
     }
-    assert created["additional_headers"] == {"X-Partner": "ünïcode ok"}
+    assert created["additional_headers"] == {"X-Partner": "ascii only"}
     assert "pa55word" not in fetched.text and "whsec_c2VjcmV0" not in fetched.text
 
 
@@ -564,3 +564,143 @@ def test_openapi_document_lists_what_the_api_answers(stack: Any) -> None:
     assert "422" not in json.dumps(doc)
     docs = requests.get(f"{stack.api_url}/whisperer/docs", timeout=10)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+# --- found by attacking the API (each kind of bad input stays a test) ----------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+        b'{"event_type": "package.created", "max_retries": ' + b"9" * 5000 + b"}",
+        b'{"event_type": "package.created", "max_retries": NaN}',
+        b'{"event_type": "package.created", "max_retries": Infinity}',
+    ],
+    ids=["deep-array", "deep-object", "5000-digits", "nan", "infinity"],
+)
+def test_pathological_json_is_400_not_5xx(partner: Client, body: bytes) -> None:
+    response = partner.post(
+        "/whisperer/hooks/", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["code"] == "invalid_json"
+
+
+def test_media_type_is_case_insensitive(partner: Client) -> None:
+    body = json.dumps({"event_type": "package.created", "target_url": "https://partner.example/"})
+    response = partner.post(
+        "/whisperer/hooks/", data=body, headers={"Content-Type": "APPLICATION/JSON; Charset=UTF-8"}
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/merge-patch+json"}, b"{}"),
+        ({"Content-Type": "text/plain"}, b"{}"),
+        ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00\xff"),
+        ({"Content-Type": "application/json"}, "{}".encode("utf-16")),
+    ],
+    ids=["merge-patch", "text", "gzip", "utf-16"],
+)
+def test_unsupported_bodies_are_415_in_the_error_shape(
+    partner: Client, headers: dict[str, str], body: bytes
+) -> None:
+    response = partner.post("/whisperer/hooks/", data=body, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["code"] == "unsupported_media_type"
+    assert "body" in _errors(response)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "€uro"}, {"X-A": "emoji 😀"}, {"X" * 300: "v"}],
+    ids=["non-latin", "emoji", "long-name"],
+)
+def test_header_values_must_be_sendable(partner: Client, headers: dict[str, str]) -> None:
+    response = partner.post(
+        "/whisperer/hooks/",
+        json={
+            "event_type": "package.created",
+            "target_url": "https://partner.example/",
+            "additional_headers": headers,
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert "additional_headers" in _errors(response)
+
+
+def test_credential_headers_are_never_echoed_and_survive_updates(partner: Client) -> None:
+    created = partner.subscribe(
+        additional_headers={"Authorization": "Bearer s3cr3t", "X-Api-Key": "k3y", "X-Plain": "v"}
+    )
+    assert created["additional_headers"] == {
+        "Authorization": "[redacted]",
+        "X-Api-Key": "[redacted]",
+        "X-Plain": "v",
+    }
+    path = f"/whisperer/hooks/{created['id']}/"
+    for response in (partner.get(path), partner.get("/whisperer/hooks/")):
+        assert "s3cr3t" not in response.text and "k3y" not in response.text
+    # sending the redacted view back keeps the stored values
+    kept = partner.request(
+        "PATCH",
+        path,
+        json={"additional_headers": {**created["additional_headers"], "X-Plain": "w"}},
+    )
+    assert kept.status_code == 200, kept.text
+    from oms_webhooks.subscriptions import get_subscription
+    from oms_webhooks.tokens import authenticate
+
+    info = authenticate(partner.session.headers["Authorization"])
+    assert info is not None
+    stored = get_subscription(info.tenant, created["id"]).additional_headers
+    assert stored == {"Authorization": "Bearer s3cr3t", "X-Api-Key": "k3y", "X-Plain": "w"}
+    # the marker cannot be a value of its own
+    invented = partner.request(
+        "PATCH", path, json={"additional_headers": {"X-Token": "[redacted]"}}
+    )
+    assert invented.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "HTTPS://partner.example/hook",
+        "https://PARTNER.example/hook",
+        "https://partner.example:443/hook",
+        "https://partner.example./hook",
+        "https://partner.example/hook#fragment",
+    ],
+)
+def test_equivalent_target_urls_are_one_target(partner: Client, spelling: str) -> None:
+    partner.subscribe(target_url="https://partner.example/hook")
+    response = partner.post(
+        "/whisperer/hooks/", json={"event_type": "package.created", "target_url": spelling}
+    )
+    assert response.status_code == 409, response.text
+
+
+def test_target_url_is_stored_normalised(partner: Client) -> None:
+    created = partner.subscribe(target_url="HTTPS://Partner.Example:443")
+    assert created["target_url"] == "https://partner.example/"
+
+
+def test_aws_ipv6_metadata_is_refused_even_on_the_local_stack(partner: Client) -> None:
+    response = partner.post(
+        "/whisperer/hooks/",
+        json={"event_type": "package.created", "target_url": "http://[fd00:ec2::254]/"},
+    )
+    assert response.status_code == 400
+    assert "metadata" in " ".join(_errors(response)["target_url"])
+
+
+@pytest.mark.parametrize("field", ["event_type", "target_url", "is_active"])
+def test_patch_cannot_null_a_required_field(partner: Client, field: str) -> None:
+    created = partner.subscribe()
+    response = partner.request("PATCH", f"/whisperer/hooks/{created['id']}/", json={field: None})
+    assert response.status_code == 400
+    assert field in _errors(response)

@@ -15,6 +15,7 @@ from oms_webhooks import url_guard
 from oms_webhooks.url_guard import (
     TargetURLRefused,
     check_address,
+    normalize_target_url,
     resolve_host,
     validate_target_url,
 )
@@ -75,7 +76,7 @@ def test_loopback_spellings_are_refused(url: str) -> None:
 @pytest.mark.parametrize("url", LOOPBACK_SPELLINGS)
 def test_loopback_spellings_are_allowed_with_allow_private(url: str) -> None:
     with fake_dns({}) as queried:
-        assert validate_target_url(url, allow_private=True) == url
+        assert validate_target_url(url, allow_private=True) == normalize_target_url(url)
     assert queried == []  # literals and localhost names never reach DNS
 
 
@@ -164,9 +165,9 @@ def test_public_literals_accepted(url: str) -> None:
 def test_public_name_accepted() -> None:
     # GIVEN a name resolving (fakely) to a public address
     with fake_dns({"partner.example": [PUBLIC_V4, PUBLIC_V6]}) as queried:
-        # WHEN validated THEN the URL comes back unchanged
+        # WHEN validated THEN the URL comes back with its host lowercased
         url = "https://Partner.example/webhooks/oms"
-        assert validate_target_url(url, allow_private=False) == url
+        assert validate_target_url(url, allow_private=False) == url.replace("Partner", "partner")
     assert queried == ["partner.example"]
 
 
@@ -383,17 +384,30 @@ def test_non_string_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "stored"),
     [
-        "HTTPS://Partner.Example:443/Path?q=1#frag",
-        "http://partner.example:8080",
-        "http://partner.example.:1/",
-        "http://under_score.example/",
+        ("HTTPS://Partner.Example:443/Path?q=1#frag", "https://partner.example/Path?q=1"),
+        ("http://partner.example:8080", "http://partner.example:8080/"),
+        ("http://partner.example.:1/", "http://partner.example:1/"),
+        ("http://under_score.example/", "http://under_score.example/"),
+        ("http://partner.example:80/a", "http://partner.example/a"),
+        ("http://partner.example:/", "http://partner.example/"),
+        ("http://[2606:4700:4700::1111]:443/", "http://[2606:4700:4700::1111]:443/"),
+        ("https://[2606:4700:4700::1111]:443/", "https://[2606:4700:4700::1111]/"),
+        ("http://partner.example:0080/", "http://partner.example/"),
     ],
 )
-def test_valid_urls_returned_unchanged(url: str) -> None:
+def test_valid_urls_are_returned_normalised(url: str, stored: str) -> None:
+    # One target, one spelling: the uniqueness rule compares the stored form.
     with fake_dns({}):
-        assert validate_target_url(url, allow_private=False) == url
+        assert validate_target_url(url, allow_private=False) == stored
+        assert validate_target_url(stored, allow_private=False) == stored
+
+
+def test_aws_ipv6_metadata_refused_even_with_private_allowed() -> None:
+    for url in ("http://[fd00:ec2::254]/", "http://100.100.100.200/"):
+        with pytest.raises(TargetURLRefused, match="metadata"):
+            validate_target_url(url, allow_private=True)
 
 
 def test_refusal_is_a_value_error() -> None:

@@ -83,6 +83,18 @@ def _handle(record: SQSRecord, batch_started: float, budget_ends: float) -> None
         _hold(record, settings, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
 
 
+def _handle_logged(record: SQSRecord, batch_started: float, budget_ends: float) -> None:
+    """:func:`_handle`, logging unexpected errors (the batch processor only counts them)."""
+    try:
+        _handle(record, batch_started, budget_ends)
+    except HeldBack:
+        raise
+    except Exception:
+        logger.exception("delivery message failed", extra={"message_id": record.message_id})
+        metrics.add_metric(name="DeliveryMessageError", unit=MetricUnit.Count, value=1)
+        raise
+
+
 def _attempt_budget(settings: Settings) -> float:
     """Seconds one attempt may take at worst: DNS, connect and read timeouts, and a margin."""
     return (
@@ -122,7 +134,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget_ends = batch_started + context.get_remaining_time_in_millis() / 1000
 
     async def record_handler(record: SQSRecord) -> None:
-        await asyncio.to_thread(_handle, record, batch_started, budget_ends)
+        await asyncio.to_thread(_handle_logged, record, batch_started, budget_ends)
 
     return async_process_partial_response(  # type: ignore[return-value]
         event=event,

@@ -45,7 +45,15 @@ def record_handler(record: SQSRecord) -> None:
         )
         metrics.add_metric(name="EventOversize", unit=MetricUnit.Count, value=1)
         raise
-    result = fanout.fan_out(event, sqs=client("sqs"), queue_url=get_settings().delivery_queue_url)
+    try:
+        result = fanout.fan_out(
+            event, sqs=client("sqs"), queue_url=get_settings().delivery_queue_url
+        )
+    except Exception:
+        logger.exception(
+            "fan-out failed; the event will be retried", extra={"event_id": event.event_id}
+        )
+        raise
     logger.info(
         "event fanned out",
         extra={
