@@ -74,6 +74,7 @@ _BODY_ERRORS = {
     **_error_response(415, "Request body is not JSON"),
 }
 _CONFLICT = _error_response(409, "Duplicate subscription or concurrent change")
+_FORBIDDEN = _error_response(403, "The token may not subscribe to this event type")
 
 
 class WhispererResolver(APIGatewayRestResolver):
@@ -138,6 +139,17 @@ def _tenant() -> str:
     if not tenant:
         raise NotAuthenticated("Authentication credentials were not provided or are invalid.")
     return str(tenant)
+
+
+def _scope() -> frozenset[str] | None:
+    """The event types the caller's token may subscribe to (None: every type).
+
+    The authorizer passes them comma-separated in its context (an empty
+    string for an unrestricted token).
+    """
+    raw = str(app.current_event.request_context.authorizer.get_context().get("event_types") or "")
+    types = frozenset(t for t in raw.split(",") if t)
+    return types or None
 
 
 @app.exception_handler(ServiceError)
@@ -226,9 +238,10 @@ def _page_path(
     responses={200: {"description": "Event types a subscription may use"}, **_AUTH_ERRORS},
 )
 def registry() -> Registry:
-    """The event types a subscription may use (DESIGN §2)."""
+    """The event types the caller may subscribe to (DESIGN §2; a scoped token sees its scope)."""
     _tenant()
-    return Registry(event_types=list(EVENT_TYPES))
+    scope = _scope()
+    return Registry(event_types=[t for t in EVENT_TYPES if scope is None or t in scope])
 
 
 @app.post(
@@ -240,13 +253,14 @@ def registry() -> Registry:
         201: {"description": "Subscribed"},
         **_BAD_INPUT,
         **_AUTH_ERRORS,
+        **_FORBIDDEN,
         **_CONFLICT,
         **_BODY_ERRORS,
     },
 )
 def create_subscription(body: Annotated[SubscriptionIn, Body()]) -> SubscriptionOut:
     """Create a subscription; 201 with the subscription (never its secrets)."""
-    item = subscriptions.create_subscription(_tenant(), body)
+    item = subscriptions.create_subscription(_tenant(), body, allowed=_scope())
     logger.info("subscription created", extra={"subscription_id": item.id})
     return subscriptions.to_resource(item)
 
@@ -317,6 +331,7 @@ _UPDATE_RESPONSES: dict[int, OpenAPIResponse] = {
     200: {"description": "Changed"},
     **_BAD_INPUT,
     **_AUTH_ERRORS,
+    **_FORBIDDEN,
     **_NOT_FOUND,
     **_CONFLICT,
     **_BODY_ERRORS,
@@ -333,7 +348,9 @@ def replace_subscription(
     subscription_id: SubscriptionId, body: Annotated[SubscriptionIn, Body()]
 ) -> SubscriptionOut:
     """Replace every field; an omitted ``secret_key`` or password keeps its value."""
-    item = subscriptions.update_subscription(_tenant(), subscription_id, body, partial=False)
+    item = subscriptions.update_subscription(
+        _tenant(), subscription_id, body, partial=False, allowed=_scope()
+    )
     return subscriptions.to_resource(item)
 
 
@@ -347,7 +364,9 @@ def patch_subscription(
     subscription_id: SubscriptionId, body: Annotated[SubscriptionPatch, Body()]
 ) -> SubscriptionOut:
     """Change the given fields; ``null`` removes ``secret_key`` or the password."""
-    item = subscriptions.update_subscription(_tenant(), subscription_id, body, partial=True)
+    item = subscriptions.update_subscription(
+        _tenant(), subscription_id, body, partial=True, allowed=_scope()
+    )
     return subscriptions.to_resource(item)
 
 

@@ -31,7 +31,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.countdown import validate_schedule
-from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
+from oms_webhooks.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from oms_webhooks.schemas import (
     REDACTED,
     SubscriptionIn,
@@ -149,14 +149,30 @@ def _auth_fields_given(body: SubscriptionIn) -> set[str]:
     return set(body.config.auth.model_fields_set)
 
 
-def create_subscription(tenant: str, body: SubscriptionIn) -> SubscriptionModel:
+def _check_scope(event_type: str, allowed: frozenset[str] | None) -> None:
+    if allowed is not None and event_type not in allowed:
+        raise Forbidden(
+            f"this token may not subscribe to {event_type}",
+            {
+                "event_type": [
+                    f"{event_type} is outside this token's scope: {', '.join(sorted(allowed))}"
+                ]
+            },
+        )
+
+
+def create_subscription(
+    tenant: str, body: SubscriptionIn, *, allowed: frozenset[str] | None = None
+) -> SubscriptionModel:
     """Store a new subscription for ``tenant`` and return it.
 
     Raises:
         ValidationFailed: the retry schedule outlasts the delivery retention,
             or ``Authorization`` clashes with basic auth.
         Conflict: ``(tenant, target_url, event_type)`` already exists.
+        Forbidden: ``allowed`` (the token's scope) lacks the event type.
     """
+    _check_scope(body.event_type, allowed)
     bind_tables()
     config, max_retries = _check_schedule(body.retry_countdown_config, body.max_retries)
     now = _now()
@@ -211,7 +227,12 @@ def get_subscription(tenant: str, subscription_id: str) -> SubscriptionModel:
 
 
 def update_subscription(
-    tenant: str, subscription_id: str, body: SubscriptionIn | SubscriptionPatch, *, partial: bool
+    tenant: str,
+    subscription_id: str,
+    body: SubscriptionIn | SubscriptionPatch,
+    *,
+    partial: bool,
+    allowed: frozenset[str] | None = None,
 ) -> SubscriptionModel:
     """Change a subscription (PUT when ``partial`` is false, PATCH when true).
 
@@ -236,6 +257,7 @@ def update_subscription(
         )
     old_key = (item.event_type, item.target_url)
     if "event_type" in given and body.event_type is not None:
+        _check_scope(body.event_type, allowed)
         item.event_type = body.event_type
     if "target_url" in given and body.target_url is not None:
         item.target_url = body.target_url
