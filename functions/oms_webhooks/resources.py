@@ -76,3 +76,8 @@ QUEUES: tuple[QueueSpec, ...] = (INGRESS_QUEUE, DELIVERY_QUEUE)
 def ingress_event_pattern(source: str = DEFAULT_EVENT_SOURCE) -> dict[str, Any]:
     """The EventBridge rule's event pattern: ``source`` and a catalogue detail-type."""
     return {"source": [source], "detail-type": list(EVENT_TYPES)}
+
+
+#: Alias of the KMS key that seals partner secrets (secret_key, basic-auth
+#: passwords); a deployment prefixes it with its stack name.
+SECRETS_KEY_ALIAS = "alias/oms-webhooks-secrets"

@@ -15,7 +15,16 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.settings import get_settings
@@ -103,7 +112,7 @@ class BasicAuthIn(BaseModel):
 
     auth_type: Literal["basic"] = "basic"
     username: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    password: Annotated[StrictStr | None, Field(max_length=MAX_SECRET_CHARS)] = None
+    password: Annotated[SecretStr | None, Field(max_length=MAX_SECRET_CHARS)] = None
 
     @field_validator("username")
     @classmethod
@@ -141,7 +150,7 @@ class SubscriptionIn(BaseModel):
     )
     max_retries: StrictInt | None = Field(None, description="0-50, default 18")
     additional_headers: dict[str, StrictStr] | None = None
-    secret_key: Annotated[StrictStr | None, Field(min_length=1, max_length=MAX_SECRET_CHARS)] = None
+    secret_key: Annotated[SecretStr | None, Field(min_length=1, max_length=MAX_SECRET_CHARS)] = None
     is_active: StrictBool = True
     config: SubscriptionConfigIn | None = None
 

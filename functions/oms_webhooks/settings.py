@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     delivery_dlq_url: str = Field(
         "", description="URL of the delivery queue's DLQ (malformed messages go straight there)."
     )
+    secrets_kms_key_id: str = Field(
+        "", description="KMS key (id, ARN or alias) that seals partner secrets; empty = unsealed."
+    )
     bus_name: str = Field("oms", description="EventBridge bus the OMS publishes to.")
     event_source: str = Field("oms", description="EventBridge Source of OMS events.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from pydantic import SecretStr
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -99,6 +100,10 @@ def _check_schedule(
     )
 
 
+def _seal_secret(secret: SecretStr | None) -> str | None:
+    return seal(secret.get_secret_value()) if secret is not None else None
+
+
 def _keep_redacted(new: dict[str, str] | None, old: dict[str, str] | None) -> dict[str, str] | None:
     """Headers sent back with the :data:`REDACTED` marker keep their stored value."""
     if new is None:
@@ -135,6 +140,8 @@ def _apply_auth(item: SubscriptionModel, raw: dict[str, Any] | None, given: set[
     old_password = item.auth.sealed_password if item.auth is not None else None
     if "password" in given:
         password = auth.get("password")
+        if isinstance(password, SecretStr):
+            password = password.get_secret_value()
         sealed = seal(password) if password is not None else None
     else:
         sealed = old_password
@@ -184,7 +191,7 @@ def create_subscription(
         retry_countdown_config=config,
         max_retries=max_retries,
         additional_headers=body.additional_headers,
-        sealed_secret_key=seal(body.secret_key) if body.secret_key is not None else None,
+        sealed_secret_key=_seal_secret(body.secret_key),
         is_active=body.is_active,
         created_date=now,
         modified_date=now,
@@ -266,7 +273,7 @@ def update_subscription(
     if "additional_headers" in given:
         item.additional_headers = _keep_redacted(body.additional_headers, item.additional_headers)
     if "secret_key" in body.model_fields_set:
-        item.sealed_secret_key = seal(body.secret_key) if body.secret_key is not None else None
+        item.sealed_secret_key = _seal_secret(body.secret_key)
     if "config" in given:
         _apply_auth(
             item, body.config.model_dump() if body.config else None, _auth_fields_given(body)

@@ -49,6 +49,7 @@ class FunctionsConstruct(Construct):
             "Dispatcher": self._build_function("Dispatcher", DELIVERY_QUEUE.function_timeout),
         }
         self._grant_tables()
+        self._grant_secrets_key()
         self._build_queue_access()
 
     @property
@@ -144,6 +145,15 @@ class FunctionsConstruct(Construct):
                     "only the indexes of this one table.",
                 )
             )
+
+    def _grant_secrets_key(self) -> None:
+        """The API seals secrets (Encrypt) and resends (Decrypt); the dispatcher signs (Decrypt).
+
+        The authorizer and the router never touch partner secrets.
+        """
+        key = self._storage.secrets_key
+        key.grant(self.functions["Api"], "kms:Encrypt", "kms:Decrypt")
+        key.grant_decrypt(self.functions["Dispatcher"])
 
     def _build_queue_access(self) -> None:
         router, dispatcher = self.functions["Router"], self.functions["Dispatcher"]

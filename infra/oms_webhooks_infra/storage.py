@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from oms_webhooks.resources import SECRETS_KEY_ALIAS
 from oms_webhooks.tables import TableSpec, table_specs
 from oms_webhooks_infra import constants as c
 
@@ -36,6 +38,9 @@ class StorageConstruct(Construct):
 
     Attributes:
         tables: the tables by ``settings_field`` (``"subscriptions_table"`` …).
+        secrets_key: the KMS key that seals partner secrets field by field
+            (``oms_webhooks.sealing``): only the functions granted Decrypt
+            on it can read a ``secret_key`` or password, whoever reads the table.
     """
 
     def __init__(self, scope: Construct, id_: str, *, removal_policy: RemovalPolicy) -> None:
@@ -43,12 +48,27 @@ class StorageConstruct(Construct):
         self.tables: dict[str, dynamodb.Table] = {
             spec.settings_field: self._build_table(spec, removal_policy) for spec in table_specs()
         }
+        self.secrets_key = self._build_secrets_key(removal_policy)
+
+    def _build_secrets_key(self, removal_policy: RemovalPolicy) -> kms.Key:
+        alias = SECRETS_KEY_ALIAS.replace("alias/", f"alias/{Stack.of(self).stack_name}-", 1)
+        return kms.Key(
+            self,
+            "SecretsKey",
+            description="oms-webhooks: seals partner secrets (secret_key, basic-auth passwords)",
+            enable_key_rotation=True,
+            alias=alias,
+            removal_policy=removal_policy,
+        )
 
     def table_environment(self) -> dict[str, str]:
-        """``OMS_WEBHOOKS_<FIELD>`` → table name, for every table."""
+        """``OMS_WEBHOOKS_<FIELD>`` → table name, for every table, and the secrets key."""
         return {
-            settings_env_var(spec): self.tables[spec.settings_field].table_name
-            for spec in table_specs()
+            **{
+                settings_env_var(spec): self.tables[spec.settings_field].table_name
+                for spec in table_specs()
+            },
+            f"{c.SETTINGS_ENV_PREFIX}SECRETS_KMS_KEY_ID": self.secrets_key.key_arn,
         }
 
     def _build_table(self, spec: TableSpec, removal_policy: RemovalPolicy) -> dynamodb.Table:

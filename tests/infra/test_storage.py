@@ -85,3 +85,30 @@ def test_every_function_gets_the_table_name_from_its_settings_field(
         },
     )
     synthesized.template.has_output(f"{logical_name(spec)}Name", {"Value": Match.any_value()})
+
+
+def test_partner_secrets_are_sealed_with_a_rotating_kms_key(synthesized: Synthesized) -> None:
+    keys = synthesized.resources("AWS::KMS::Key")
+    assert len(keys) == 1
+    (key_id, key) = next(iter(keys.items()))
+    assert key["Properties"]["EnableKeyRotation"] is True
+    functions = synthesized.resources("AWS::Lambda::Function")
+    for function in functions.values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["OMS_WEBHOOKS_SECRETS_KMS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_only_the_api_and_dispatcher_may_decrypt_secrets(synthesized: Synthesized) -> None:
+    decrypting_roles = set()
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            if "kms:Decrypt" in actions:
+                decrypting_roles.update(r["Ref"] for r in policy["Properties"]["Roles"])
+    names = {role.split("Role")[0] for role in decrypting_roles}
+    assert any("Api" in n for n in names) and any("Dispatcher" in n for n in names)
+    assert not any("Router" in n or "Authorizer" in n for n in names), names

@@ -34,6 +34,7 @@ from oms_webhooks.resources import (
     INGRESS_QUEUE,
     QUEUES,
     RULE_NAME,
+    SECRETS_KEY_ALIAS,
     SQS_MAX_RETENTION_SECONDS,
     QueueSpec,
     ingress_event_pattern,
@@ -355,7 +356,28 @@ def provision_rule(ctx: ProvisionContext) -> list[str]:
 
 
 #: The provisioning steps, in order (queues before the rule that targets them).
-STEPS: list[Step] = [provision_tables, provision_queues, provision_bus, provision_rule]
+def provision_secrets_key(ctx: ProvisionContext) -> list[str]:
+    """Step: the KMS key that seals partner secrets, under :data:`SECRETS_KEY_ALIAS`.
+
+    Returns:
+        ``["kms key <alias>: created|exists"]``.
+    """
+    kms = ctx.client("kms")
+    aliases = kms.list_aliases()["Aliases"]
+    if any(a["AliasName"] == SECRETS_KEY_ALIAS for a in aliases):
+        return [f"kms key {SECRETS_KEY_ALIAS}: exists"]
+    key_id = kms.create_key(Description="oms-webhooks partner secrets")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=SECRETS_KEY_ALIAS, TargetKeyId=key_id)
+    return [f"kms key {SECRETS_KEY_ALIAS}: created"]
+
+
+STEPS: list[Step] = [
+    provision_tables,
+    provision_queues,
+    provision_bus,
+    provision_rule,
+    provision_secrets_key,
+]
 
 
 def provisioned_environ(
@@ -384,6 +406,7 @@ def provisioned_environ(
         "OMS_WEBHOOKS_DELIVERY_DLQ_URL": str(
             sqs.get_queue_url(QueueName=DELIVERY_QUEUE.dlq_name)["QueueUrl"]
         ),
+        "OMS_WEBHOOKS_SECRETS_KMS_KEY_ID": SECRETS_KEY_ALIAS,
     }
 
 
