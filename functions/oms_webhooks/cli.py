@@ -14,7 +14,6 @@ Exit codes: 0 done, 1 AWS or the endpoint failed, 2 bad usage or input.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import threading
@@ -37,8 +36,15 @@ from oms_webhooks.local.stack import (
     environ,
     local_aws_environ,
 )
-from oms_webhooks.publisher import EventTooLarge, InvalidEvent, PublishFailed, publish_event
+from oms_webhooks.publisher import (
+    EventTooLarge,
+    InvalidEvent,
+    PublishFailed,
+    parse_detail,
+    publish_event,
+)
 from oms_webhooks.resources import QUEUES, QueueSpec
+from oms_webhooks.settings import get_settings
 from oms_webhooks.tokens import TokenError, TokenInfo, create_token, list_tokens, revoke_token
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -311,7 +317,11 @@ def tokens_revoke(token_id: str, endpoint_url: str | None) -> None:
     help="A file holding the Detail as a JSON object ('-' = stdin).",
 )
 @click.option("--bus", default=None, help="EventBridge bus (default: the bus_name setting, oms).")
-@click.option("--source", default=None, help="Event Source (default: the event_source setting).")
+@click.option(
+    "--source",
+    default=None,
+    help="Event Source (default: the event_source setting; another one is not routed).",
+)
 @aws_options
 def publish(
     event_type: str,
@@ -324,6 +334,9 @@ def publish(
     """Publish one OMS event of EVENT_TYPE on the bus (PutEvents); print its event id.
 
     EVENT_TYPE is a catalogue type (package.created) or its alias (package-created).
+    The Detail must be a JSON object (NaN and Infinity are not JSON: refused).
+    A --source other than the configured one is published with a warning: the
+    service's rule routes only the configured source, so nobody gets it.
     """
     if (data is None) == (path is None):
         raise click.UsageError("give exactly one of --data and --file")
@@ -331,9 +344,17 @@ def publish(
         with click.open_file(path, encoding="utf-8") as handle:
             data = handle.read()
     try:
-        detail = json.loads(data or "")
-    except json.JSONDecodeError as exc:
-        raise _BadInput(f"the Detail is not JSON: {exc}") from None
+        detail = parse_detail(data or "")
+    except InvalidEvent as exc:
+        raise _BadInput(str(exc)) from None
+    configured = get_settings().event_source
+    if source is not None and source != configured:
+        click.echo(
+            f"Warning: --source {source!r} is not the configured event source {configured!r} "
+            "(the event_source setting, $OMS_WEBHOOKS_EVENT_SOURCE): the rule routes only "
+            f"events of source {configured!r}, so no subscriber will get this one.",
+            err=True,
+        )
     try:
         with aws_target(endpoint_url):
             event_id = publish_event(event_type, detail, bus_name=bus, source=source)

@@ -28,6 +28,7 @@ published, so an event is never dropped silently. Errors of the whole call
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -105,7 +106,11 @@ class PublishError(Exception):
 
 
 class InvalidEvent(PublishError, ValueError):
-    """An event type outside the catalogue, or a Detail that is not a JSON object."""
+    """An event type outside the catalogue, or a Detail that is not a JSON object.
+
+    A Detail holding ``NaN`` or ``Infinity`` (which Python's json module
+    writes and reads, but JSON and EventBridge do not have) is refused too.
+    """
 
 
 class EventTooLarge(PublishError, ValueError):
@@ -160,21 +165,70 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     return size
 
 
+#: Why a Detail with NaN or Infinity is refused (JSON has neither; EventBridge refuses them).
+NON_FINITE_MESSAGE = (
+    "Detail is not valid JSON: NaN and Infinity are not JSON numbers, and EventBridge "
+    "refuses them (a number such as 1e400 overflows to Infinity)"
+)
+
+
+def _json_kind(value: Any) -> str:
+    """What ``value`` is, in JSON's words (``a JSON array``, ...) for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, int | float):
+        return "a JSON number"
+    if isinstance(value, list | tuple):
+        return "a JSON array"
+    return type(value).__name__
+
+
+def _refuse_non_finite(text: str) -> float:
+    """``parse_float``/``parse_constant`` hook: NaN, ±Infinity and overflowing numbers."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidEvent(NON_FINITE_MESSAGE)
+    return number
+
+
+def parse_detail(text: str) -> dict[str, Any]:
+    """Parse a Detail given as JSON text: it must be a JSON object of JSON numbers only.
+
+    Raises:
+        InvalidEvent: ``text`` is not JSON, not an object, or holds ``NaN``,
+            ``Infinity`` or a number that overflows to it (``1e400``), which
+            Python's json module accepts but JSON and EventBridge do not.
+    """
+    try:
+        parsed = json.loads(text, parse_float=_refuse_non_finite, parse_constant=_refuse_non_finite)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"Detail is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidEvent(f"Detail must be a JSON object, not {_json_kind(parsed)}")
+    return parsed
+
+
 def _detail_json(detail: Any) -> str:
+    """The ``Detail`` string of ``detail`` (a mapping, or JSON text kept as given)."""
     if isinstance(detail, str):
-        try:
-            parsed = json.loads(detail)
-        except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"detail is not JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise InvalidEvent("detail must be a JSON object")
+        parse_detail(detail)
         return detail
     if not isinstance(detail, Mapping):
-        raise InvalidEvent(f"detail must be a JSON object, not {type(detail).__name__}")
+        raise InvalidEvent(f"Detail must be a JSON object, not {_json_kind(detail)}")
+    options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
     try:
-        return json.dumps(dict(detail), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(dict(detail), allow_nan=False, **options)
     except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"detail is not JSON-serialisable: {exc}") from None
+        error = exc
+    try:  # Is NaN or Infinity what made it fail (or a cycle, an unknown type)?
+        json.dumps(dict(detail), allow_nan=True, **options)
+    except (TypeError, ValueError):
+        raise InvalidEvent(f"Detail is not JSON-serialisable: {error}") from None
+    raise InvalidEvent(NON_FINITE_MESSAGE) from None
 
 
 def _as_entry(event: OmsEventEntry | Mapping[str, Any]) -> OmsEventEntry:
@@ -197,7 +251,7 @@ def build_entry(
 
     Raises:
         InvalidEvent: unknown event type (the message lists the valid ones),
-            or a detail that is not a JSON object.
+            or a detail that is not a JSON object (or holds NaN or Infinity).
     """
     oms_event = _as_entry(event)
     try:
@@ -268,8 +322,8 @@ def publish_events(
         sleep: how to wait between attempts (tests pass a no-op).
 
     Raises:
-        InvalidEvent: an event type outside the catalogue or a bad detail;
-            nothing was sent.
+        InvalidEvent: an event type outside the catalogue or a bad detail (not
+            a JSON object, or holding NaN or Infinity); nothing was sent.
         EventTooLarge: an entry over 256 KB; nothing was sent.
         PublishFailed: entries still failing after the retries (its
             ``failed`` lists them with their error codes; ``event_ids`` has
@@ -361,6 +415,7 @@ def publish_event(
 __all__ = [
     "MAX_BYTES",
     "MAX_ENTRIES_PER_CALL",
+    "NON_FINITE_MESSAGE",
     "PERMANENT_ERRORS",
     "EventTooLarge",
     "FailedEntry",
@@ -371,6 +426,7 @@ __all__ = [
     "build_entry",
     "entry_size",
     "events_client",
+    "parse_detail",
     "publish_event",
     "publish_events",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Final
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
@@ -11,6 +12,26 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from oms_webhooks_infra import constants as c
+
+#: API Gateway's payload limit (10 MB): larger requests get REQUEST_TOO_LARGE.
+MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+
+#: API Gateway's own refusals (Gateway Responses): type → (status, JSON body).
+#: The bodies have the API's error shape ``{"code", "detail", "errors"}``
+#: (DESIGN §3); the local stack's gateway (``oms_webhooks.local.gateway``)
+#: answers with the same bodies, which ``tests/infra/test_api.py`` checks.
+GATEWAY_RESPONSES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
+    "UNAUTHORIZED": ("401", {**c.UNAUTHORIZED_BODY, "errors": {}}),
+    "ACCESS_DENIED": ("403", {**c.ACCESS_DENIED_BODY, "errors": {}}),
+    "REQUEST_TOO_LARGE": (
+        "413",
+        {
+            "code": "request_too_large",
+            "detail": f"The request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit.",
+            "errors": {},
+        },
+    ),
+}
 
 
 class ApiConstruct(Construct):
@@ -122,13 +143,11 @@ class ApiConstruct(Construct):
         )
 
     def _build_gateway_responses(self) -> None:
-        for id_, kind, status, body in (
-            ("Unauthorized", apigw.ResponseType.UNAUTHORIZED, "401", c.UNAUTHORIZED_BODY),
-            ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", c.ACCESS_DENIED_BODY),
-        ):
+        """JSON bodies in the API's error shape for API Gateway's own refusals."""
+        for name, (status, body) in GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
-                id_,
-                type=kind,
+                "".join(part.capitalize() for part in name.split("_")),
+                type=getattr(apigw.ResponseType, name),
                 status_code=status,
                 response_headers={"Content-Type": "'application/json'"},
                 templates={"application/json": json.dumps(body)},

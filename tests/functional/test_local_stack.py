@@ -3,24 +3,69 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import os
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import requests
+from aws_lambda_powertools import Logger
 from werkzeug.test import Client
 
-from oms_webhooks.local.gateway import LocalApiGateway, policy_allows
+from oms_webhooks.local.gateway import (
+    ACCESS_DENIED_BODY,
+    TOO_LARGE_BODY,
+    UNAUTHORIZED_BODY,
+    LocalApiGateway,
+    policy_allows,
+)
 from oms_webhooks.local.provision import provision
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import table_specs
 from oms_webhooks.tokens import revoke_token
-from tests.functional.helpers import Tenant, api, assert_unauthorized
+from tests.functional.helpers import Tenant, api
 
 ALLOW_ALL = "arn:aws:execute-api:us-east-1:123456789012:local0api0/local/*/*"
+#: The keys of every error body (DESIGN §3).
+ERROR_KEYS = {"code", "detail", "errors"}
+
+
+def assert_unauthorized(response: requests.Response) -> None:
+    """Assert that ``response`` is the local API Gateway's 401 with its JSON body."""
+    assert response.status_code == 401, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == UNAUTHORIZED_BODY
+    assert set(response.json()) == ERROR_KEYS
+
+
+def raw_request(stack: LocalStack, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as is to the stack's API; return status, headers and body of the answer.
+
+    Fails the test when the connection closes without an answer.
+    """
+    address = urlsplit(stack.api_url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer, "the connection closed without an answer"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
 
 # -- over real HTTP, the real handlers ------------------------------------------
 
@@ -81,7 +126,80 @@ def test_body_over_api_gateways_limit_is_413(stack: LocalStack, tenant: Tenant) 
         "/whisperer/hooks/", data=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
-    assert response.json()["code"] == "request_too_large"
+    assert response.json() == TOO_LARGE_BODY
+    assert set(response.json()) == ERROR_KEYS
+
+
+def test_content_length_over_api_gateways_limit_is_413_at_once(stack: LocalStack) -> None:
+    status, headers, body = raw_request(
+        stack,
+        b"POST /whisperer/hooks/ HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{}",
+    )
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == TOO_LARGE_BODY
+    assert set(json.loads(body)) == ERROR_KEYS
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /whisperer/hooks/" + b"a" * 70000 + b"/ HTTP/1.1\r\nHost: x\r\n\r\n", 414, None),
+        (b"GARBAGE\r\n\r\n", 400, "bad_request"),
+        (b"GET /whisperer/hooks/ HTTP/9.9\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+        (
+            b"GET /whisperer/hooks/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70000 + b"\r\n\r\n",
+            431,
+            "request_header_fields_too_large",
+        ),
+    ],
+    ids=["request-line-too-long", "garbage", "http-9.9", "header-too-long"],
+)
+def test_malformed_requests_get_http_servers_answer_in_json(
+    stack: LocalStack,
+    capfd: pytest.CaptureFixture[str],
+    request_bytes: bytes,
+    status: int,
+    code: str | None,
+) -> None:
+    # http.server refuses these before the gateway sees them: same statuses, JSON bodies.
+    got, headers, body = raw_request(stack, request_bytes)
+    assert got == status
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)
+    assert set(error) == ERROR_KEYS and error["detail"] and error["errors"] == {}
+    if code is not None:
+        assert error["code"] == code
+    assert "Traceback" not in capfd.readouterr().err
+    # The server is still fine.
+    assert api(stack, stack.dev_token).get("/whisperer/hooks/registry/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /whisperer/hooks/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"ZZZ\r\nabc\r\n0\r\n\r\n",
+        b"POST /whisperer/hooks/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+    ],
+    ids=["broken-chunked-encoding", "body-cut-short"],
+)
+def test_unreadable_body_is_400_json(
+    stack: LocalStack, capfd: pytest.CaptureFixture[str], request_bytes: bytes
+) -> None:
+    status, headers, body = raw_request(stack, request_bytes)
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["code"] == "bad_request"
+    assert set(json.loads(body)) == ERROR_KEYS
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_root_is_api_gateways_missing_authentication_token(stack: LocalStack) -> None:
+    response = api(stack).get("/")
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}
 
 
 def test_stack_environment(stack: LocalStack) -> None:
@@ -242,7 +360,8 @@ def test_denying_policy_is_403() -> None:
 
     response = _client(authorizer_handler=deny).get("/whisperer/hooks/")
     assert response.status_code == 403
-    assert response.get_json()["code"] == "permission_denied"
+    assert response.get_json() == ACCESS_DENIED_BODY
+    assert set(response.get_json()) == ERROR_KEYS
 
 
 def test_failing_authorizer_is_500() -> None:
@@ -297,7 +416,43 @@ def test_handler_response_headers_and_base64_body() -> None:
 def test_body_limit_is_413() -> None:
     client = _client(max_payload_bytes=1024)
     assert client.post("/whisperer/hooks/", data=b"x" * 1024).status_code == 200
-    assert client.post("/whisperer/hooks/", data=b"x" * 1025).status_code == 413
+    response = client.post("/whisperer/hooks/", data=b"x" * 1025)
+    assert response.status_code == 413
+    assert response.get_json() == TOO_LARGE_BODY
+
+
+def test_a_failure_inside_the_gateway_is_a_json_500() -> None:
+    class Broken(LocalApiGateway):
+        def proxy_event(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            raise RuntimeError("bug")
+
+    response = Client(Broken(api_handler=_echo, authorizer_handler=_allow)).get("/whisperer/hooks/")
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.get_json() == {"message": "Internal server error"}
+
+
+def test_each_handler_logs_with_its_own_context() -> None:
+    stream = io.StringIO()
+    log = Logger(
+        service=f"test-{time.monotonic_ns()}", logger_handler=logging.StreamHandler(stream)
+    )
+
+    @log.inject_lambda_context(clear_state=True)
+    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        log.info("authorizing")
+        return _allow(event, context)
+
+    @log.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        log.info("answering")
+        return {"statusCode": 200, "body": ""}
+
+    client = _client(api_handler=handler, authorizer_handler=authorizer)
+    assert client.get("/whisperer/hooks/").status_code == 200
+    lines = {line["message"]: line for line in map(json.loads, stream.getvalue().splitlines())}
+    assert lines["authorizing"]["function_name"] == "oms-webhooks-authorizer"
+    assert lines["answering"]["function_name"] == "oms-webhooks-api"
 
 
 def test_policy_evaluation() -> None:

@@ -7,7 +7,9 @@ tests are not disturbed; the stack's own pollers run the real router.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import threading
 import time
@@ -17,9 +19,16 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks.local.pollers import QueuePoller, failed_message_ids, sqs_client
+from oms_webhooks.local.pollers import (
+    DISPATCHER_FUNCTION,
+    ROUTER_FUNCTION,
+    QueuePoller,
+    failed_message_ids,
+    sqs_client,
+)
 from oms_webhooks.local.provision import RULE_TARGET_ID, provision
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.resources import (
@@ -97,6 +106,9 @@ def test_stack_exports_the_delivery_queue_url_and_runs_pollers(stack: LocalStack
     ingress = _client(stack, "sqs").get_queue_url(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
     assert set(pollers) == {url, ingress}
     assert all(poller.running for poller in pollers.values())
+    # Each poller's context names its own function (the router's, the dispatcher's).
+    assert pollers[ingress].function_name == ROUTER_FUNCTION == "oms-webhooks-router"
+    assert pollers[url].function_name == DISPATCHER_FUNCTION == "oms-webhooks-dispatcher"
 
 
 # -- EventBridge → SQS (moto delivers to SQS targets; checked here) ------------------
@@ -369,6 +381,56 @@ def test_a_slow_batch_does_not_hold_back_another(
     finally:
         release.set()
     _wait_for(lambda: _queue_is_empty(sqs, url))
+
+
+def test_concurrent_functions_log_their_own_names(
+    stack: LocalStack, test_queue: tuple[str, str], run_poller: Callable[..., QueuePoller]
+) -> None:
+    """Two functions at once in one process: each log line names its own function.
+
+    Powertools keeps the Lambda context's keys in a formatter that every Logger
+    of a service shares: the second invocation's keys would tag the first's lines.
+    """
+    router_url, _ = test_queue
+    sqs = _client(stack, "sqs")
+    dispatcher_url = sqs.create_queue(QueueName=f"test-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    stream = io.StringIO()
+    log = Logger(
+        service=f"test-{uuid.uuid4().hex[:8]}", logger_handler=logging.StreamHandler(stream)
+    )
+    router_in, dispatcher_in, router_logged = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
+
+    @log.inject_lambda_context(clear_state=True)
+    def router(event: dict[str, Any], context: LambdaContext) -> None:
+        router_in.set()
+        dispatcher_in.wait(WAIT)  # the dispatcher's context is now the formatter's
+        log.info("routing")
+        router_logged.set()
+
+    @log.inject_lambda_context(clear_state=True)
+    def dispatcher(event: dict[str, Any], context: LambdaContext) -> None:
+        router_in.wait(WAIT)
+        dispatcher_in.set()
+        router_logged.wait(WAIT)
+        log.info("dispatching")
+
+    try:
+        run_poller(router_url, router, function_name=ROUTER_FUNCTION, concurrency=1)
+        run_poller(dispatcher_url, dispatcher, function_name=DISPATCHER_FUNCTION, concurrency=1)
+        _send(sqs, router_url, "r")
+        _send(sqs, dispatcher_url, "d")
+        _wait_for(lambda: stream.getvalue().count("\n") >= 2)
+    finally:
+        sqs.delete_queue(QueueUrl=dispatcher_url)
+    lines = {line["message"]: line for line in map(json.loads, stream.getvalue().splitlines())}
+    assert lines["routing"]["function_name"] == ROUTER_FUNCTION
+    assert lines["routing"]["function_arn"].endswith(f":function:{ROUTER_FUNCTION}")
+    assert lines["dispatching"]["function_name"] == DISPATCHER_FUNCTION
+    assert lines["routing"]["function_request_id"] != lines["dispatching"]["function_request_id"]
 
 
 def _in_flight(sqs: Any, url: str) -> int:

@@ -29,6 +29,7 @@ from oms_webhooks.publisher import (
     publish_event,
     publish_events,
 )
+from oms_webhooks.settings import get_settings
 
 
 class FlakyEvents:
@@ -170,3 +171,42 @@ def test_cli_publish_prints_the_event_id(stack: LocalStack, bus: str, tmp_path: 
     assert result.exit_code == 2
     result = runner.invoke(main, ["publish", "package.created", *endpoint])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ('{"x": NaN}', "NaN and Infinity are not JSON numbers"),
+        ('{"x": 1e400}', "NaN and Infinity are not JSON numbers"),
+        ('{"x": -Infinity}', "NaN and Infinity are not JSON numbers"),
+        ('"str"', "Detail must be a JSON object, not a JSON string"),
+        ("[1]", "Detail must be a JSON object, not a JSON array"),
+        ("{", "Detail is not JSON: "),
+    ],
+)
+def test_cli_publish_refuses_a_detail_that_is_not_a_json_object(
+    stack: LocalStack, bus: str, data: str, message: str
+) -> None:
+    endpoint = ["--endpoint-url", stack.aws_endpoint_url, "--bus", bus]
+    result = CliRunner().invoke(main, ["publish", "package.created", "--data", data, *endpoint])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_publish_warns_when_the_source_is_not_the_routed_one(
+    stack: LocalStack, bus: str
+) -> None:
+    endpoint = ["--endpoint-url", stack.aws_endpoint_url, "--bus", bus]
+    configured = get_settings().event_source
+    args = ["publish", "package.created", "--data", "{}", *endpoint]
+    result = CliRunner().invoke(main, [*args, "--source", "other"])
+    assert result.exit_code == 0, result.output
+    assert uuid.UUID(result.stdout.strip())  # published all the same
+    assert "Warning" in result.stderr
+    assert "'other'" in result.stderr and repr(configured) in result.stderr
+    for same in ([], ["--source", configured]):
+        result = CliRunner().invoke(main, [*args, *same])
+        assert result.exit_code == 0, result.output
+        assert uuid.UUID(result.stdout.strip())
+        assert result.stderr == ""

@@ -8,8 +8,12 @@ file that cfn-lint checks.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,42 @@ import pytest
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 if str(INFRA_DIR) not in sys.path:
     sys.path.insert(0, str(INFRA_DIR))
+
+
+def node_major_version() -> str | None:
+    """The major version of the ``node`` on PATH (``"20"``), or None without one."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    try:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.match(r"v?(\d+)\.", version.strip())
+    return found.group(1) if found else None
+
+
+def silence_jsii_node_warnings(environ: MutableMapping[str, str]) -> None:
+    """Turn off jsii's banners about the Node version (the suite's output stays readable).
+
+    jsii's runtime prints a large banner on stderr when Node is deprecated,
+    untested or past its end of life; the last is silenced only by listing the
+    major version in ``JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION``. Values
+    already set are kept. Must run before ``aws_cdk`` is imported (it starts
+    the jsii runtime).
+    """
+    environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    major = node_major_version()
+    name = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"
+    listed = [v.strip() for v in environ.get(name, "").split(",") if v.strip()]
+    if major is not None and major not in listed:
+        environ[name] = ",".join([*listed, major])
+
+
+silence_jsii_node_warnings(os.environ)
 
 from aws_cdk.assertions import Template  # noqa: E402
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from typing import Any
 
 from aws_cdk.assertions import Match
 
+from oms_webhooks_infra import api
 from oms_webhooks_infra import constants as c
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, silence_jsii_node_warnings
 
 
 def _paths(synthesized: Synthesized) -> dict[str, str]:
@@ -23,7 +28,7 @@ def _paths(synthesized: Synthesized) -> dict[str, str]:
     return {logical_id: path(logical_id) for logical_id in resources}
 
 
-def _methods(synthesized: Synthesized) -> dict[tuple[str, str], dict]:
+def _methods(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
     paths = _paths(synthesized)
     return {
         (paths[m["Properties"]["ResourceId"]["Ref"]], m["Properties"]["HttpMethod"]): m[
@@ -70,23 +75,44 @@ def test_authorizer_is_request_on_the_authorization_header_cached_a_minute_at_mo
     assert "FunctionsAuthorizer" in json.dumps(props["AuthorizerUri"])
 
 
-def test_gateway_refusals_are_json_in_the_api_error_shape(synthesized: Synthesized) -> None:
-    responses = {
+def _gateway_responses(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
         r["Properties"]["ResponseType"]: r["Properties"]
         for r in synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
     }
+
+
+def test_gateway_refusals_are_json_in_the_api_error_shape(synthesized: Synthesized) -> None:
+    responses = _gateway_responses(synthesized)
     for kind, status, code in (
         ("UNAUTHORIZED", "401", "not_authenticated"),
         ("ACCESS_DENIED", "403", "permission_denied"),
+        ("REQUEST_TOO_LARGE", "413", "request_too_large"),
     ):
         body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
         assert responses[kind]["StatusCode"] == status
+        assert set(body) == {"code", "detail", "errors"}  # DESIGN §3
         assert body["code"] == code
         assert body["detail"]
+        assert body["errors"] == {}
         assert (
             responses[kind]["ResponseParameters"]["gatewayresponse.header.Content-Type"]
             == "'application/json'"
         )
+
+
+def test_gateway_refusals_are_the_local_gateways(synthesized: Synthesized) -> None:
+    # The local stack's API Gateway stand-in answers its refusals with the same bodies.
+    from oms_webhooks.local import gateway
+
+    responses = _gateway_responses(synthesized)
+    for kind, local_body in (
+        ("UNAUTHORIZED", gateway.UNAUTHORIZED_BODY),
+        ("ACCESS_DENIED", gateway.ACCESS_DENIED_BODY),
+        ("REQUEST_TOO_LARGE", gateway.TOO_LARGE_BODY),
+    ):
+        assert json.loads(responses[kind]["ResponseTemplates"]["application/json"]) == local_body
+    assert gateway.MAX_PAYLOAD_BYTES == api.MAX_PAYLOAD_BYTES
 
 
 def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -> None:
@@ -117,3 +143,22 @@ def test_public_paths_are_the_local_gateways() -> None:
 
     assert {f"/{c.API_PREFIX}/{p}" for p in c.PUBLIC_PATHS} == set(gateway.PUBLIC_PATHS)
     assert f"/{c.API_PREFIX}" == gateway.BASE_PATH
+
+
+def test_jsii_node_version_banners_are_silenced() -> None:
+    # conftest sets the variables before aws_cdk starts jsii's runtime (in this process) ...
+    assert os.environ["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"]
+    assert os.environ["JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION"]
+    # ... and with them a new runtime prints no banner about the Node version.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JSII_SILENCE_WARNING_")}
+    silence_jsii_node_warnings(env)
+    result = subprocess.run(
+        [sys.executable, "-c", "import aws_cdk"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "!!!!" not in result.stderr and "node" not in result.stderr.lower(), result.stderr

@@ -78,6 +78,59 @@ def test_a_detail_that_is_not_a_json_object_is_refused(detail: Any) -> None:
         publish_event("package.created", detail, client=NoCalls())
 
 
+@pytest.mark.parametrize(
+    ("detail", "message"),
+    [
+        ('"text"', "Detail must be a JSON object, not a JSON string"),
+        ("[1]", "Detail must be a JSON object, not a JSON array"),
+        ([1, 2], "Detail must be a JSON object, not a JSON array"),
+        (3, "Detail must be a JSON object, not a JSON number"),
+        (None, "Detail must be a JSON object, not null"),
+        ("not json", "Detail is not JSON: Expecting value: line 1 column 1"),
+        ({"x": {1, 2}}, "Detail is not JSON-serialisable: Object of type set"),
+    ],
+)
+def test_a_refused_detail_says_why(detail: Any, message: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        publish_event("package.created", detail, client=NoCalls())
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"x": float("nan")},
+        {"x": float("inf")},
+        {"x": [1, {"y": -float("inf")}]},
+        json.loads('{"x": 1e400}'),  # Python reads it as Infinity
+        '{"x": NaN}',
+        '{"x": Infinity}',
+        '{"x": [-Infinity]}',
+        '{"x": 1e400}',
+    ],
+)
+def test_nan_and_infinity_are_refused_json_has_neither(detail: Any) -> None:
+    # EventBridge rejects non-JSON numbers; Python's json module would write them.
+    with pytest.raises(InvalidEvent, match=r"^Detail .*NaN and Infinity are not JSON numbers"):
+        publish_event("package.created", detail, client=NoCalls())
+    with pytest.raises(InvalidEvent):
+        publish_events([{"event_type": "package.created", "detail": detail}], client=NoCalls())
+
+
+def test_finite_numbers_pass_as_given() -> None:
+    entry = build_entry(
+        {"event_type": "package.created", "detail": {"x": 1.5, "y": -1e300, "z": 10**30}},
+        bus_name="oms",
+        source="oms",
+    )
+    assert json.loads(entry["Detail"]) == {"x": 1.5, "y": -1e300, "z": 10**30}
+    text = '{"x": 1.5e3, "y": -0.0}'
+    assert (
+        build_entry(OmsEventEntry("package.created", text), bus_name="o", source="o")["Detail"]
+        == text
+    )
+
+
 def test_an_event_over_256_kb_is_refused_before_any_call() -> None:
     fixed = len("oms") + len("package.created") + len('{"x":""}')
     fits = {"x": "a" * (MAX_BYTES - fixed)}

@@ -13,7 +13,20 @@ answers imitate API Gateway's:
   response → 502 ``{"message": "Internal server error"}``; it ran longer than
   the integration timeout (29 s) → 504;
 * a body over the 10 MB payload limit → 413; a path outside the API's
-  resources → 403 ``{"message": "Missing Authentication Token"}``.
+  resources → 403 ``{"message": "Missing Authentication Token"}``;
+* a body that cannot be read (broken chunked encoding, shorter than its
+  ``Content-Length``) → 400; anything else going wrong in the gateway itself
+  → 500 ``{"message": "Internal server error"}`` (never an HTML page).
+
+The gateway's own refusals (401, 403, 413, 400) have the API's error shape
+``{"code", "detail", "errors"}`` (DESIGN §3); the 401, 403 and 413 bodies are
+the deployed API's Gateway Responses (``infra/oms_webhooks_infra/api.py``, checked
+by ``tests/infra/test_api.py``). The other bodies (403 Missing Authentication
+Token, 500, 502, 504) are API Gateway's defaults, as deployed.
+
+Every handler runs inside :func:`invocation`, so that its log lines name its
+own function even though all functions share one process here (on Lambda,
+each has its own): see :class:`InvocationLogFilter`.
 
 The authorizer's result is not cached here (API Gateway caches it up to 60 s:
 the documented revocation delay); locally a revoked token is refused at once.
@@ -22,18 +35,21 @@ the documented revocation delay); locally a revoked token is refused at once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 logger = logging.getLogger(__name__)
@@ -53,17 +69,29 @@ PUBLIC_PATHS: tuple[str, ...] = (f"{BASE_PATH}/openapi.json", f"{BASE_PATH}/docs
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 
-UNAUTHORIZED_BODY = {
+#: The UNAUTHORIZED (401), ACCESS_DENIED (403) and REQUEST_TOO_LARGE (413)
+#: Gateway Responses: the same bodies as the deployed API's
+#: (``infra/oms_webhooks_infra/api.py``), in the API's error shape (DESIGN §3).
+UNAUTHORIZED_BODY: dict[str, Any] = {
     "code": "not_authenticated",
-    "detail": "Authentication credentials were not provided or are invalid.",
+    "detail": "Authentication credentials were not provided or are not valid.",
+    "errors": {},
 }
-ACCESS_DENIED_BODY = {
+ACCESS_DENIED_BODY: dict[str, Any] = {
     "code": "permission_denied",
     "detail": "You do not have permission to perform this action.",
+    "errors": {},
 }
-TOO_LARGE_BODY = {
+TOO_LARGE_BODY: dict[str, Any] = {
     "code": "request_too_large",
     "detail": f"The request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit.",
+    "errors": {},
+}
+#: A request whose body cannot be read (broken chunked encoding, cut short).
+BAD_REQUEST_BODY: dict[str, Any] = {
+    "code": "bad_request",
+    "detail": "The request body could not be read.",
+    "errors": {},
 }
 INTERNAL_ERROR_BODY = {"message": "Internal server error"}
 AUTHORIZER_FAILURE_BODY: dict[str, Any] = {"message": None}
@@ -98,6 +126,72 @@ class FakeLambdaContext(LambdaContext):
     def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
         """Milliseconds left before the invocation's deadline (≥ 0)."""
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+#: The Lambda context of the invocation running in this thread (see :func:`invocation`).
+_CURRENT_CONTEXT: ContextVar[LambdaContext | None] = ContextVar(
+    "oms_webhooks_local_lambda_context", default=None
+)
+
+
+class InvocationLogFilter(logging.Filter):
+    """Tags each log record with the context of the invocation running in its thread.
+
+    Powertools' ``inject_lambda_context`` stores ``function_name``,
+    ``function_arn``, ``function_memory_size`` and ``function_request_id`` in
+    the formatter, which every ``Logger`` of one service shares. On Lambda each
+    function has its own process, so that is right there; on the local stack
+    the router, dispatcher, authorizer and api handlers run at once in threads
+    of one process, and each invocation would overwrite the others' keys
+    (router lines tagged ``oms-webhooks-dispatcher``). Set as record
+    attributes, these keys win over the formatter's (Powertools adds a
+    record's extra attributes last), per thread.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the current invocation's keys to ``record`` (if one runs here); keep it."""
+        context = _CURRENT_CONTEXT.get()
+        if context is not None:
+            record.function_name = context.function_name
+            record.function_arn = context.invoked_function_arn
+            record.function_memory_size = context.memory_limit_in_mb
+            record.function_request_id = context.aws_request_id
+        return True
+
+
+#: The one filter :func:`install_invocation_log_filter` adds to Powertools' handlers.
+INVOCATION_LOG_FILTER = InvocationLogFilter()
+
+
+def install_invocation_log_filter() -> None:
+    """Add :data:`INVOCATION_LOG_FILTER` to every Powertools log handler (idempotent)."""
+    loggers = [logging.getLogger()]
+    loggers += [
+        candidate
+        for candidate in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(candidate, logging.Logger)
+    ]
+    for candidate in loggers:
+        for log_handler in list(candidate.handlers):
+            if isinstance(log_handler.formatter, BasePowertoolsFormatter) and (
+                INVOCATION_LOG_FILTER not in log_handler.filters
+            ):
+                log_handler.addFilter(INVOCATION_LOG_FILTER)
+
+
+@contextlib.contextmanager
+def invocation(context: LambdaContext) -> Iterator[LambdaContext]:
+    """Run one Lambda invocation with ``context`` in this thread: its log lines name it.
+
+    Installs :class:`InvocationLogFilter` on the Powertools log handlers first
+    (at every invocation, so that handlers created since the last are covered).
+    """
+    install_invocation_log_filter()
+    token = _CURRENT_CONTEXT.set(context)
+    try:
+        yield context
+    finally:
+        _CURRENT_CONTEXT.reset(token)
 
 
 def _json_response(status: int, body: Any, request_id: str) -> Response:
@@ -199,7 +293,11 @@ class LocalApiGateway:
         """The WSGI entry point."""
         request = Request(environ)
         request.max_content_length = self.max_payload_bytes
-        response = self.handle(request)
+        try:
+            response = self.handle(request)
+        except Exception:  # never werkzeug's HTML error page
+            logger.exception("local gateway failed (answers 500)")
+            response = _json_response(500, INTERNAL_ERROR_BODY, str(uuid.uuid4()))
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -212,6 +310,8 @@ class LocalApiGateway:
             body = request.get_data(cache=True)
         except RequestEntityTooLarge:
             return _json_response(413, TOO_LARGE_BODY, request_id)
+        except HTTPException:  # ClientDisconnected: chunked encoding broken, body cut short
+            return _json_response(400, BAD_REQUEST_BODY, request_id)
         if len(body) > self.max_payload_bytes:  # pragma: no cover - werkzeug enforces it
             return _json_response(413, TOO_LARGE_BODY, request_id)
 
@@ -355,7 +455,8 @@ class LocalApiGateway:
         auth_event = self.authorizer_event(event)
         context = FakeLambdaContext("oms-webhooks-authorizer", timeout_seconds=10.0)
         try:
-            result = self.authorizer_handler(auth_event, context)
+            with invocation(context):
+                result = self.authorizer_handler(auth_event, context)
         except Exception as exc:
             if str(exc) == "Unauthorized":
                 return _json_response(401, UNAUTHORIZED_BODY, request_id)
@@ -384,7 +485,8 @@ class LocalApiGateway:
                 "oms-webhooks-api", timeout_seconds=self.integration_timeout
             )
             try:
-                outcome["result"] = self.api_handler(event, context)
+                with invocation(context):
+                    outcome["result"] = self.api_handler(event, context)
             except BaseException as exc:
                 outcome["error"] = exc
 
@@ -454,6 +556,9 @@ __all__ = [
     "PUBLIC_PATHS",
     "FakeLambdaContext",
     "Handler",
+    "InvocationLogFilter",
     "LocalApiGateway",
+    "install_invocation_log_filter",
+    "invocation",
     "policy_allows",
 ]

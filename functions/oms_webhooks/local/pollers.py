@@ -8,7 +8,9 @@ threads (default 4, as Lambda runs several invocations at once), each looping
    is noticed within about a second), up to ``batch_size`` messages, all
    system and message attributes;
 2. the handler is invoked with the event Lambda builds for SQS (below) and a
-   :class:`~oms_webhooks.local.gateway.FakeLambdaContext`;
+   new :class:`~oms_webhooks.local.gateway.FakeLambdaContext` naming the
+   poller's own function (inside :func:`~oms_webhooks.local.gateway.invocation`,
+   so that its log lines carry that name, not another function's);
 3. ``DeleteMessageBatch`` for the records *not* reported in the response's
    ``batchItemFailures`` (``ReportBatchItemFailures``).
 
@@ -41,7 +43,8 @@ SQS", example event)::
 :func:`local_pollers` is the local stack's worker factory: the ingress queue
 feeds ``oms_webhooks.handlers.router.handler``, the delivery queue
 ``oms_webhooks.handlers.dispatcher.handler``, each with
-``$OMS_WEBHOOKS_LOCAL_POLLERS`` pollers (default 4).
+``$OMS_WEBHOOKS_LOCAL_POLLERS`` pollers (default 4), their contexts naming
+the functions :data:`ROUTER_FUNCTION` and :data:`DISPATCHER_FUNCTION`.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from oms_webhooks.local.gateway import FakeLambdaContext
+from oms_webhooks.local.gateway import FakeLambdaContext, invocation
 from oms_webhooks.local.provision import (
     LOCAL_ACCESS_KEY_ID,
     LOCAL_REGION,
@@ -84,6 +87,9 @@ ERROR_PAUSE_SECONDS = 0.5
 #: The handlers the local stack runs, as ``module:attribute`` (imported at start).
 ROUTER_HANDLER = "oms_webhooks.handlers.router:handler"
 DISPATCHER_HANDLER = "oms_webhooks.handlers.dispatcher:handler"
+#: The functions' names in their Lambda contexts (and so in their log lines).
+ROUTER_FUNCTION = "oms-webhooks-router"
+DISPATCHER_FUNCTION = "oms-webhooks-dispatcher"
 #: SQS's DeleteMessageBatch takes at most 10 entries.
 _DELETE_BATCH = 10
 
@@ -202,6 +208,9 @@ class QueuePoller:
         function_timeout: seconds, the context's time budget.
         region: the records' ``awsRegion``.
         wait_seconds: ``WaitTimeSeconds`` of each receive (whole seconds, 0-20).
+
+    Attributes:
+        function_name: the function each invocation's context names.
     """
 
     def __init__(
@@ -228,7 +237,7 @@ class QueuePoller:
         self._sqs = sqs
         self._concurrency = concurrency
         self._batch_size = batch_size
-        self._function_name = function_name
+        self.function_name = function_name
         self._function_timeout = function_timeout
         self._region = region
         self._wait_seconds = wait_seconds
@@ -298,9 +307,10 @@ class QueuePoller:
             raise RuntimeError(f"{self.name} is not started")
         records = [lambda_sqs_record(m, self._queue_arn, self._region) for m in messages]
         ids = [record["messageId"] for record in records]
-        context = FakeLambdaContext(self._function_name, timeout_seconds=self._function_timeout)
+        context = FakeLambdaContext(self.function_name, timeout_seconds=self._function_timeout)
         try:
-            result = self._handler({"Records": records}, context)
+            with invocation(context):
+                result = self._handler({"Records": records}, context)
         except Exception:
             logger.exception(
                 "%s: handler raised: the whole batch of %d fails", self.name, len(records)
@@ -370,9 +380,9 @@ def local_pollers(stack: LocalStack) -> list[QueuePoller]:
     """The local stack's worker factory: ingress → router, delivery → dispatcher."""
     endpoint = stack.aws_endpoint_url
     return [
-        queue_poller(endpoint, INGRESS_QUEUE, ROUTER_HANDLER, function_name="oms-webhooks-router"),
+        queue_poller(endpoint, INGRESS_QUEUE, ROUTER_HANDLER, function_name=ROUTER_FUNCTION),
         queue_poller(
-            endpoint, DELIVERY_QUEUE, DISPATCHER_HANDLER, function_name="oms-webhooks-dispatcher"
+            endpoint, DELIVERY_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
         ),
     ]
 
@@ -380,8 +390,10 @@ def local_pollers(stack: LocalStack) -> list[QueuePoller]:
 __all__ = [
     "CONCURRENCY_ENV",
     "DEFAULT_CONCURRENCY",
+    "DISPATCHER_FUNCTION",
     "DISPATCHER_HANDLER",
     "RECEIVE_WAIT_SECONDS",
+    "ROUTER_FUNCTION",
     "ROUTER_HANDLER",
     "Handler",
     "QueuePoller",

@@ -31,13 +31,16 @@ runs, and at most one should run per process.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from http import HTTPStatus
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -157,10 +160,60 @@ def _bind(port: int) -> socket.socket:
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
-    """Log requests at DEBUG on this module's logger instead of werkzeug's INFO lines."""
+    """werkzeug's request handler, quieter and JSON-speaking before WSGI too.
+
+    Requests are logged at DEBUG on this module's logger instead of werkzeug's
+    INFO lines. Requests that http.server refuses before the WSGI app sees them
+    (a request line over 65,536 bytes → 414, an unparsable one → 400, an
+    unsupported HTTP version → 505, a header line over 65,536 bytes or too
+    many headers → 431) keep http.server's status, always with a status line
+    and headers, and get a JSON body in the API's error shape (DESIGN §3)
+    instead of an HTML page.
+    """
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        logger.debug("%s %s → %s", self.command, self.path, code)
+        """Log the request line (cut to 200 characters) and status at DEBUG.
+
+        Not ``self.path``: a request refused while parsing has none (or the
+        previous request's, on a kept-alive connection).
+        """
+        line = str(getattr(self, "requestline", "") or "-")
+        logger.debug("%s → %s", line[:200], code)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """Log http.server's refusals (bad request line, ...) at DEBUG: client errors."""
+        logger.debug("refused: " + format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's error answer with a JSON body ``{"code", "detail", "errors"}``."""
+        try:
+            phrase, description = HTTPStatus(code).phrase, HTTPStatus(code).description
+        except ValueError:
+            phrase, description = "Error", ""
+        self.log_error("code %d, message %s", code, message or phrase)
+        # A refused request line leaves http.server at its default HTTP/0.9,
+        # which would answer without a status line or headers: always send them.
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        self.send_response(code, message)
+        self.send_header("Connection", "close")
+        body = b""
+        if code >= 200 and code not in (
+            HTTPStatus.NO_CONTENT,
+            HTTPStatus.RESET_CONTENT,
+            HTTPStatus.NOT_MODIFIED,
+        ):
+            error = {
+                "code": re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_"),
+                "detail": message or description or phrase,
+                "errors": {},
+            }
+            body = json.dumps(error).encode("utf-8")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and body:
+            self.wfile.write(body)
 
 
 class StackError(RuntimeError):
