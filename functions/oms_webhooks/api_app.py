@@ -137,7 +137,7 @@ def _tenant() -> str:
     context = app.current_event.request_context.authorizer.get_context()
     tenant = context.get("tenant")
     if not tenant:
-        raise NotAuthenticated("Authentication credentials were not provided or are invalid.")
+        raise NotAuthenticated("Authentication credentials were not provided or are not valid.")
     return str(tenant)
 
 

@@ -51,14 +51,11 @@ def api(stack: LocalStack, token: str | None = None) -> ApiSession:
     return session
 
 
-UNAUTHORIZED = {
-    "code": "not_authenticated",
-    "detail": "Authentication credentials were not provided or are invalid.",
-}
-
-
 def assert_unauthorized(response: requests.Response) -> None:
-    """Assert that ``response`` is the local API Gateway's 401 with its JSON body."""
+    """Assert that ``response`` is API Gateway's 401 with its JSON body (DESIGN §3 error shape)."""
+    from oms_webhooks.local.gateway import UNAUTHORIZED_BODY
+
     assert response.status_code == 401, response.text
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json() == UNAUTHORIZED
+    assert response.json() == UNAUTHORIZED_BODY
+    assert set(response.json()) == {"code", "detail", "errors"}

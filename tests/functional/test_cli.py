@@ -17,20 +17,13 @@ import requests
 from click.testing import CliRunner, Result
 
 from oms_webhooks.cli import main
-from oms_webhooks.local.gateway import UNAUTHORIZED_BODY
 from oms_webhooks.local.stack import LocalStack
-from tests.functional.helpers import HTTP_TIMEOUT, Tenant, api
+from tests.functional.helpers import HTTP_TIMEOUT, Tenant, api, assert_unauthorized
 
 
 def run(*args: str) -> Result:
     """Run the CLI in-process; never lets an exception escape as a pass."""
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def assert_unauthorized(response: requests.Response) -> None:
-    """Assert that ``response`` is the local API Gateway's 401 with its JSON body."""
-    assert response.status_code == 401, response.text
-    assert response.json() == UNAUTHORIZED_BODY
 
 
 def tenant_name() -> str:

@@ -14,14 +14,12 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-import requests
 from aws_lambda_powertools import Logger
 from werkzeug.test import Client
 
 from oms_webhooks.local.gateway import (
     ACCESS_DENIED_BODY,
     TOO_LARGE_BODY,
-    UNAUTHORIZED_BODY,
     LocalApiGateway,
     policy_allows,
 )
@@ -30,19 +28,11 @@ from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import table_specs
 from oms_webhooks.tokens import revoke_token
-from tests.functional.helpers import Tenant, api
+from tests.functional.helpers import Tenant, api, assert_unauthorized
 
 ALLOW_ALL = "arn:aws:execute-api:us-east-1:123456789012:local0api0/local/*/*"
 #: The keys of every error body (DESIGN §3).
 ERROR_KEYS = {"code", "detail", "errors"}
-
-
-def assert_unauthorized(response: requests.Response) -> None:
-    """Assert that ``response`` is the local API Gateway's 401 with its JSON body."""
-    assert response.status_code == 401, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json() == UNAUTHORIZED_BODY
-    assert set(response.json()) == ERROR_KEYS
 
 
 def raw_request(stack: LocalStack, data: bytes) -> tuple[int, dict[str, str], bytes]:
