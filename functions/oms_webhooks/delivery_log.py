@@ -8,8 +8,6 @@ index (newest first), and a delivery of another tenant is not found.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +16,8 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from oms_webhooks import deliveries
-from oms_webhooks.errors import NotFound, ValidationFailed
+from oms_webhooks.cursors import decode_cursor, encode_cursor
+from oms_webhooks.errors import NotFound
 from oms_webhooks.tables import AttemptModel, DeliveryModel, bind_tables
 
 MAX_PAGE_SIZE = 200
@@ -34,21 +33,7 @@ class LogPage:
 
 
 def _encode_cursor(item: DeliveryModel) -> str:
-    raw = json.dumps({"s": item.log_sort, "k": item.pk}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        sort_key, pk = data["s"], data["k"]
-        if not (isinstance(sort_key, str) and isinstance(pk, str)) or len(pk) != 32:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
-        raise ValidationFailed(
-            "invalid cursor", {"cursor": ["not a cursor this API returned"]}
-        ) from None
-    return sort_key, pk
+    return encode_cursor({"s": str(item.log_sort), "k": item.pk})
 
 
 def list_deliveries(
@@ -97,7 +82,8 @@ def list_deliveries(
             condition = cond if condition is None else condition & cond
     last_key = None
     if cursor:
-        sort_key, pk = _decode_cursor(cursor)
+        position = decode_cursor(cursor, ("s", "k"))
+        sort_key, pk = position["s"], position["k"]
         last_key = {
             "log_tenant": {"S": tenant},
             "log_sort": {"S": sort_key},

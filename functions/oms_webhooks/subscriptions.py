@@ -15,10 +15,7 @@ subscription is simply not found (404).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +29,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.countdown import validate_schedule
+from oms_webhooks.cursors import decode_cursor, encode_cursor
 from oms_webhooks.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from oms_webhooks.schemas import (
     REDACTED,
@@ -334,25 +332,6 @@ def delete_subscription(tenant: str, subscription_id: str) -> None:
         raise
 
 
-def _encode_cursor(subscription_id: str) -> str:
-    raw = json.dumps({"id": subscription_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        subscription_id = data["id"]
-        if not isinstance(subscription_id, str) or not 0 < len(subscription_id) <= 64:
-            raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
-        raise ValidationFailed(
-            "invalid cursor", {"cursor": ["not a cursor this API returned"]}
-        ) from None
-    return subscription_id
-
-
 def list_subscriptions(
     tenant: str,
     *,
@@ -372,7 +351,7 @@ def list_subscriptions(
         ValidationFailed: a cursor this API did not issue.
     """
     bind_tables()
-    start_id = _decode_cursor(cursor) if cursor else None
+    start_id = decode_cursor(cursor, ("id",), max_value_chars=64)["id"] if cursor else None
     condition: Condition | None = None
     for cond in (
         SubscriptionModel.event_type == event_type if event_type is not None else None,
@@ -391,7 +370,7 @@ def list_subscriptions(
     items: list[SubscriptionModel] = []
     for item in results:
         if len(items) == limit:
-            return Page(items, _encode_cursor(items[-1].id))
+            return Page(items, encode_cursor({"id": items[-1].id}))
         items.append(item)
     return Page(items, None)
 

@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.tokens import create_token
-from tests.functional.helpers import Tenant
+from tests.functional.helpers import Tenant, api
+from tests.receivers import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +63,16 @@ def _remove_subscriptions_afterwards(request: pytest.FixtureRequest) -> Iterator
     for item in SubscriptionModel.scan(SubscriptionModel.event_type.exists()):
         with contextlib.suppress(Exception):
             delete_subscription(item.tenant, item.id)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on 127.0.0.1 (``tests/receivers.py``)."""
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def client(stack: LocalStack, tenant: Tenant) -> requests.Session:
+    """The test tenant's API session on the stack."""
+    return api(stack, tenant.token)

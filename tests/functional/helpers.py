@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,3 +61,21 @@ def assert_unauthorized(response: requests.Response) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.json() == UNAUTHORIZED_BODY
     assert set(response.json()) == {"code", "detail", "errors"}
+
+
+def subscribe(client: requests.Session, **fields: Any) -> dict[str, Any]:
+    """POST a subscription with ``fields``; asserts 201 and returns the answer."""
+    response = client.post("/whisperer/hooks/", json=fields)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` every 50 ms until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 
 from oms_webhooks.publisher import publish_event
 from oms_webhooks.tables import DeliveryModel
-from tests.functional.helpers import api
+from tests.functional.helpers import api, subscribe, wait_until
 from tests.receivers import Receiver, Response
 
 EVENTS = Path(__file__).parents[1] / "cases" / "events"
@@ -31,33 +30,6 @@ SAMPLES = sorted(p.stem for p in EVENTS.glob("*.json"))
 
 def _detail(event_type: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / f"{event_type}.json").read_text(encoding="utf-8")))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def client(stack: Any, tenant: Any) -> requests.Session:
-    return api(stack, tenant.token)
-
-
-def _subscribe(client: requests.Session, **fields: Any) -> dict[str, Any]:
-    response = client.post("/whisperer/hooks/", json=fields)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def _wait(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _deliveries(client: requests.Session, **params: Any) -> list[dict[str, Any]]:
@@ -74,9 +46,9 @@ def test_each_sample_event_reaches_exactly_the_matching_subscriptions(
     other = (
         "stock_location.created" if event_type != "stock_location.created" else "shipment.created"
     )
-    wanted = _subscribe(client, event_type=event_type, target_url=receiver.url("/wanted"))
-    _subscribe(client, event_type=other, target_url=receiver.url("/other"))
-    _subscribe(client, event_type=event_type, target_url=receiver.url("/inactive"), is_active=False)
+    wanted = subscribe(client, event_type=event_type, target_url=receiver.url("/wanted"))
+    subscribe(client, event_type=other, target_url=receiver.url("/other"))
+    subscribe(client, event_type=event_type, target_url=receiver.url("/inactive"), is_active=False)
     detail = _detail(event_type)
     # WHEN the OMS publishes the sample event
     event_id = publish_event(event_type, detail)
@@ -91,7 +63,7 @@ def test_each_sample_event_reaches_exactly_the_matching_subscriptions(
     assert request.headers["X-Whisperer-Event"] == event_type
     assert request.headers["webhook-id"] == envelope["event"]["uuid"]
     # AND the delivery log says what happened
-    (logged,) = _wait(lambda: [d for d in _deliveries(client) if d["delivered"]])
+    (logged,) = wait_until(lambda: [d for d in _deliveries(client) if d["delivered"]])
     assert logged["webhook"] == wanted["id"]
     assert logged["event_id"] == event_id
     assert logged["uuid"] == envelope["event"]["uuid"]
@@ -101,7 +73,7 @@ def test_each_sample_event_reaches_exactly_the_matching_subscriptions(
 def test_payload_is_utf8_json_equal_to_the_detail(
     client: requests.Session, receiver: Receiver
 ) -> None:
-    _subscribe(client, event_type="package.created", target_url=receiver.url("/"))
+    subscribe(client, event_type="package.created", target_url=receiver.url("/"))
     detail = {"name": "Ünïcödé — 包裹 📦", "nested": {"n": [1, 2.5, None, True]}, "empty": {}}
     publish_event("package.created", detail)
     (request,) = receiver.wait_for(1)
@@ -113,7 +85,7 @@ def test_payload_is_utf8_json_equal_to_the_detail(
     "secret", ["plain-secret-ü", "whsec_" + base64.b64encode(b"k" * 24).decode()]
 )
 def test_both_signatures_verify(client: requests.Session, receiver: Receiver, secret: str) -> None:
-    _subscribe(
+    subscribe(
         client, event_type="shipment.created", target_url=receiver.url("/"), secret_key=secret
     )
     publish_event("shipment.created", {"id": 1})
@@ -130,7 +102,7 @@ def test_both_signatures_verify(client: requests.Session, receiver: Receiver, se
 def test_no_secret_no_signature_but_id_and_timestamp(
     client: requests.Session, receiver: Receiver
 ) -> None:
-    _subscribe(client, event_type="shipment.cancelled", target_url=receiver.url("/"))
+    subscribe(client, event_type="shipment.cancelled", target_url=receiver.url("/"))
     publish_event("shipment.cancelled", {"id": 2})
     (request,) = receiver.wait_for(1)
     assert request.headers["webhook-id"] and request.headers["webhook-timestamp"].isdigit()
@@ -141,7 +113,7 @@ def test_no_secret_no_signature_but_id_and_timestamp(
 def test_additional_headers_and_basic_auth_arrive(
     client: requests.Session, receiver: Receiver
 ) -> None:
-    _subscribe(
+    subscribe(
         client,
         event_type="transfer.status.created",
         target_url=receiver.url("/"),
@@ -159,9 +131,7 @@ def test_one_hundred_subscriptions_get_one_hundred_deliveries(
     client: requests.Session, receiver: Receiver
 ) -> None:
     for n in range(100):
-        _subscribe(
-            client, event_type="transfer.status.in_transit", target_url=receiver.url(f"/{n}")
-        )
+        subscribe(client, event_type="transfer.status.in_transit", target_url=receiver.url(f"/{n}"))
     publish_event("transfer.status.in_transit", _detail("transfer.status.in_transit"))
     requests_seen = receiver.wait_for(100, timeout=30)
     time.sleep(0.5)
@@ -205,7 +175,7 @@ def test_the_same_ingress_message_twice_makes_one_delivery(
 ) -> None:
     from oms_webhooks.handlers import dispatcher, router
 
-    sub = _subscribe(client, event_type="package.status.packed", target_url=receiver.url("/"))
+    sub = subscribe(client, event_type="package.status.packed", target_url=receiver.url("/"))
     event = {
         "version": "0",
         "id": "11111111-2222-3333-4444-" + sub["id"][-12:],
@@ -251,7 +221,7 @@ def test_odd_events_leave_the_stack_healthy(client: requests.Session, receiver: 
     # unroutable events are acknowledged, not retried forever
     assert router.handler({"Records": records}, _Context()) == {"batchItemFailures": []}
     # and a normal event still flows
-    _subscribe(client, event_type="package.status.shipped", target_url=receiver.url("/"))
+    subscribe(client, event_type="package.status.shipped", target_url=receiver.url("/"))
     publish_event("package.status.shipped", {"id": 9})
     receiver.wait_for(1)
 
@@ -260,7 +230,7 @@ def test_failed_attempt_is_retried_on_the_countdown_and_logged(
     client: requests.Session, receiver: Receiver
 ) -> None:
     receiver.respond(Response(status=500, body=b"partner down"))
-    _subscribe(
+    subscribe(
         client,
         event_type="package.status.cancelled",
         target_url=receiver.url("/"),
@@ -270,7 +240,7 @@ def test_failed_attempt_is_retried_on_the_countdown_and_logged(
     first, second = receiver.wait_for(2, timeout=10)
     assert second.received_at - first.received_at >= 0.9
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
-    (logged,) = _wait(lambda: [d for d in _deliveries(client, delivered="true")])
+    (logged,) = wait_until(lambda: [d for d in _deliveries(client, delivered="true")])
     assert logged["retry_count"] == 1
     detail = client.get(f"/whisperer/hook_events/{logged['uuid']}/").json()
     assert [a["response_http_status"] for a in detail["attempts"]] == [500, 200]
@@ -282,7 +252,7 @@ def test_unsubscribe_mid_schedule_cancels_the_delivery(
     client: requests.Session, receiver: Receiver
 ) -> None:
     receiver.respond(*[Response(status=503)] * 5)
-    sub = _subscribe(
+    sub = subscribe(
         client,
         event_type="package.status.transitioned",
         target_url=receiver.url("/"),
@@ -291,7 +261,9 @@ def test_unsubscribe_mid_schedule_cancels_the_delivery(
     publish_event("package.status.transitioned", {"id": 11})
     receiver.wait_for(1)
     assert client.delete(f"/whisperer/hooks/{sub['id']}/").status_code == 204
-    (logged,) = _wait(lambda: [d for d in _deliveries(client) if d["status"] == "cancelled"], 10)
+    (logged,) = wait_until(
+        lambda: [d for d in _deliveries(client) if d["status"] == "cancelled"], 10
+    )
     seen = len(receiver.requests)
     time.sleep(1.5)
     assert len(receiver.requests) == seen <= 2
@@ -303,9 +275,9 @@ def test_delivery_log_is_tenant_scoped_and_filterable(
 ) -> None:
     from oms_webhooks.tokens import create_token
 
-    sub = _subscribe(client, event_type="shipment.status.updated", target_url=receiver.url("/"))
+    sub = subscribe(client, event_type="shipment.status.updated", target_url=receiver.url("/"))
     publish_event("shipment.status.updated", _detail("shipment.status.updated"))
-    (logged,) = _wait(lambda: _deliveries(client, delivered="true"))
+    (logged,) = wait_until(lambda: _deliveries(client, delivered="true"))
     assert _deliveries(client, webhook=sub["id"])[0]["uuid"] == logged["uuid"]
     assert _deliveries(client, event_type="shipment-status-updated")[0]["uuid"] == logged["uuid"]
     assert _deliveries(client, response_http_status=200)[0]["uuid"] == logged["uuid"]

@@ -20,37 +20,10 @@ from oms_webhooks.publisher import publish_event
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import DeliveryModel
-from tests.functional.helpers import api
+from tests.functional.helpers import api, subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
 
 FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def client(stack: Any, tenant: Any) -> requests.Session:
-    return api(stack, tenant.token)
-
-
-def _subscribe(client: requests.Session, **fields: Any) -> dict[str, Any]:
-    response = client.post("/whisperer/hooks/", json=fields)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def _wait(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _only_delivery(client: requests.Session, status: str) -> dict[str, Any]:
@@ -58,7 +31,7 @@ def _only_delivery(client: requests.Session, status: str) -> dict[str, Any]:
         results = client.get("/whisperer/hook_events/").json()["results"]
         return [d for d in results if d["status"] == status]
 
-    (found,) = _wait(find)
+    (found,) = wait_until(find)
     return found
 
 
@@ -66,7 +39,7 @@ def test_retries_exhausted_end_failed_and_stop(
     client: requests.Session, receiver: Receiver
 ) -> None:
     receiver.respond(*[Response(status=500)] * 10)
-    _subscribe(
+    subscribe(
         client,
         event_type="package.created",
         target_url=receiver.url("/"),
@@ -85,7 +58,7 @@ def test_retries_exhausted_end_failed_and_stop(
 
 def test_exponential_countdown_spacing(client: requests.Session, receiver: Receiver) -> None:
     receiver.respond(Response(status=502), Response(status=502))
-    _subscribe(
+    subscribe(
         client,
         event_type="shipment.created",
         target_url=receiver.url("/"),
@@ -104,7 +77,7 @@ def test_410_gone_fails_the_delivery_and_deactivates_the_subscription(
     client: requests.Session, receiver: Receiver
 ) -> None:
     receiver.respond(Response(status=410, body=b"gone"))
-    sub = _subscribe(
+    sub = subscribe(
         client,
         event_type="shipment.cancelled",
         target_url=receiver.url("/"),
@@ -121,7 +94,7 @@ def test_410_gone_fails_the_delivery_and_deactivates_the_subscription(
 
 def test_retry_after_is_honoured(client: requests.Session, receiver: Receiver) -> None:
     receiver.respond(Response(status=429, headers={"Retry-After": "2"}))
-    _subscribe(
+    subscribe(
         client,
         event_type="package.status.packed",
         target_url=receiver.url("/"),
@@ -134,7 +107,7 @@ def test_retry_after_is_honoured(client: requests.Session, receiver: Receiver) -
 
 def test_deactivating_mid_schedule_cancels(client: requests.Session, receiver: Receiver) -> None:
     receiver.respond(*[Response(status=500)] * 5)
-    sub = _subscribe(
+    sub = subscribe(
         client,
         event_type="package.status.shipped",
         target_url=receiver.url("/"),
@@ -167,7 +140,7 @@ def test_a_dead_endpoint_does_not_hold_back_a_healthy_one(
 
     with Receiver(responder=responder) as receiver:
         for path in ("/dead", "/healthy"):
-            _subscribe(
+            subscribe(
                 client,
                 event_type="transfer.status.transferred",
                 target_url=receiver.url(path),
@@ -178,12 +151,12 @@ def test_a_dead_endpoint_does_not_hold_back_a_healthy_one(
         for n in range(3):
             publish_event("transfer.status.transferred", {"n": n})
         # THEN each healthy delivery arrives long before the dead one's 3 s read timeout
-        healthy = _wait(
+        healthy = wait_until(
             lambda: [r for r in receiver.requests if r.path == "/healthy"][2:], timeout=10
         )
         assert healthy[0].received_at - started < 1.5
         # AND the dead endpoint's attempts are logged as read timeouts, to be retried
-        delivery = _wait(
+        delivery = wait_until(
             lambda: [
                 d
                 for d in client.get("/whisperer/hook_events/?delivered=false").json()["results"]
@@ -199,7 +172,7 @@ def test_manual_resend(client: requests.Session, receiver: Receiver, stack: Any)
     from oms_webhooks.tokens import create_token
 
     receiver.respond(Response(status=500, body=b"down"))
-    sub = _subscribe(
+    sub = subscribe(
         client,
         event_type="stock_location.created",
         target_url=receiver.url("/"),
@@ -268,7 +241,7 @@ def test_malformed_delivery_message_goes_straight_to_the_dlq(stack: Any) -> None
                 )
         return found
 
-    _wait(in_dlq, timeout=10)
+    wait_until(in_dlq, timeout=10)
 
 
 def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
@@ -284,7 +257,7 @@ def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
     sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", record_visibility)
     try:
         receiver.respond(Response(status=500))
-        _subscribe(
+        subscribe(
             client,
             event_type="stock_location.updated",
             target_url=receiver.url("/"),
@@ -294,7 +267,7 @@ def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
         publish_event("stock_location.updated", {"id": 7})
         receiver.wait_for(1)
         pending = _only_delivery(client, "pending")
-        _wait(lambda: asked)
+        wait_until(lambda: asked)
     finally:
         sqs.meta.events.unregister(
             "provide-client-params.sqs.ChangeMessageVisibility", record_visibility
