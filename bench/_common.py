@@ -1,0 +1,407 @@
+"""Shared plumbing of the benchmarks in ``bench/`` (one script per benchmark).
+
+Every benchmark script:
+
+* takes ``--n N`` (the size of the run; a tiny N for the smoke test);
+* measures its figures *and* a baseline in the same run;
+* prints exactly one JSON object on one line on stdout (:func:`emit`) with the
+  keys ``benchmark``, its figures, ``baseline``, ``ratio``, ``n`` and
+  ``versions``.
+
+What the product prints (Powertools JSON logs and EMF metrics go to stdout,
+as in Lambda) would mix with that line, so importing this module points file
+descriptor 1 at a log file (``$BENCH_LOG``, default ``os.devnull``) and keeps
+the real stdout for :func:`emit` alone. Logging still happens (its cost is
+part of what is measured), it just does not reach the terminal.
+
+Benchmarks only ever connect to 127.0.0.1: :func:`install_loopback_guard`
+(called on import) makes any other ``connect`` in this process raise, and
+the local stack, receivers and baselines all listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+#: Repository root (``bench/_common.py`` → ``..``): ``tests.receivers`` lives there.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+HOST = "127.0.0.1"
+
+# -- stdout: one JSON line for us, the product's logs elsewhere ---------------
+
+_REAL_STDOUT_FD = os.dup(1)
+_log_fd = os.open(os.environ.get("BENCH_LOG") or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+os.dup2(_log_fd, 1)
+os.close(_log_fd)
+# Quiet defaults unless the caller chose otherwise; INFO is what a deployment logs.
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooksBench")
+
+
+def log_path() -> str:
+    """Where the product's stdout (its logs) goes in this run."""
+    return os.environ.get("BENCH_LOG") or os.devnull
+
+
+def note(message: str) -> None:
+    """A progress line on stderr (never on stdout)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- loopback only -------------------------------------------------------------
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+class NonLoopbackConnection(RuntimeError):
+    """A benchmark tried to connect somewhere other than loopback."""
+
+
+def _check(sock: socket.socket, address: Any) -> None:
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    try:
+        loopback = ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        loopback = str(host).lower() == "localhost"
+    if not loopback:
+        raise NonLoopbackConnection(f"benchmarks only connect to 127.0.0.1, not {host!r}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check(self, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check(self, address)
+    return _real_connect_ex(self, address)
+
+
+def install_loopback_guard() -> None:
+    """Make every TCP connect of this process to a non-loopback address raise."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+install_loopback_guard()
+
+
+# -- arguments, statistics, output --------------------------------------------
+
+
+def parse_args(
+    description: str,
+    default_n: int,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Parse ``--n`` (default ``default_n``) and whatever ``extra`` adds."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--n", type=int, default=default_n, help=f"run size (default {default_n})")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    if args.n < 1:
+        parser.error("--n must be ≥ 1")
+    return args
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The ``p``-th percentile (0-100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary(values: Sequence[float], digits: int = 3) -> dict[str, float | int | None]:
+    """``count``, ``mean``, ``p50``, ``p90``, ``p99`` and ``max`` of ``values``, rounded."""
+
+    def r(value: float | None) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "count": len(values),
+        "mean": r(statistics.fmean(values)) if values else None,
+        "p50": r(percentile(values, 50)),
+        "p90": r(percentile(values, 90)),
+        "p99": r(percentile(values, 99)),
+        "max": r(max(values)) if values else None,
+    }
+
+
+def ratio(value: float | None, baseline: float | None, digits: int = 3) -> float | None:
+    """``value / baseline`` rounded, or None when either is missing or the baseline is 0."""
+    if value is None or not baseline:
+        return None
+    return round(value / baseline, digits)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what the figures depend on."""
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "python": platform.python_version(),
+        "boto3": version("boto3"),
+        "botocore": version("botocore"),
+        "moto": version("moto"),
+        "powertools": version("aws-lambda-powertools"),
+        "pynamodb": version("pynamodb"),
+        "oms_webhooks": version("oms-webhooks"),
+    }
+
+
+def emit(benchmark: str, *, n: int, baseline: Any, ratio: float | None, **figures: Any) -> None:
+    """Print the benchmark's one JSON line on the real stdout."""
+    record = {
+        "benchmark": benchmark,
+        **figures,
+        "baseline": baseline,
+        "ratio": ratio,
+        "n": n,
+        "versions": versions(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    line = json.dumps(record, separators=(",", ":"), sort_keys=False) + "\n"
+    os.write(_REAL_STDOUT_FD, line.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    """``with stopwatch() as elapsed: ...``; ``elapsed()`` is seconds since the start."""
+    started = time.perf_counter()
+    yield lambda: time.perf_counter() - started
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is truthy (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+# -- the local stack, receivers, subscriptions --------------------------------
+
+
+@contextlib.contextmanager
+def local_stack(
+    *, pollers: bool = True, env: Mapping[str, str] | None = None, worker_factories: Any = None
+) -> Iterator[Any]:
+    """A :class:`~oms_webhooks.local.stack.LocalStack` on free 127.0.0.1 ports.
+
+    ``env`` is applied before the stack starts (e.g. a short read timeout);
+    ``pollers=False`` runs no SQS pollers, so nothing but the benchmark
+    touches the queues; ``worker_factories`` replaces the default workers.
+    """
+    from oms_webhooks.local.stack import LocalStack
+    from oms_webhooks.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in (env or {})}
+    os.environ.update(env or {})
+    get_settings.cache_clear()
+    factories = worker_factories if worker_factories is not None else (None if pollers else [])
+    stack = LocalStack(api_port=0, aws_port=0, worker_factories=factories)
+    try:
+        stack.start()
+        for url in (stack.api_url, stack.aws_endpoint_url):
+            if not url.startswith(f"http://{HOST}:"):
+                raise NonLoopbackConnection(f"local stack not on {HOST}: {url}")
+        yield stack
+    finally:
+        stack.stop(timeout=5.0)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+def receiver(**kwargs: Any) -> Any:
+    """A started :class:`tests.receivers.Receiver` on 127.0.0.1 (stop it yourself)."""
+    from tests.receivers import Receiver
+
+    return Receiver(**kwargs).start()
+
+
+def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> Any:
+    """Create a subscription directly (no API round trip); returns the model."""
+    from oms_webhooks.schemas import SubscriptionIn
+    from oms_webhooks.subscriptions import create_subscription
+
+    if not target_url.startswith(f"http://{HOST}:"):
+        raise NonLoopbackConnection(f"target not on {HOST}: {target_url}")
+    body = SubscriptionIn(event_type=event_type, target_url=target_url, **fields)
+    return create_subscription(tenant, body)
+
+
+class BlackHole:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers.
+
+    A client gets its connection at once, sends its request and then waits
+    until its read timeout. Connections are held until :meth:`stop`.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((HOST, 0))
+        self._sock.listen(512)
+        self._sock.settimeout(0.2)
+        self._held: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._run, name="black-hole", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._sock.getsockname()[1])
+
+    def url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:<port><path>``."""
+        return f"http://{HOST}:{self.port}{path}"
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)
+
+    def stop(self) -> None:
+        """Close the listener and every held connection."""
+        self._stopping.set()
+        self._thread.join(2)
+        for conn in self._held:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self._sock.close()
+
+
+# -- counting AWS API calls ---------------------------------------------------
+
+
+@dataclass
+class ApiCall:
+    """One AWS API call seen by botocore in this process."""
+
+    service: str
+    operation: str
+    thread: str
+    params: dict[str, Any]
+    response: dict[str, Any]
+    tag: str | None
+    at: float = field(default_factory=time.monotonic)
+
+
+_tag = threading.local()
+
+
+@contextlib.contextmanager
+def tagged(tag: str) -> Iterator[None]:
+    """Tag the AWS calls this thread makes inside the block (e.g. ``"router"``)."""
+    previous = getattr(_tag, "value", None)
+    _tag.value = tag
+    try:
+        yield
+    finally:
+        _tag.value = previous
+
+
+class ApiCallRecorder:
+    """Records every botocore API call of this process (boto3 and PynamoDB alike).
+
+    PynamoDB builds its own botocore clients, so instead of registering
+    event hooks client by client this wraps
+    ``botocore.client.BaseClient._make_api_call``, which every client of
+    every session goes through. Use as a context manager; :attr:`calls`
+    holds what was seen while it was active.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+        self._lock = threading.Lock()
+        self._original: Any = None
+
+    def __enter__(self) -> ApiCallRecorder:
+        from botocore.client import BaseClient
+
+        self._original = original = BaseClient._make_api_call
+        recorder = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            response = original(client, operation_name, api_params)
+            call = ApiCall(
+                service=client.meta.service_model.service_name,
+                operation=operation_name,
+                thread=threading.current_thread().name,
+                params=api_params,
+                response=response if isinstance(response, dict) else {},
+                tag=getattr(_tag, "value", None),
+            )
+            with recorder._lock:
+                recorder.calls.append(call)
+            return response
+
+        BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from botocore.client import BaseClient
+
+        BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
+    def clear(self) -> None:
+        """Forget what was recorded so far."""
+        with self._lock:
+            self.calls.clear()
+
+    def snapshot(self) -> list[ApiCall]:
+        """A copy of the calls recorded so far."""
+        with self._lock:
+            return list(self.calls)
+
+    @staticmethod
+    def count(calls: Sequence[ApiCall]) -> dict[str, int]:
+        """``"service:Operation" → calls``, sorted by name."""
+        counted = Counter(f"{c.service}:{c.operation}" for c in calls)
+        return dict(sorted(counted.items()))
