@@ -43,15 +43,18 @@ from oms_webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
     ErrorOut,
+    PingOut,
     Registry,
     ResendIn,
     ResendOut,
+    RotateSecretIn,
+    RotateSecretOut,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPage,
     SubscriptionPatch,
 )
-from oms_webhooks.sender import SendOptions
+from oms_webhooks.sender import AttemptResult, SendOptions
 from oms_webhooks.settings import get_settings
 
 logger = Logger(service="oms-webhooks", child=True)
@@ -307,6 +310,78 @@ def list_subscriptions(
     )
 
 
+@app.post(
+    f"{BASE}/hooks/<subscription_id>/rotate_secret/",
+    summary="Rotate the subscription's secret",
+    tags=["subscriptions"],
+    responses={
+        200: {"description": "Rotated; a generated secret is shown once"},
+        **_BAD_INPUT,
+        **_AUTH_ERRORS,
+        **_NOT_FOUND,
+        **_CONFLICT,
+        **_BODY_ERRORS,
+    },
+)
+def rotate_secret(
+    subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
+    body: Annotated[RotateSecretIn | None, Body()] = None,
+) -> RotateSecretOut:
+    """Set ``secret_key`` (never echoed), or generate a ``whsec_`` one (returned once).
+
+    For the grace period (24 h by default) deliveries are signed with both
+    the new and the previous secret (``webhook-signature`` carries two
+    ``v1,`` entries, the new one first); ``X-Whisperer-Signature`` uses the
+    new secret at once.
+    """
+    new_secret = body.secret_key.get_secret_value() if body is not None else None
+    item, generated = subscriptions.rotate_secret(_tenant(), subscription_id, new_secret)
+    logger.info("secret rotated", extra={"subscription_id": item.id, "generated": bool(generated)})
+    expires = item.previous_secret_expires_at
+    return RotateSecretOut.model_validate(
+        {
+            **subscriptions.to_resource(item).model_dump(),
+            "secret_key": generated,
+            "previous_secret_expires_at": datetime.fromtimestamp(float(expires), tz=UTC)
+            if expires
+            else None,
+        }
+    )
+
+
+@app.post(
+    f"{BASE}/hooks/<subscription_id>/ping/",
+    summary="Send a signed ping to the subscription now",
+    tags=["subscriptions"],
+    responses={
+        200: {"description": "Sent; what the target answered"},
+        **_AUTH_ERRORS,
+        **_NOT_FOUND,
+    },
+)
+def ping_subscription(
+    subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
+) -> PingOut:
+    """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer."""
+    item = subscriptions.get_subscription(_tenant(), subscription_id)
+    result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
+    return PingOut(
+        detail=_result_detail(result),
+        response_status=result.status_code,
+        response_content=result.response_excerpt or None,
+        delivered=result.delivered,
+        response_time=result.response_time_ms,
+    )
+
+
+def _result_detail(result: AttemptResult) -> str:
+    if result.delivered:
+        return "delivered"
+    if result.error:
+        return f"not delivered: {result.error}"
+    return f"not delivered: the target answered {result.status_code}"
+
+
 def _bad_query(field: str, message: str) -> ServiceError:
     from oms_webhooks.errors import ValidationFailed
 
@@ -482,12 +557,7 @@ def resend_delivery(
     )
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
-    if result.delivered:
-        detail = "delivered"
-    elif result.error:
-        detail = f"not delivered: {result.error}"
-    else:
-        detail = f"not delivered: the target answered {result.status_code}"
+    detail = _result_detail(result)
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})
     return ResendOut(
         detail=detail,

@@ -27,11 +27,16 @@ The attempt count comes from the delivery record, never from SQS's
 from __future__ import annotations
 
 import json
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
@@ -173,26 +178,67 @@ def build_request(prepared: Prepared, *, timestamp: int) -> tuple[bytes, dict[st
         event_time=delivery.event_time,
         payload=json.loads(prepared.payload.detail),
     )
+    return body, signed_headers(subscription, delivery.pk, delivery.event_type, body, timestamp)
+
+
+def signed_headers(
+    subscription: SubscriptionModel, msg_id: str, event_type: str, body: bytes, timestamp: int
+) -> dict[str, str]:
+    """Signature headers (current secret, and the previous one during a rotation's
+    grace period), then the subscription's additional headers (DESIGN §4)."""
     secret = unseal(subscription.sealed_secret_key) if subscription.sealed_secret_key else None
+    previous: list[str] = []
+    expires = subscription.previous_secret_expires_at
+    if subscription.sealed_previous_secret_key and expires and float(expires) > time.time():
+        previous.append(unseal(subscription.sealed_previous_secret_key))
     headers = signature_headers(
         secret=secret,
-        msg_id=delivery.pk,
+        msg_id=msg_id,
         timestamp=timestamp,
         body=body,
-        event_type=delivery.event_type,
+        event_type=event_type,
+        previous_secrets=previous,
     )
     headers.update(subscription.additional_headers or {})
-    return body, headers
+    return headers
+
+
+def basic_auth(subscription: SubscriptionModel) -> tuple[str, str] | None:
+    """``(username, password)`` of the subscription's basic auth, or None."""
+    if subscription.auth is None:
+        return None
+    sealed = subscription.auth.sealed_password
+    return subscription.auth.username, unseal(sealed) if sealed else ""
 
 
 def attempt(prepared: Prepared, options: SendOptions) -> AttemptResult:
     """POST the delivery once; never raises for what the partner or network does."""
     body, headers = build_request(prepared, timestamp=int(time.time()))
-    auth = None
-    if prepared.subscription.auth is not None:
-        sealed = prepared.subscription.auth.sealed_password
-        auth = (prepared.subscription.auth.username, unseal(sealed) if sealed else "")
+    auth = basic_auth(prepared.subscription)
     return send(prepared.subscription.target_url, body, headers, auth=auth, options=options)
+
+
+#: The event type of a ping (``POST /whisperer/hooks/{id}/ping/``); not in the catalogue.
+PING_EVENT_TYPE = "ping"
+
+
+def ping(subscription: SubscriptionModel, options: SendOptions) -> AttemptResult:
+    """Send a signed ``ping`` event (payload ``{}``) to the subscription now.
+
+    Nothing is recorded: a ping checks a partner's endpoint and signature
+    code before real events flow. Works for an inactive subscription.
+    """
+    msg_id = uuid.uuid4().hex
+    body = build_envelope(
+        event_type=PING_EVENT_TYPE,
+        delivery_uuid=msg_id,
+        event_time=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        payload={},
+    )
+    headers = signed_headers(subscription, msg_id, PING_EVENT_TYPE, body, int(time.time()))
+    return send(
+        subscription.target_url, body, headers, auth=basic_auth(subscription), options=options
+    )
 
 
 def retry_after_seconds(value: str | None, *, now: float) -> float | None:
@@ -351,12 +397,59 @@ def resend(tenant: str, uid: str, options: SendOptions, *, force: bool = False) 
     return record(prepared, result, manual=True)
 
 
-def dispatch(uid: str, options: SendOptions) -> Outcome:
-    """Handle one delivery message end to end (prepare, claim, attempt, record)."""
+class HostLimiter:
+    """At most ``limit`` attempts at once per target ``host:port`` (one invocation's batch).
+
+    Thread-safe; :meth:`acquire` is non-blocking: a busy host means the
+    message comes back a second later without using up a retry.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._busy: dict[str, int] = {}
+
+    @staticmethod
+    def key(url: str) -> str:
+        """``host:port`` of ``url`` (default ports filled in)."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{(parts.hostname or '').lower()}:{port}"
+
+    @contextmanager
+    def acquire(self, url: str) -> Iterator[bool]:
+        """Yield True with a slot for ``url``'s host (released on exit), else False."""
+        key = self.key(url)
+        with self._lock:
+            granted = self._busy.get(key, 0) < self.limit
+            if granted:
+                self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._busy[key] -= 1
+
+
+#: Seconds a delivery waits when its host already has its share of attempts.
+HOST_BUSY_DELAY_SECONDS = 1.0
+
+
+def dispatch(uid: str, options: SendOptions, limiter: HostLimiter | None = None) -> Outcome:
+    """Handle one delivery message end to end (prepare, claim, attempt, record).
+
+    With a ``limiter``, a delivery whose host already has its share of
+    attempts in flight is ``not_due`` for a second (no attempt, no retry used).
+    """
     prepared = prepare(uid)
     if isinstance(prepared, Outcome):
         return prepared
-    if not claim(prepared):
-        return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
-    result = attempt(prepared, options)
-    return record(prepared, result)
+    slot = limiter.acquire(prepared.subscription.target_url) if limiter else nullcontext(True)
+    with slot as granted:
+        if not granted:
+            return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="host busy")
+        if not claim(prepared):
+            return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
+        result = attempt(prepared, options)
+        return record(prepared, result)

@@ -298,3 +298,32 @@ class ResendOut(BaseModel):
     response_content: str | None
     delivered: bool
     response_time: int = Field(description="Milliseconds")
+
+
+class RotateSecretIn(BaseModel):
+    """Body of ``POST /whisperer/hooks/{id}/rotate_secret/`` (optional)."""
+
+    model_config = _STRICT
+
+    secret_key: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET_CHARS)]
+
+
+class RotateSecretOut(SubscriptionOut):
+    """The subscription after a rotation; ``secret_key`` only when the service generated it."""
+
+    secret_key: str | None = Field(
+        None, description="The generated secret, shown once (absent when you gave one)"
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="Until when the previous secret still signs (Standard Webhooks only)"
+    )
+
+
+class PingOut(BaseModel):
+    """What the partner answered to a ping."""
+
+    detail: str
+    response_status: int | None
+    response_content: str | None
+    delivered: bool
+    response_time: int = Field(description="Milliseconds")

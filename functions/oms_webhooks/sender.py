@@ -125,6 +125,7 @@ class _SendSettings(Protocol):
     dns_timeout_seconds: float
     connect_timeout_seconds: float
     read_timeout_seconds: float
+    max_response_bytes: int
 
 
 @dataclass
@@ -159,6 +160,7 @@ class SendOptions:
             read_timeout=settings.read_timeout_seconds,
             dns_timeout=settings.dns_timeout_seconds,
             allow_private=settings.allow_private_targets,
+            max_response_bytes=settings.max_response_bytes,
         )
 
 

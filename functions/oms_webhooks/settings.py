@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     event_source: str = Field("oms", description="EventBridge Source of OMS events.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")
     read_timeout_seconds: float = Field(10.0, gt=0, description="Delivery read timeout.")
+    max_response_bytes: int = Field(
+        64 * 1024, ge=4096, description="Most bytes of a partner's response read, in bytes."
+    )
+    max_subscriptions_per_tenant: int = Field(
+        100, ge=1, description="Subscriptions one tenant may have (400 limit_exceeded above)."
+    )
+    max_concurrent_per_host: int = Field(
+        10,
+        ge=1,
+        description="Deliveries to one host:port at once in one dispatcher invocation; "
+        "the rest come back a second later without using up a retry.",
+    )
+    secret_rotation_grace_seconds: int = Field(
+        86_400, ge=0, description="How long the previous secret still signs after a rotation."
+    )
 
     @property
     def delivery_retention_seconds(self) -> int:

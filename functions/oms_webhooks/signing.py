@@ -116,7 +116,13 @@ def standard_signatures(secrets: Sequence[str], msg_id: str, timestamp: int, bod
 
 
 def signature_headers(
-    *, secret: str | None, msg_id: str, timestamp: int, body: bytes, event_type: str
+    *,
+    secret: str | None,
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    event_type: str,
+    previous_secrets: Sequence[str] = (),
 ) -> dict[str, str]:
     """The event and signature headers of one attempt, in sending order.
 
@@ -124,6 +130,11 @@ def signature_headers(
     retries) and ``webhook-timestamp`` (``timestamp``, Unix seconds of this
     attempt); with a ``secret`` (an empty string counts as none) also ``X-Whisperer-Signature`` and
     ``webhook-signature``. ``body`` is the exact bytes sent. DESIGN §4.
+
+    ``previous_secrets`` (a rotation's grace period) add their Standard
+    Webhooks signatures after the current one, space-separated, so a
+    receiver holding either secret verifies; ``X-Whisperer-Signature`` has
+    room for one signature and uses the current secret only.
 
     >>> sorted(signature_headers(secret=None, msg_id="m", timestamp=1, body=b"", event_type="t"))
     ['X-Whisperer-Event', 'webhook-id', 'webhook-timestamp']
@@ -134,5 +145,6 @@ def signature_headers(
     headers["webhook-id"] = msg_id
     headers["webhook-timestamp"] = str(timestamp)
     if secret:
-        headers["webhook-signature"] = standard_signature(secret, msg_id, timestamp, body)
+        keys = [secret, *(p for p in previous_secrets if p and p != secret)]
+        headers["webhook-signature"] = standard_signatures(keys, msg_id, timestamp, body)
     return headers

@@ -15,7 +15,10 @@ subscription is simply not found (404).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,13 +27,13 @@ from typing import Any
 
 from pydantic import SecretStr
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.countdown import validate_schedule
 from oms_webhooks.cursors import decode_cursor, encode_cursor
-from oms_webhooks.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from oms_webhooks.errors import Conflict, Forbidden, LimitExceeded, NotFound, ValidationFailed
 from oms_webhooks.schemas import (
     REDACTED,
     SubscriptionIn,
@@ -179,6 +182,12 @@ def create_subscription(
     """
     _check_scope(body.event_type, allowed)
     bind_tables()
+    limit = get_settings().max_subscriptions_per_tenant
+    if SubscriptionModel.count(tenant, limit=limit) >= limit:
+        raise LimitExceeded(
+            f"a tenant may have at most {limit} subscriptions; delete one first",
+            {"body": [f"at most {limit} subscriptions per tenant"]},
+        )
     config, max_retries = _check_schedule(body.retry_countdown_config, body.max_retries)
     now = _now()
     item = SubscriptionModel(
@@ -272,6 +281,8 @@ def update_subscription(
         item.additional_headers = _keep_redacted(body.additional_headers, item.additional_headers)
     if "secret_key" in body.model_fields_set:
         item.sealed_secret_key = _seal_secret(body.secret_key)
+        item.sealed_previous_secret_key = None  # set directly: no grace period (see rotate)
+        item.previous_secret_expires_at = None
     if "config" in given:
         _apply_auth(
             item, body.config.model_dump() if body.config else None, _auth_fields_given(body)
@@ -307,6 +318,53 @@ def update_subscription(
             ) from None
         raise
     return item
+
+
+#: Random bytes in a generated secret (192 bits), base64 after ``whsec_``.
+GENERATED_SECRET_BYTES = 24
+
+
+def rotate_secret(
+    tenant: str, subscription_id: str, new_secret: str | None
+) -> tuple[SubscriptionModel, str | None]:
+    """Replace the subscription's secret, keeping the old one for a grace period.
+
+    For ``secret_rotation_grace_seconds`` (default 24 h) deliveries carry
+    Standard Webhooks signatures made with both secrets (the new one first),
+    so a partner verifies with either while it switches; after that only the
+    new one signs. Without ``new_secret`` a ``whsec_`` secret (192 random
+    bits) is generated.
+
+    Returns:
+        ``(subscription, generated)``: ``generated`` is the new secret when
+        this call made it (shown once to the caller), else None.
+
+    Raises:
+        NotFound; Conflict if the subscription changed concurrently.
+    """
+    item = get_subscription(tenant, subscription_id)
+    generated = None
+    if new_secret is None:
+        generated = (
+            "whsec_" + base64.b64encode(secrets.token_bytes(GENERATED_SECRET_BYTES)).decode()
+        )
+        new_secret = generated
+    grace = get_settings().secret_rotation_grace_seconds
+    if item.sealed_secret_key is not None and grace > 0:
+        item.sealed_previous_secret_key = item.sealed_secret_key
+        item.previous_secret_expires_at = int(time.time()) + grace
+    else:
+        item.sealed_previous_secret_key = None
+        item.previous_secret_expires_at = None
+    item.sealed_secret_key = seal(new_secret)
+    item.modified_date = _now()
+    try:
+        item.save()
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise Conflict("the subscription was changed concurrently; retry") from None
+        raise
+    return item, generated
 
 
 def delete_subscription(tenant: str, subscription_id: str) -> None:

@@ -89,6 +89,8 @@ class SubscriptionModel(Model):
     max_retries = NumberAttribute()
     additional_headers = JSONAttribute(null=True)
     sealed_secret_key = UnicodeAttribute(null=True)
+    sealed_previous_secret_key = UnicodeAttribute(null=True)
+    previous_secret_expires_at = NumberAttribute(null=True)
     auth = BasicAuthAttribute(null=True)
     is_active = BooleanAttribute()
     created_date = UTCDateTimeAttribute()

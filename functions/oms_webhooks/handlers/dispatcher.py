@@ -52,7 +52,9 @@ def _dead_letter(record: SQSRecord, reason: str) -> None:
     )
 
 
-def _handle(record: SQSRecord, batch_started: float, budget_ends: float) -> None:
+def _handle(
+    record: SQSRecord, batch_started: float, budget_ends: float, limiter: dispatch.HostLimiter
+) -> None:
     settings = get_settings()
     try:
         uid = dispatch.parse_message(record.body)
@@ -63,7 +65,7 @@ def _handle(record: SQSRecord, batch_started: float, budget_ends: float) -> None
         # Not enough of the invocation left for a whole attempt: come back soon.
         _hold(record, settings, uid, delay=1.0, batch_started=batch_started)
         return
-    outcome = dispatch.dispatch(uid, SendOptions.from_settings(settings))
+    outcome = dispatch.dispatch(uid, SendOptions.from_settings(settings), limiter)
     extra: dict[str, Any] = {
         "delivery_uuid": uid,
         "outcome": outcome.kind,
@@ -83,10 +85,12 @@ def _handle(record: SQSRecord, batch_started: float, budget_ends: float) -> None
         _hold(record, settings, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
 
 
-def _handle_logged(record: SQSRecord, batch_started: float, budget_ends: float) -> None:
+def _handle_logged(
+    record: SQSRecord, batch_started: float, budget_ends: float, limiter: dispatch.HostLimiter
+) -> None:
     """:func:`_handle`, logging unexpected errors (the batch processor only counts them)."""
     try:
-        _handle(record, batch_started, budget_ends)
+        _handle(record, batch_started, budget_ends, limiter)
     except HeldBack:
         raise
     except Exception:
@@ -132,9 +136,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """
     batch_started = time.time()
     budget_ends = batch_started + context.get_remaining_time_in_millis() / 1000
+    limiter = dispatch.HostLimiter(get_settings().max_concurrent_per_host)
 
     async def record_handler(record: SQSRecord) -> None:
-        await asyncio.to_thread(_handle_logged, record, batch_started, budget_ends)
+        await asyncio.to_thread(_handle_logged, record, batch_started, budget_ends, limiter)
 
     return async_process_partial_response(  # type: ignore[return-value]
         event=event,
