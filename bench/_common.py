@@ -330,6 +330,7 @@ class ApiCall:
     params: dict[str, Any]
     response: dict[str, Any]
     tag: str | None
+    seconds: float = 0.0
     at: float = field(default_factory=time.monotonic)
 
 
@@ -369,8 +370,10 @@ class ApiCallRecorder:
         recorder = self
 
         def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            started = time.perf_counter()
             response = original(client, operation_name, api_params)
             call = ApiCall(
+                seconds=time.perf_counter() - started,
                 service=client.meta.service_model.service_name,
                 operation=operation_name,
                 thread=threading.current_thread().name,
