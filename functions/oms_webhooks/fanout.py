@@ -18,12 +18,15 @@ handler). Steps for one EventBridge event (DESIGN §1, §2, §4):
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from oms_webhooks.deliveries import PENDING, create_delivery, store_payload
 from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import SubscriptionModel, bind_tables
 
 #: EventBridge's entry size limit in bytes (PutEvents, 256 KB), DESIGN §8.
@@ -110,10 +113,32 @@ def parse_event(body: str) -> OmsEvent:
     )
 
 
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[float, list[SubscriptionModel]]] = {}
+
+
 def matching_subscriptions(event_type: str) -> Iterable[SubscriptionModel]:
-    """Active subscriptions of ``event_type`` in every tenant (sparse GSI, paginated)."""
+    """Active subscriptions of ``event_type`` in every tenant (sparse GSI, paginated).
+
+    Kept for ``router_cache_seconds`` per event type (DESIGN §8: only 18 event
+    types, so the index's partitions are hot at high event rates). A new
+    subscription may miss events published within that window; an
+    unsubscribe is honoured at once, since the dispatcher re-reads the
+    subscription before every attempt. 0 turns the cache off.
+    """
     bind_tables()
-    return SubscriptionModel.by_event_type.query(event_type)
+    ttl = get_settings().router_cache_seconds
+    if ttl <= 0:
+        return SubscriptionModel.by_event_type.query(event_type)
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(event_type)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    items = list(SubscriptionModel.by_event_type.query(event_type))
+    with _cache_lock:
+        _cache[event_type] = (now + ttl, items)
+    return items
 
 
 def _send_batches(sqs: Any, queue_url: str, uuids: Sequence[str]) -> int:

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     event_source: str = Field("oms", description="EventBridge Source of OMS events.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")
     read_timeout_seconds: float = Field(10.0, gt=0, description="Delivery read timeout.")
+    router_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds the router keeps an event type's subscriptions (0 = off). "
+        "A new subscription may miss events published within that window (DESIGN §8: "
+        "the fan-out index's partition is hot at high event rates).",
+    )
     max_response_bytes: int = Field(
         64 * 1024, ge=4096, description="Most bytes of a partner's response read, in bytes."
     )

@@ -113,6 +113,8 @@ def local_aws_environ(endpoint_url: str) -> dict[str, str | None]:
         "AWS_DEFAULT_REGION": LOCAL_REGION,
         "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+        # DESIGN §6: the router's subscription cache is off on the local stack.
+        "OMS_WEBHOOKS_ROUTER_CACHE_SECONDS": "0",
     }
     for name in _SCRUBBED:
         changes[name] = None
