@@ -33,6 +33,7 @@ import statistics
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ os.close(_log_fd)
 # Quiet defaults unless the caller chose otherwise; INFO is what a deployment logs.
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooksBench")
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def log_path() -> str:
@@ -408,3 +410,56 @@ class ApiCallRecorder:
         """``"service:Operation" → calls``, sorted by name."""
         counted = Counter(f"{c.service}:{c.operation}" for c in calls)
         return dict(sorted(counted.items()))
+
+
+# -- publishing and arrivals ---------------------------------------------------
+
+
+def publish_paced(
+    event_type: str,
+    details: Sequence[dict[str, Any]],
+    *,
+    rate: float | None = None,
+) -> dict[int, float]:
+    """Publish ``details`` on the local bus (PutEvents, 10 entries a call).
+
+    With ``rate`` (events per second) the calls are spread so that event i
+    goes out at i / rate seconds; without, as fast as possible. Returns
+    ``details[i]["seq"] → time.monotonic()`` just before its PutEvents call.
+    """
+    from oms_webhooks.publisher import events_client, publish_events
+
+    client = events_client()
+    if not str(client.meta.endpoint_url).startswith(f"http://{HOST}:"):
+        raise NonLoopbackConnection(f"EventBridge not on {HOST}: {client.meta.endpoint_url}")
+    sent: dict[int, float] = {}
+    chunk = 1 if rate else 10
+    started = time.monotonic()
+    for start in range(0, len(details), chunk):
+        if rate:
+            time.sleep(max(0.0, started + start / rate - time.monotonic()))
+        batch = details[start : start + chunk]
+        at = time.monotonic()
+        publish_events([{"event_type": event_type, "detail": d} for d in batch], client=client)
+        for detail in batch:
+            sent[int(detail["seq"])] = at
+    return sent
+
+
+def arrivals(requests: Sequence[Any], run: str) -> dict[int, float]:
+    """First arrival time (monotonic) per ``seq`` of the deliveries of ``run``.
+
+    Reads the envelope's ``payload`` (``{"run": ..., "seq": ...}``) of each
+    recorded request; duplicates (at-least-once) keep the first arrival.
+    """
+    seen: dict[int, float] = {}
+    for request in requests:
+        try:
+            payload = json.loads(request.body.decode("utf-8"))["payload"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if payload.get("run") != run:
+            continue
+        seq = int(payload["seq"])
+        seen[seq] = min(seen.get(seq, request.received_at), request.received_at)
+    return seen
