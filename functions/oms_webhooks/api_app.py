@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -28,6 +29,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, OpenAPI
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BeforeValidator
 
 from oms_webhooks import __version__, delivery_log, dispatch, subscriptions
 from oms_webhooks.errors import (
@@ -221,7 +223,21 @@ def _invalid_json() -> Response[Any]:
 
 @app.not_found
 def _not_found(_: Exception) -> Response[Any]:
-    return _json(404, NotFound("Not found.").as_body())
+    """404; 405 with ``Allow`` when the path exists for other methods (RFC 9110 §15.5.6)."""
+    path = app.current_event.path
+    allowed: list[str] = []
+    for routes in (app._static_routes, app._dynamic_routes):  # a static path hides a pattern
+        allowed = allowed or sorted({r.method for r in routes if r.rule.match(path)})
+    if not allowed:
+        return _json(404, NotFound("Not found.").as_body())
+    method = app.current_event.http_method.upper()
+    detail = f"method {method} is not allowed here; allowed: {', '.join(allowed)}"
+    return Response(
+        status_code=405,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"code": "method_not_allowed", "detail": detail, "errors": {}}),
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 def _page_path(
@@ -457,6 +473,19 @@ def delete_subscription(subscription_id: SubscriptionId) -> Response[str]:
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Refuse what pydantic would read as Unix seconds (``0.5``): the filter takes ISO 8601."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+
+
 @app.get(
     f"{BASE}/hook_events/",
     summary="The delivery log",
@@ -468,8 +497,8 @@ def list_deliveries(
     event_type: Annotated[str | None, Query()] = None,
     delivered: Annotated[bool | None, Query()] = None,
     response_http_status: Annotated[int | None, Query(ge=100, le=599)] = None,
-    created_date__gte: Annotated[datetime | None, Query()] = None,
-    created_date__lte: Annotated[datetime | None, Query()] = None,
+    created_date__gte: Annotated[IsoDatetime | None, Query()] = None,
+    created_date__lte: Annotated[IsoDatetime | None, Query()] = None,
     limit: Annotated[
         int, Query(ge=1, le=delivery_log.MAX_PAGE_SIZE)
     ] = delivery_log.DEFAULT_PAGE_SIZE,
