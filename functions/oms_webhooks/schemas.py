@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -105,6 +106,21 @@ def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | N
     return value
 
 
+def _utf8_secret(value: SecretStr | None) -> SecretStr | None:
+    """Refuse a lone surrogate (``"\\ud800"`` is valid JSON, not text): secrets are sealed and
+    signed as UTF-8."""
+    if value is not None:
+        try:
+            value.get_secret_value().encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be Unicode text (no lone surrogate like \\ud800)") from None
+    return value
+
+
+#: A write-only secret as accepted from the API: UTF-8-encodable text.
+Utf8Secret = AfterValidator(_utf8_secret)
+
+
 class BasicAuthIn(BaseModel):
     """``config.auth``: HTTP Basic auth for the deliveries (password write-only)."""
 
@@ -112,7 +128,7 @@ class BasicAuthIn(BaseModel):
 
     auth_type: Literal["basic"] = "basic"
     username: Annotated[StrictStr, Field(min_length=1, max_length=256)]
-    password: Annotated[SecretStr | None, Field(max_length=MAX_SECRET_CHARS)] = None
+    password: Annotated[SecretStr | None, Field(max_length=MAX_SECRET_CHARS), Utf8Secret] = None
 
     @field_validator("username")
     @classmethod
@@ -150,7 +166,9 @@ class SubscriptionIn(BaseModel):
     )
     max_retries: StrictInt | None = Field(None, description="0-50, default 18")
     additional_headers: dict[str, StrictStr] | None = None
-    secret_key: Annotated[SecretStr | None, Field(min_length=1, max_length=MAX_SECRET_CHARS)] = None
+    secret_key: Annotated[
+        SecretStr | None, Field(min_length=1, max_length=MAX_SECRET_CHARS), Utf8Secret
+    ] = None
     is_active: StrictBool = True
     config: SubscriptionConfigIn | None = None
 
@@ -305,7 +323,7 @@ class RotateSecretIn(BaseModel):
 
     model_config = _STRICT
 
-    secret_key: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET_CHARS)]
+    secret_key: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET_CHARS), Utf8Secret]
 
 
 class RotateSecretOut(SubscriptionOut):

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from oms_webhooks.local.stack import LocalStack
-from tests.functional.helpers import api
+from tests.functional.helpers import api, subscribe
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,35 @@ def test_delivery_log_date_filter_is_iso_8601_only(client: requests.Session, val
 def test_delivery_log_date_filter_takes_iso_dates(client: requests.Session, value: str) -> None:
     response = client.get("/whisperer/hook_events/", params={"created_date__gte": value})
     assert response.status_code == 200, response.text
+
+
+# Found by the property tests (tests/unit/test_properties.py): a JSON string may hold a lone
+# surrogate escape ("\ud800"); SecretStr took it, and sealing the secret (UTF-8) raised: a 502.
+_LONE_SURROGATE_BODIES = [
+    '{"event_type": "package.created", "target_url": "http://127.0.0.1:9/a", '
+    '"secret_key": "s\\ud800"}',
+    '{"event_type": "package.created", "target_url": "http://127.0.0.1:9/b", '
+    '"config": {"auth": {"username": "u", "password": "\\udfff"}}}',
+]
+
+
+@pytest.mark.parametrize("body", _LONE_SURROGATE_BODIES)
+def test_secret_with_a_lone_surrogate_is_400_not_502(client: requests.Session, body: str) -> None:
+    response = client.post(
+        "/whisperer/hooks/", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid"
+    assert "surrogate" in response.text
+
+
+def test_patch_and_rotate_refuse_a_lone_surrogate_secret(client: requests.Session) -> None:
+    hook = subscribe(client, event_type="package.created", target_url="http://127.0.0.1:9/c")
+    headers = {"Content-Type": "application/json"}
+    path = f"/whisperer/hooks/{hook['id']}/"
+    for url in (path, path + "rotate_secret/"):
+        method = "PATCH" if url == path else "POST"
+        response = client.request(method, url, data=b'{"secret_key": "\\ud83d"}', headers=headers)
+        assert response.status_code == 400, (url, response.text)
+        assert "secret_key" in response.json()["errors"]
+    assert client.get(path).json()["has_secret_key"] is False
