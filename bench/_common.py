@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import ipaddress
 import json
 import math
@@ -37,11 +38,12 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-#: Repository root (``bench/_common.py`` → ``..``): ``tests.receivers`` lives there.
+#: Repository root (``bench/_common.py`` → ``..``).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -252,11 +254,99 @@ def local_stack(
         get_settings.cache_clear()
 
 
-def receiver(**kwargs: Any) -> Any:
-    """A started :class:`tests.receivers.Receiver` on 127.0.0.1 (stop it yourself)."""
-    from tests.receivers import Receiver
+@dataclass(frozen=True)
+class Arrival:
+    """One request as :class:`FastReceiver` saw it (``received_at`` is ``time.monotonic()``)."""
 
-    return Receiver(**kwargs).start()
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+
+
+class _FastHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _FastServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        arrival = Arrival(self.path, dict(self.headers.items()), body, time.monotonic())
+        status, delay = self.server.owner._record(arrival)
+        if delay:
+            time.sleep(delay)
+        # Status line, headers and body in ONE send: split small writes meet the
+        # client's delayed ACK (Nagle) and cost ~40 ms per response on Linux.
+        payload = b"ok"
+        head = (
+            f"HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode("ascii")
+        self.wfile.write(head + payload)
+
+    do_PUT = do_GET = do_POST
+
+
+class _FastServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    owner: FastReceiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (timeouts) are expected."""
+
+
+class FastReceiver:
+    """A partner endpoint on 127.0.0.1 that answers in one TCP write, with TCP_NODELAY.
+
+    ``tests/receivers.py``'s ``Receiver`` writes the headers and the body
+    in two sends, which on a kept-alive connection adds ~40 ms per request
+    (Nagle vs delayed ACK): fine for tests, wrong for timing. ``responder``
+    maps an :class:`Arrival` to ``(status, delay seconds)``; default
+    ``(200, 0)``. :attr:`requests` lists arrivals in order.
+    """
+
+    def __init__(self, responder: Callable[[Arrival], tuple[int, float]] | None = None) -> None:
+        self.responder = responder or (lambda _arrival: (200, 0.0))
+        self._lock = threading.Lock()
+        self._requests: list[Arrival] = []
+        self._server = _FastServer((HOST, 0), _FastHandler)
+        self._server.owner = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def _record(self, arrival: Arrival) -> tuple[int, float]:
+        with self._lock:
+            self._requests.append(arrival)
+        return self.responder(arrival)
+
+    @property
+    def requests(self) -> list[Arrival]:
+        """A snapshot of the arrivals so far."""
+        with self._lock:
+            return list(self._requests)
+
+    def url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:<port><path>``."""
+        return f"http://{HOST}:{self._server.server_address[1]}{path}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def receiver(
+    responder: Callable[[Arrival], tuple[int, float]] | None = None,
+) -> FastReceiver:
+    """A started :class:`FastReceiver` (stop it yourself)."""
+    return FastReceiver(responder)
 
 
 def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> Any:
@@ -336,18 +426,19 @@ class ApiCall:
     at: float = field(default_factory=time.monotonic)
 
 
-_tag = threading.local()
+#: The tag of the AWS calls made in the current context (copied into
+#: ``asyncio.to_thread`` workers, so a handler's record threads inherit it).
+CALL_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_tag", default=None)
 
 
 @contextlib.contextmanager
 def tagged(tag: str) -> Iterator[None]:
-    """Tag the AWS calls this thread makes inside the block (e.g. ``"router"``)."""
-    previous = getattr(_tag, "value", None)
-    _tag.value = tag
+    """Tag the AWS calls made inside the block (e.g. ``"router"``)."""
+    token = CALL_TAG.set(tag)
     try:
         yield
     finally:
-        _tag.value = previous
+        CALL_TAG.reset(token)
 
 
 class ApiCallRecorder:
@@ -381,7 +472,7 @@ class ApiCallRecorder:
                 thread=threading.current_thread().name,
                 params=api_params,
                 response=response if isinstance(response, dict) else {},
-                tag=getattr(_tag, "value", None),
+                tag=CALL_TAG.get(),
             )
             with recorder._lock:
                 recorder.calls.append(call)
