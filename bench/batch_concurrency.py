@@ -81,9 +81,7 @@ def _invoke(uids: list[str]) -> tuple[float, dict[str, Any]]:
 def main() -> None:
     """Run the benchmark and print its JSON line."""
     args = c.parse_args(__doc__ or NAME, default_n=5)
-    from tests.receivers import Response
-
-    receivers = [c.receiver(default=Response(status=200, delay=DELAY_SECONDS)) for _ in range(10)]
+    receivers = [c.receiver(lambda _arrival: (200, DELAY_SECONDS)) for _ in range(ENDPOINTS)]
     try:
         with c.local_stack(pollers=False):
             subscriptions = [
