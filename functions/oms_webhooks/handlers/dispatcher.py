@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -137,15 +138,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch_started = time.time()
     budget_ends = batch_started + context.get_remaining_time_in_millis() / 1000
     limiter = dispatch.HostLimiter(get_settings().max_concurrent_per_host)
+    # One thread per record: asyncio's default pool has only cpu + 4 threads
+    # (6 on a 2-vCPU function), which would send a batch of 10 in two waves.
+    workers = max(1, len(event.get("Records") or []))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery") as pool:
 
-    async def record_handler(record: SQSRecord) -> None:
-        await asyncio.to_thread(_handle_logged, record, batch_started, budget_ends, limiter)
+        async def record_handler(record: SQSRecord) -> None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                pool, _handle_logged, record, batch_started, budget_ends, limiter
+            )
 
-    return async_process_partial_response(  # type: ignore[return-value]
-        event=event,
-        record_handler=record_handler,
-        processor=AsyncBatchProcessor(
-            event_type=EventType.SQS, raise_on_entire_batch_failure=False
-        ),
-        context=context,
-    )
+        return async_process_partial_response(  # type: ignore[return-value]
+            event=event,
+            record_handler=record_handler,
+            processor=AsyncBatchProcessor(
+                event_type=EventType.SQS, raise_on_entire_batch_failure=False
+            ),
+            context=context,
+        )
