@@ -148,9 +148,14 @@ def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
     return Outcome("failed", delivery.pk, detail=reason)
 
 
-def claim(prepared: Prepared, *, manual: bool = False) -> bool:
+def claim(prepared: Prepared, *, manual: bool = False, lease_seconds: float = 0.0) -> bool:
     """Reserve the next attempt (versioned update); False if another copy holds it.
 
+    An automatic attempt also takes a lease: ``next_attempt_at`` moves
+    ``lease_seconds`` ahead (the attempt's worst-case duration), so another
+    copy of the message that loads the delivery while this attempt is in
+    flight finds it not due instead of due; :func:`record` then sets the real
+    next time. If this process dies mid-attempt, the lease simply runs out.
     A ``manual`` attempt (an operator's resend) is counted apart, so it never
     uses up one of the subscription's automatic retries.
     """
@@ -159,7 +164,7 @@ def claim(prepared: Prepared, *, manual: bool = False) -> bool:
     if manual:
         actions.append(DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1))
     else:
-        actions.append(DeliveryModel.next_attempt_at.remove())
+        actions.append(DeliveryModel.next_attempt_at.set(int(time.time() + lease_seconds) + 1))
     try:
         delivery.update(actions=actions)
     except UpdateError as exc:
@@ -449,7 +454,8 @@ def dispatch(uid: str, options: SendOptions, limiter: HostLimiter | None = None)
     with slot as granted:
         if not granted:
             return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="host busy")
-        if not claim(prepared):
+        lease = options.dns_timeout + options.connect_timeout + options.read_timeout + 10.0
+        if not claim(prepared, lease_seconds=lease):
             return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
         result = attempt(prepared, options)
         return record(prepared, result)

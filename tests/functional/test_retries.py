@@ -278,3 +278,33 @@ def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
     assert record.next_attempt_at is not None
     assert abs(int(record.next_attempt_at) - (time.time() + 2 * 86_400)) < 60
     assert json.loads(json.dumps(pending))["retry_count"] == 0
+
+
+def test_a_second_copy_arriving_mid_attempt_makes_no_second_post(
+    client: requests.Session, receiver: Receiver, tenant: Any
+) -> None:
+    from oms_webhooks import deliveries, dispatch
+    from oms_webhooks.sender import SendOptions
+    from oms_webhooks.subscriptions import get_subscription
+
+    # GIVEN a delivery (made directly: no SQS message, no poller involved)
+    sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))
+    record = get_subscription(tenant.name, sub["id"])
+    event_id = f"race-{time.time_ns()}"
+    deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", '{"id": 1}')
+    delivery, _ = deliveries.create_delivery(
+        record, event_id=event_id, event_type="package.created", event_time="t"
+    )
+    options = SendOptions(allow_private=True)
+    # WHEN copy A has claimed its attempt and copy B of the message arrives meanwhile
+    first = dispatch.prepare(delivery.pk)
+    assert isinstance(first, dispatch.Prepared)
+    assert dispatch.claim(first, lease_seconds=30)
+    second = dispatch.dispatch(delivery.pk, options)
+    # THEN B holds back without posting
+    assert second.kind == "not_due" and receiver.requests == []
+    dispatch.record(first, dispatch.attempt(first, options))
+    assert len(receiver.requests) == 1
+    # AND when B comes back, the delivery is done
+    assert dispatch.dispatch(delivery.pk, options).kind == "skipped"
+    assert len(receiver.requests) == 1
