@@ -138,6 +138,20 @@ def _json(status: int, body: Any) -> Response[Any]:
     )
 
 
+def _only_query_params(*allowed: str) -> None:
+    """400 for a query parameter the endpoint does not have (a typo'd filter
+    would otherwise silently return everything)."""
+    given = set(app.current_event.query_string_parameters or {})
+    unknown = sorted(given - set(allowed))
+    if unknown:
+        from oms_webhooks.errors import ValidationFailed
+
+        raise ValidationFailed(
+            f"unknown query parameter {unknown[0]!r}; this endpoint takes: {', '.join(allowed)}",
+            {name: ["unknown query parameter"] for name in unknown},
+        )
+
+
 def _tenant() -> str:
     context = app.current_event.request_context.authorizer.get_context()
     tenant = context.get("tenant")
@@ -301,6 +315,7 @@ def list_subscriptions(
 ) -> SubscriptionPage:
     """One page of the caller's subscriptions, oldest first; ``next`` links the next page."""
     tenant = _tenant()
+    _only_query_params("event_type", "target_url", "is_active", "limit", "cursor")
     if event_type is not None:
         try:
             event_type = normalize_event_type(event_type)
@@ -313,6 +328,7 @@ def list_subscriptions(
         is_active=is_active,
         limit=limit,
         cursor=cursor,
+        allowed=_scope(),
     )
     params = {
         "event_type": event_type,
@@ -351,17 +367,12 @@ def rotate_secret(
     new secret at once.
     """
     new_secret = body.secret_key.get_secret_value() if body is not None else None
-    item, generated = subscriptions.rotate_secret(_tenant(), subscription_id, new_secret)
+    item, generated = subscriptions.rotate_secret(
+        _tenant(), subscription_id, new_secret, allowed=_scope()
+    )
     logger.info("secret rotated", extra={"subscription_id": item.id, "generated": bool(generated)})
-    expires = item.previous_secret_expires_at
     return RotateSecretOut.model_validate(
-        {
-            **subscriptions.to_resource(item).model_dump(),
-            "secret_key": generated,
-            "previous_secret_expires_at": datetime.fromtimestamp(float(expires), tz=UTC)
-            if expires
-            else None,
-        }
+        {**subscriptions.to_resource(item).model_dump(), "secret_key": generated}
     )
 
 
@@ -379,7 +390,7 @@ def ping_subscription(
     subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
 ) -> PingOut:
     """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer."""
-    item = subscriptions.get_subscription(_tenant(), subscription_id)
+    item = subscriptions.get_subscription(_tenant(), subscription_id, allowed=_scope())
     result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
     return PingOut(
         detail=_result_detail(result),
@@ -415,7 +426,8 @@ SubscriptionId = Annotated[str, Path(description="The subscription id (UUID)")]
 )
 def get_subscription(subscription_id: SubscriptionId) -> SubscriptionOut:
     """The subscription, if it is the caller's (else 404)."""
-    return subscriptions.to_resource(subscriptions.get_subscription(_tenant(), subscription_id))
+    item = subscriptions.get_subscription(_tenant(), subscription_id, allowed=_scope())
+    return subscriptions.to_resource(item)
 
 
 _UPDATE_RESPONSES: dict[int, OpenAPIResponse] = {
@@ -469,7 +481,7 @@ def patch_subscription(
 )
 def delete_subscription(subscription_id: SubscriptionId) -> Response[str]:
     """Remove the subscription: no delivery after this, pending retries are dropped."""
-    subscriptions.delete_subscription(_tenant(), subscription_id)
+    subscriptions.delete_subscription(_tenant(), subscription_id, allowed=_scope())
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
@@ -477,9 +489,18 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _iso_8601_only(value: Any) -> Any:
-    """Refuse what pydantic would read as Unix seconds (``0.5``): the filter takes ISO 8601."""
+    """Refuse what pydantic would read as Unix seconds (``0.5``): the filter takes ISO 8601.
+
+    A naive date-time is taken as UTC. An offset's ``+`` must be sent
+    percent-encoded (``%2B``): in a query string a bare ``+`` means a space.
+    """
     if isinstance(value, str) and not _ISO_DATE.match(value):
         raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    if isinstance(value, str) and re.search(r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}$", value):
+        raise ValueError(
+            "looks like a UTC offset whose '+' arrived as a space: encode it as %2B "
+            "(e.g. 2024-05-01T12:00:00%2B03:00) or use Z"
+        )
     return value
 
 
@@ -506,6 +527,16 @@ def list_deliveries(
 ) -> DeliveryPage:
     """One page of the caller's deliveries, newest first; ``next`` links the next page."""
     tenant = _tenant()
+    _only_query_params(
+        "webhook",
+        "event_type",
+        "delivered",
+        "response_http_status",
+        "created_date__gte",
+        "created_date__lte",
+        "limit",
+        "cursor",
+    )
     if event_type is not None:
         try:
             event_type = normalize_event_type(event_type)
@@ -522,6 +553,7 @@ def list_deliveries(
         created_lte=bounds[1],
         limit=limit,
         cursor=cursor,
+        allowed=_scope(),
     )
     params = {
         "webhook": webhook,
@@ -558,7 +590,7 @@ def get_delivery(
     delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
 ) -> DeliveryDetailOut:
     """The delivery, its request payload and every attempt, if it is the caller's."""
-    item = delivery_log.get_delivery(_tenant(), delivery_uuid)
+    item = delivery_log.get_delivery(_tenant(), delivery_uuid, allowed=_scope())
     return DeliveryDetailOut.model_validate(delivery_log.to_detail(item))
 
 
@@ -582,7 +614,11 @@ def resend_delivery(
     """Send the delivery once now (one attempt, bounded timeouts) and record it."""
     force = body.force if body is not None else False
     outcome = dispatch.resend(
-        _tenant(), delivery_uuid, SendOptions.from_settings(get_settings()), force=force
+        _tenant(),
+        delivery_uuid,
+        SendOptions.from_settings(get_settings()),
+        force=force,
+        allowed=_scope(),
     )
     result = outcome.result
     assert result is not None  # a resend always makes its attempt

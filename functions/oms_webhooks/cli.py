@@ -253,16 +253,21 @@ def _scope(info: TokenInfo) -> str:
 @click.option(
     "--event-types",
     metavar="A,B",
-    default="",
+    default=None,
     help="Comma-separated event types the token may use (default: all).",
 )
 @aws_options
-def tokens_create(tenant: str, event_types: str, endpoint_url: str | None) -> None:
+def tokens_create(tenant: str, event_types: str | None, endpoint_url: str | None) -> None:
     """Create a token for TENANT; print its id and, on the last line, the token alone.
 
     The token is not stored in clear and cannot be shown again.
     """
-    scope = [t.strip() for t in event_types.split(",") if t.strip()] or None
+    scope = None
+    if event_types is not None:
+        scope = [t.strip() for t in event_types.split(",") if t.strip()]
+        if not scope:
+            # An empty list must not silently mean "every event type".
+            raise click.UsageError("--event-types needs at least one event type")
     with aws_target(endpoint_url), _token_errors():
         info, token = create_token(tenant=tenant, event_types=scope)
     click.echo(f"Created token {info.token_id} for tenant {info.tenant} (scope: {_scope(info)}).")
@@ -292,7 +297,7 @@ def tokens_list(tenant: str | None, endpoint_url: str | None) -> None:
 @click.argument("token_id")
 @aws_options
 def tokens_revoke(token_id: str, endpoint_url: str | None) -> None:
-    """Revoke the token with id TOKEN_ID (``tok_...``); idempotent.
+    """Revoke the token with id TOKEN_ID (tok_...); idempotent.
 
     API Gateway caches an authorization up to its cache TTL (≤ 60 s): a
     revoked token may work that long there; the local stack refuses it at once.
@@ -376,11 +381,13 @@ def publish(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--secret",
-    default=None,
+    "secrets",
+    multiple=True,
     envvar="OMS_WEBHOOKS_RECEIVER_SECRET",
-    help="The subscription's secret_key; verify both signatures (401 when one fails).",
+    help="The subscription's secret_key; verify both signatures (401 when one fails). "
+    "Give it twice while rotating: either secret is accepted.",
 )
-def receiver(port: int, host: str, secret: str | None) -> None:
+def receiver(port: int, host: str, secrets: tuple[str, ...]) -> None:
     """Run a sample partner endpoint that prints each delivery and checks its signatures.
 
     Answers 200 when the signatures verify (or without --secret), else 401.
@@ -389,11 +396,11 @@ def receiver(port: int, host: str, secret: str | None) -> None:
     from oms_webhooks.receiver import make_server
 
     try:
-        server = make_server(host, port, secret, echo=lambda line: click.echo(line))
+        server = make_server(host, port, list(secrets), echo=lambda line: click.echo(line))
     except OSError as exc:
         raise _Failure(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     where = f"http://{host}:{server.server_address[1]}/"
-    check = "verifying signatures" if secret else "no --secret: signatures not checked"
+    check = "verifying signatures" if secrets else "no --secret: signatures not checked"
     click.echo(f"Receiving deliveries at {where} ({check}). Press Ctrl-C to stop.")
     stop = threading.Event()
 
@@ -420,7 +427,7 @@ def receiver(port: int, host: str, secret: str | None) -> None:
 
 @main.group(context_settings=CONTEXT_SETTINGS)
 def dlq() -> None:
-    """Inspect and redrive the dead-letter queues (poison messages wait there, alarmed)."""
+    """Redrive the dead-letter queues (poison messages wait there, alarmed)."""
 
 
 _QUEUE_CHOICE = click.Choice([spec.name.removeprefix("oms-webhooks-") for spec in QUEUES])

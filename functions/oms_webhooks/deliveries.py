@@ -35,8 +35,17 @@ def delivery_uuid(event_id: str, tenant: str, subscription_id: str) -> str:
     return uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}/{tenant}/{subscription_id}").hex
 
 
-def _expires_at() -> datetime:
-    return datetime.fromtimestamp(time.time() + get_settings().delivery_retention_seconds, tz=UTC)
+def expires_at(retentions: int = 1) -> datetime:
+    """Now plus ``retentions`` times the delivery retention (the TTL attribute's value).
+
+    A delivery's record is kept for the retention after its *last* attempt
+    (each attempt moves it): a schedule may itself last up to one retention
+    (DESIGN §3). The event payload lives two retentions, so that it outlives
+    every delivery made from it.
+    """
+    return datetime.fromtimestamp(
+        time.time() + retentions * get_settings().delivery_retention_seconds, tz=UTC
+    )
 
 
 def store_payload(event_id: str, event_type: str, event_time: str, detail_json: str) -> None:
@@ -48,7 +57,7 @@ def store_payload(event_id: str, event_type: str, event_time: str, detail_json: 
         event_type=event_type,
         event_time=event_time,
         detail=detail_json,
-        expires_at=_expires_at(),
+        expires_at=expires_at(2),
     ).save()
 
 
@@ -88,7 +97,7 @@ def create_delivery(
         attempt_count=0,
         created_date=now,
         modified_date=now,
-        expires_at=_expires_at(),
+        expires_at=expires_at(),
     )
     try:
         item.save(condition=DeliveryModel.pk.does_not_exist())

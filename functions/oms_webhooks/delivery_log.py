@@ -47,6 +47,7 @@ def list_deliveries(
     created_lte: datetime | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    allowed: frozenset[str] | None = None,
 ) -> LogPage:
     """One page of ``tenant``'s deliveries, newest first, filtered.
 
@@ -69,6 +70,7 @@ def list_deliveries(
     filters = [
         DeliveryModel.subscription_id == subscription_id if subscription_id is not None else None,
         DeliveryModel.event_type == event_type if event_type is not None else None,
+        DeliveryModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
         DeliveryModel.response_http_status == response_http_status
         if response_http_status is not None
         else None,
@@ -106,16 +108,19 @@ def list_deliveries(
     return LogPage(items, None)
 
 
-def get_delivery(tenant: str, uid: str) -> DeliveryModel:
-    """Delivery ``uid`` of ``tenant``.
+def get_delivery(tenant: str, uid: str, *, allowed: frozenset[str] | None = None) -> DeliveryModel:
+    """Delivery ``uid`` of ``tenant`` (within the token scope ``allowed``).
 
     Raises:
-        NotFound: unknown uuid, malformed uuid, or another tenant's delivery.
+        NotFound: unknown uuid, malformed uuid, another tenant's delivery, or
+            one of an event type outside the caller's scope.
     """
     if len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
         raise NotFound("delivery not found")
     item = deliveries.get_delivery(uid)
     if item is None or item.tenant != tenant:
+        raise NotFound("delivery not found")
+    if allowed is not None and item.event_type not in allowed:
         raise NotFound("delivery not found")
     return item
 

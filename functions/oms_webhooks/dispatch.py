@@ -291,7 +291,7 @@ def record(
     now = time.time() if now is None else now
     delivery, subscription = prepared.delivery, prepared.subscription
     number = int(delivery.attempt_count)
-    expires = delivery.expires_at
+    expires = deliveries.expires_at()  # kept a retention after its last attempt
     AttemptModel(
         delivery.pk,
         f"attempt#{number:04d}",
@@ -305,6 +305,7 @@ def record(
     retries_used = max(0, number - int(delivery.manual_count or 0) - 1)
     actions: list[Any] = [
         DeliveryModel.retry_count.set(retries_used),
+        DeliveryModel.expires_at.set(expires),
         DeliveryModel.response_time.set(result.response_time_ms),
         DeliveryModel.modified_date.set(datetime.now(UTC)),
     ]
@@ -359,7 +360,9 @@ class ResendRefused(Conflict):
     """409: a manual resend that cannot be made (delivered without force, subscription gone)."""
 
 
-def load_for_resend(tenant: str, uid: str, *, force: bool) -> Prepared:
+def load_for_resend(
+    tenant: str, uid: str, *, force: bool, allowed: frozenset[str] | None = None
+) -> Prepared:
     """Load delivery ``uid`` of ``tenant`` for an operator's resend.
 
     Works for an inactive subscription (an operator testing before
@@ -372,6 +375,8 @@ def load_for_resend(tenant: str, uid: str, *, force: bool) -> Prepared:
     """
     delivery = deliveries.get_delivery(uid)
     if delivery is None or delivery.tenant != tenant:
+        raise NotFound("delivery not found")
+    if allowed is not None and delivery.event_type not in allowed:
         raise NotFound("delivery not found")
     if delivery.status == deliveries.DELIVERED and not force:
         raise ResendRefused(
@@ -388,14 +393,21 @@ def load_for_resend(tenant: str, uid: str, *, force: bool) -> Prepared:
     return Prepared(delivery, subscription, payload)
 
 
-def resend(tenant: str, uid: str, options: SendOptions, *, force: bool = False) -> Outcome:
+def resend(
+    tenant: str,
+    uid: str,
+    options: SendOptions,
+    *,
+    force: bool = False,
+    allowed: frozenset[str] | None = None,
+) -> Outcome:
     """Send delivery ``uid`` once now (manual resend) and record the attempt.
 
     Raises:
         NotFound, ResendRefused (see :func:`load_for_resend`); Conflict when
         another attempt of this delivery is being recorded at this moment.
     """
-    prepared = load_for_resend(tenant, uid, force=force)
+    prepared = load_for_resend(tenant, uid, force=force, allowed=allowed)
     if not claim(prepared, manual=True):
         raise Conflict("another attempt of this delivery is in progress; retry in a moment")
     result = attempt(prepared, options)

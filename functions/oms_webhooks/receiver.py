@@ -24,7 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -64,9 +64,15 @@ def check_whisperer(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def make_handler(
-    secret: str | None, echo: Callable[[str], None] = print
+    secret: str | Sequence[str] | None, echo: Callable[[str], None] = print
 ) -> type[BaseHTTPRequestHandler]:
-    """A request handler class that checks deliveries with ``secret`` and reports via ``echo``."""
+    """A request handler class that checks deliveries and reports via ``echo``.
+
+    ``secret`` may be several secrets while you rotate: a signature is valid
+    when any of them verifies it (Standard Webhooks deliveries then carry a
+    signature per secret; ``X-Whisperer-Signature`` only the new one's).
+    """
+    secrets = [secret] if isinstance(secret, str) else list(secret or [])
 
     class DeliveryHandler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -77,9 +83,10 @@ def make_handler(
                 f"delivery {self.headers.get('webhook-id')} "
                 f"event {self.headers.get('X-Whisperer-Event')}"
             ]
-            if secret is not None:
-                standard = check_standard(secret, body, headers)
-                whisperer = check_whisperer(secret, body, self.headers.get("X-Whisperer-Signature"))
+            if secrets:
+                signature = self.headers.get("X-Whisperer-Signature")
+                standard = any(check_standard(s, body, headers) for s in secrets)
+                whisperer = any(check_whisperer(s, body, signature) for s in secrets)
                 verified = standard and whisperer
                 lines.append(
                     f"  webhook-signature: {'valid' if standard else 'INVALID'}; "
@@ -109,7 +116,7 @@ def make_handler(
 def make_server(
     host: str = "127.0.0.1",
     port: int = 9000,
-    secret: str | None = None,
+    secret: str | Sequence[str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> ThreadingHTTPServer:
     """A server for deliveries on ``host:port`` (port 0 = a free one); call ``serve_forever()``."""

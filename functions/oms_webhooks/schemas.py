@@ -33,6 +33,8 @@ from oms_webhooks.url_guard import validate_target_url
 
 #: Most ``additional_headers`` a subscription may carry.
 MAX_ADDITIONAL_HEADERS = 20
+#: Most bytes all additional headers may take together (``name: value\r\n`` each).
+MAX_ADDITIONAL_HEADERS_BYTES = 6 * 1024
 #: Longest header name accepted, in characters.
 MAX_HEADER_NAME_CHARS = 256
 #: Longest header value accepted, in characters.
@@ -81,6 +83,12 @@ def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | N
         return None
     if len(value) > MAX_ADDITIONAL_HEADERS:
         raise ValueError(f"at most {MAX_ADDITIONAL_HEADERS} headers are allowed")
+    total = sum(len(k) + len(v) + 4 for k, v in value.items())
+    if total > MAX_ADDITIONAL_HEADERS_BYTES:
+        raise ValueError(
+            f"the headers take {total} bytes; at most {MAX_ADDITIONAL_HEADERS_BYTES} "
+            "(many servers refuse requests whose headers pass 8 KiB)"
+        )
     seen: set[str] = set()
     for name, header_value in value.items():
         lower = name.lower()
@@ -232,6 +240,11 @@ class SubscriptionOut(BaseModel):
     max_retries: int
     additional_headers: dict[str, str] | None
     has_secret_key: bool
+    previous_secret_expires_at: datetime | None = Field(
+        None,
+        description="After a secret rotation: until when the previous secret still signs "
+        "(Standard Webhooks signatures only); null otherwise",
+    )
     is_active: bool
     config: SubscriptionConfigOut
     created_date: datetime
@@ -330,10 +343,7 @@ class RotateSecretOut(SubscriptionOut):
     """The subscription after a rotation; ``secret_key`` only when the service generated it."""
 
     secret_key: str | None = Field(
-        None, description="The generated secret, shown once (absent when you gave one)"
-    )
-    previous_secret_expires_at: datetime | None = Field(
-        None, description="Until when the previous secret still signs (Standard Webhooks only)"
+        None, description="The generated secret, shown once; null when you gave the secret"
     )
 
 

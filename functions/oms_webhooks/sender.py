@@ -45,7 +45,10 @@ an attempt never POSTs twice.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ipaddress
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -307,12 +310,20 @@ def _post(
     adapter = PinnedAddressAdapter(address)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    started = time.monotonic()
     response = session.send(
         prepared,
         allow_redirects=False,
         stream=True,
         timeout=(options.connect_timeout, options.read_timeout),
     )
+    # The read timeout bounds each wait for data; a target that drips its
+    # body would keep an attempt open far longer. The whole attempt gets
+    # connect + read timeout: then the socket is shut and the attempt fails.
+    budget = options.connect_timeout + options.read_timeout - (time.monotonic() - started)
+    watchdog = threading.Timer(max(0.0, budget), _shut, args=(response,))
+    watchdog.daemon = True
+    watchdog.start()
     with response:
         retry_after = (
             response.headers.get("Retry-After")
@@ -333,9 +344,26 @@ def _post(
                 received += len(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             error = f"{_describe(exc, options)} (reading the response body)"
+        finally:
+            watchdog.cancel()
+        if getattr(response, "_oms_shut", False):
+            total = options.connect_timeout + options.read_timeout
+            error = f"response took longer than {total:.1f} s in all"
         if error is None and 300 <= response.status_code < 400:
             error = f"redirect not followed ({response.status_code})"
         return _Response(response.status_code, retry_after, b"".join(chunks), error)
+
+
+def _shut(response: requests.Response) -> None:
+    """Watchdog: end a response that overran the attempt's total time."""
+    connection = getattr(response.raw, "_connection", None) or getattr(
+        response.raw, "connection", None
+    )
+    sock = getattr(connection, "sock", None)
+    response._oms_shut = True  # type: ignore[attr-defined]
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

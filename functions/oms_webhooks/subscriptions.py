@@ -41,9 +41,15 @@ from oms_webhooks.schemas import (
     SubscriptionPatch,
     redact_headers,
 )
-from oms_webhooks.sealing import seal
+from oms_webhooks.sealing import seal, unseal
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
-from oms_webhooks.tables import BasicAuthAttribute, SubscriptionModel, TargetGuardModel, bind_tables
+from oms_webhooks.tables import (
+    BasicAuthAttribute,
+    SubscriptionModel,
+    TargetGuardModel,
+    TenantCounterModel,
+    bind_tables,
+)
 from oms_webhooks.uuid7 import uuid7
 
 #: Largest page of a list, and the default (DESIGN §3).
@@ -183,11 +189,6 @@ def create_subscription(
     _check_scope(body.event_type, allowed)
     bind_tables()
     limit = get_settings().max_subscriptions_per_tenant
-    if SubscriptionModel.count(tenant, limit=limit) >= limit:
-        raise LimitExceeded(
-            f"a tenant may have at most {limit} subscriptions; delete one first",
-            {"body": [f"at most {limit} subscriptions per tenant"]},
-        )
     config, max_retries = _check_schedule(body.retry_countdown_config, body.max_retries)
     now = _now()
     item = SubscriptionModel(
@@ -214,30 +215,56 @@ def create_subscription(
     guard = TargetGuardModel(
         *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
     )
+    counter = _counter(tenant)
     try:
         with _transaction() as tx:
             tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
             tx.save(item, condition=SubscriptionModel.id.does_not_exist())
+            tx.update(
+                counter,
+                actions=[TenantCounterModel.total.add(1)],
+                condition=TenantCounterModel.total.does_not_exist()
+                | (TenantCounterModel.total < limit),
+            )
     except TransactWriteError as exc:
-        if any(_failed_conditions(exc)):
+        failed = _failed_conditions(exc)
+        if failed and failed[0]:
             raise _duplicate() from None
+        if len(failed) == 3 and failed[2]:
+            raise LimitExceeded(
+                f"a tenant may have at most {limit} subscriptions; delete one first",
+                {"body": [f"at most {limit} subscriptions per tenant"]},
+            ) from None
         raise
     return item
 
 
-def get_subscription(tenant: str, subscription_id: str) -> SubscriptionModel:
+def _counter(tenant: str) -> TenantCounterModel:
+    return TenantCounterModel(f"{tenant}#counts", "subscriptions")
+
+
+def get_subscription(
+    tenant: str, subscription_id: str, *, allowed: frozenset[str] | None = None
+) -> SubscriptionModel:
     """The subscription ``subscription_id`` of ``tenant``.
 
+    ``allowed`` is the caller's token scope: a subscription of another event
+    type is as invisible as another tenant's.
+
     Raises:
-        NotFound: no such subscription for this tenant (whatever the id looks like).
+        NotFound: no such subscription for this tenant and scope (whatever the
+            id looks like).
     """
     bind_tables()
     if not subscription_id or len(subscription_id) > 64:
         raise NotFound("subscription not found")
     try:
-        return SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
+        item = SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
     except SubscriptionModel.DoesNotExist:
         raise NotFound("subscription not found") from None
+    if allowed is not None and item.event_type not in allowed:
+        raise NotFound("subscription not found")
+    return item
 
 
 def update_subscription(
@@ -258,7 +285,7 @@ def update_subscription(
         NotFound, ValidationFailed, Conflict (duplicate target, or the
         subscription changed concurrently: retry).
     """
-    item = get_subscription(tenant, subscription_id)
+    item = get_subscription(tenant, subscription_id, allowed=allowed)
     given = body.model_fields_set if partial else set(type(body).model_fields)
     nulls = [
         f
@@ -325,7 +352,11 @@ GENERATED_SECRET_BYTES = 24
 
 
 def rotate_secret(
-    tenant: str, subscription_id: str, new_secret: str | None
+    tenant: str,
+    subscription_id: str,
+    new_secret: str | None,
+    *,
+    allowed: frozenset[str] | None = None,
 ) -> tuple[SubscriptionModel, str | None]:
     """Replace the subscription's secret, keeping the old one for a grace period.
 
@@ -342,8 +373,16 @@ def rotate_secret(
     Raises:
         NotFound; Conflict if the subscription changed concurrently.
     """
-    item = get_subscription(tenant, subscription_id)
+    item = get_subscription(tenant, subscription_id, allowed=allowed)
     generated = None
+    if (
+        new_secret is not None
+        and item.sealed_secret_key is not None
+        and unseal(item.sealed_secret_key) == new_secret
+    ):
+        raise ValidationFailed(
+            "secret_key is already the current secret", {"secret_key": ["give a new secret"]}
+        )
     if new_secret is None:
         generated = (
             "whsec_" + base64.b64encode(secrets.token_bytes(GENERATED_SECRET_BYTES)).decode()
@@ -367,7 +406,9 @@ def rotate_secret(
     return item, generated
 
 
-def delete_subscription(tenant: str, subscription_id: str) -> None:
+def delete_subscription(
+    tenant: str, subscription_id: str, *, allowed: frozenset[str] | None = None
+) -> None:
     """Remove a subscription (and its uniqueness guard).
 
     Deliveries still pending for it are cancelled by the dispatcher, which
@@ -376,17 +417,24 @@ def delete_subscription(tenant: str, subscription_id: str) -> None:
     Raises:
         NotFound: no such subscription for this tenant.
     """
-    item = get_subscription(tenant, subscription_id)
+    item = get_subscription(tenant, subscription_id, allowed=allowed)
     guard = TargetGuardModel(
         *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
     )
     try:
         with _transaction() as tx:
-            tx.delete(item, add_version_condition=False, condition=SubscriptionModel.id.exists())
+            # Versioned: a concurrent change (a new target_url moves the
+            # uniqueness guard) makes this fail instead of leaving a stale guard.
+            tx.delete(item, condition=SubscriptionModel.id.exists())
             tx.delete(guard, add_version_condition=False)
+            tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
     except TransactWriteError as exc:
         if any(_failed_conditions(exc)):
-            raise NotFound("subscription not found") from None
+            try:
+                SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
+            except SubscriptionModel.DoesNotExist:
+                raise NotFound("subscription not found") from None
+            raise Conflict("the subscription was changed concurrently; retry") from None
         raise
 
 
@@ -398,6 +446,7 @@ def list_subscriptions(
     is_active: bool | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
+    allowed: frozenset[str] | None = None,
 ) -> Page:
     """One page of ``tenant``'s subscriptions in creation order, filtered.
 
@@ -415,6 +464,7 @@ def list_subscriptions(
         SubscriptionModel.event_type == event_type if event_type is not None else None,
         SubscriptionModel.target_url == target_url if target_url is not None else None,
         SubscriptionModel.is_active == is_active if is_active is not None else None,
+        SubscriptionModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
     ):
         if cond is not None:
             condition = cond if condition is None else condition & cond
@@ -431,6 +481,13 @@ def list_subscriptions(
             return Page(items, encode_cursor({"id": items[-1].id}))
         items.append(item)
     return Page(items, None)
+
+
+def _grace_end(item: SubscriptionModel) -> datetime | None:
+    expires = item.previous_secret_expires_at
+    if not item.sealed_previous_secret_key or not expires or float(expires) <= time.time():
+        return None
+    return datetime.fromtimestamp(float(expires), tz=UTC)
 
 
 def to_resource(item: SubscriptionModel) -> SubscriptionOut:
@@ -451,6 +508,7 @@ def to_resource(item: SubscriptionModel) -> SubscriptionOut:
             "max_retries": int(item.max_retries),
             "additional_headers": redact_headers(item.additional_headers),
             "has_secret_key": item.sealed_secret_key is not None,
+            "previous_secret_expires_at": _grace_end(item),
             "is_active": item.is_active,
             "config": {"auth": auth},
             "created_date": item.created_date,

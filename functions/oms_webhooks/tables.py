@@ -115,6 +115,22 @@ class TargetGuardModel(Model):
     subscription_id = UnicodeAttribute()
 
 
+class TenantCounterModel(Model):
+    """A tenant's subscription count, kept in the same transactions as its subscriptions.
+
+    Shares the subscriptions table (hash ``<tenant>#counts``, range
+    ``subscriptions``), so the per-tenant limit holds under concurrent creates.
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-subscriptions"
+        settings_field = "subscriptions_table"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    total = NumberAttribute(default=0)
+
+
 class TokenById(GlobalSecondaryIndex["TokenModel"]):
     """Look a token up by its public id (for revocation)."""
 
@@ -221,6 +237,7 @@ class EventPayloadModel(Model):
 MODELS: tuple[type[Model], ...] = (
     SubscriptionModel,
     TargetGuardModel,
+    TenantCounterModel,
     TokenModel,
     DeliveryModel,
     AttemptModel,

@@ -334,3 +334,44 @@ def test_3xx_without_location_is_still_a_redirect_failure(receiver: Receiver) ->
     receiver.respond(Response(status=304, body=b""))
     result = _send(receiver.url("/"))
     assert not result.delivered and result.error == "redirect not followed (304)"
+
+
+def test_a_dripping_body_cannot_stretch_an_attempt_past_its_total_time() -> None:
+    # GIVEN a target that answers at once, then sends its body one byte every 0.3 s
+    import socket as socket_module
+    import threading
+    import time as time_module
+
+    server = socket_module.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+                time_module.sleep(0.3)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    options = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
+    try:
+        # WHEN an attempt is made
+        started = time_module.monotonic()
+        result = send(f"http://127.0.0.1:{port}/", b"{}", {}, auth=None, options=options)
+        elapsed = time_module.monotonic() - started
+    finally:
+        stop.set()
+        server.close()
+    # THEN it ends at connect + read timeout in all, with the reason recorded
+    assert elapsed < 2.5, elapsed
+    assert result.status_code == 200
+    assert "longer than 1.5 s" in (result.error or "")

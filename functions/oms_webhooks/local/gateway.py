@@ -280,6 +280,7 @@ class LocalApiGateway:
             authorizer_handler = authorizer.handler
         self.api_handler: Handler = api_handler
         self.authorizer_handler: Handler = authorizer_handler
+        self._api_lock = threading.Lock()
         self.stage = stage
         self.api_id = api_id
         self.max_payload_bytes = max_payload_bytes
@@ -485,7 +486,10 @@ class LocalApiGateway:
                 "oms-webhooks-api", timeout_seconds=self.integration_timeout
             )
             try:
-                with invocation(context):
+                # One request at a time, as in one Lambda execution environment:
+                # Powertools' resolver keeps the current event in class-level
+                # state, so two requests in two threads would see each other's.
+                with self._api_lock, invocation(context):
                     outcome["result"] = self.api_handler(event, context)
             except BaseException as exc:
                 outcome["error"] = exc
