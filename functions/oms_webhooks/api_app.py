@@ -41,14 +41,13 @@ from oms_webhooks.errors import (
 )
 from oms_webhooks.event_types import EVENT_TYPES, normalize_event_type
 from oms_webhooks.schemas import (
+    AttemptAnswerOut,
     DeliveryDetailOut,
     DeliveryOut,
     DeliveryPage,
     ErrorOut,
-    PingOut,
     Registry,
     ResendIn,
-    ResendOut,
     RotateSecretIn,
     RotateSecretOut,
     SubscriptionIn,
@@ -388,25 +387,28 @@ def rotate_secret(
 )
 def ping_subscription(
     subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
-) -> PingOut:
+) -> AttemptAnswerOut:
     """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer."""
     item = subscriptions.get_subscription(_tenant(), subscription_id, allowed=_scope())
     result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
-    return PingOut(
-        detail=_result_detail(result),
+    return _attempt_answer(result)
+
+
+def _attempt_answer(result: AttemptResult) -> AttemptAnswerOut:
+    """The answer of a ping or a manual resend: what the target said, whatever it was."""
+    if result.delivered:
+        detail = "delivered"
+    elif result.error:
+        detail = f"not delivered: {result.error}"
+    else:
+        detail = f"not delivered: the target answered {result.status_code}"
+    return AttemptAnswerOut(
+        detail=detail,
         response_status=result.status_code,
         response_content=result.response_excerpt or None,
         delivered=result.delivered,
         response_time=result.response_time_ms,
     )
-
-
-def _result_detail(result: AttemptResult) -> str:
-    if result.delivered:
-        return "delivered"
-    if result.error:
-        return f"not delivered: {result.error}"
-    return f"not delivered: the target answered {result.status_code}"
 
 
 def _bad_query(field: str, message: str) -> ServiceError:
@@ -610,7 +612,7 @@ def get_delivery(
 def resend_delivery(
     delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
     body: Annotated[ResendIn | None, Body()] = None,
-) -> ResendOut:
+) -> AttemptAnswerOut:
     """Send the delivery once now (one attempt, bounded timeouts) and record it."""
     force = body.force if body is not None else False
     outcome = dispatch.resend(
@@ -622,15 +624,8 @@ def resend_delivery(
     )
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
-    detail = _result_detail(result)
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})
-    return ResendOut(
-        detail=detail,
-        response_status=result.status_code,
-        response_content=result.response_excerpt or None,
-        delivered=result.delivered,
-        response_time=result.response_time_ms,
-    )
+    return _attempt_answer(result)
 
 
 @app.get(f"{BASE}/openapi.json", include_in_schema=False)

@@ -321,8 +321,8 @@ class ResendIn(BaseModel):
     force: StrictBool = Field(False, description="Resend even if already delivered")
 
 
-class ResendOut(BaseModel):
-    """What the partner answered to a manual resend (200 whatever it answered)."""
+class AttemptAnswerOut(BaseModel):
+    """What the target answered to a manual resend or a ping (200 whatever it answered)."""
 
     detail: str
     response_status: int | None
@@ -345,13 +345,3 @@ class RotateSecretOut(SubscriptionOut):
     secret_key: str | None = Field(
         None, description="The generated secret, shown once; null when you gave the secret"
     )
-
-
-class PingOut(BaseModel):
-    """What the partner answered to a ping."""
-
-    detail: str
-    response_status: int | None
-    response_content: str | None
-    delivered: bool
-    response_time: int = Field(description="Milliseconds")

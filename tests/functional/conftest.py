@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -76,3 +76,17 @@ def receiver() -> Iterator[Receiver]:
 def client(stack: LocalStack, tenant: Tenant) -> requests.Session:
     """The test tenant's API session on the stack."""
     return api(stack, tenant.token)
+
+
+@pytest.fixture
+def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """``setting(name, value)`` sets ``OMS_WEBHOOKS_<NAME>`` for one test (settings re-read)."""
+    from oms_webhooks.settings import get_settings
+
+    def set_(name: str, value: str) -> None:
+        monkeypatch.setenv(f"OMS_WEBHOOKS_{name.upper()}", value)
+        get_settings.cache_clear()
+
+    yield set_
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -8,36 +8,20 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from oms_webhooks import deliveries, dispatch
 from oms_webhooks.publisher import publish_event
 from oms_webhooks.sender import SendOptions
-from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import get_subscription
 from tests.functional.helpers import subscribe
 from tests.receivers import Receiver, Response
 
 OLD = "whsec_" + base64.b64encode(b"old-secret-0123456789ab").decode()
 NEW = "whsec_" + base64.b64encode(b"new-secret-0123456789ab").decode()
-
-
-@pytest.fixture
-def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Set ``OMS_WEBHOOKS_<NAME>`` for one test (settings are re-read)."""
-
-    def set_(name: str, value: str) -> None:
-        monkeypatch.setenv(f"OMS_WEBHOOKS_{name.upper()}", value)
-        get_settings.cache_clear()
-
-    yield set_
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def _headers(request: Any) -> dict[str, str]:

@@ -6,7 +6,6 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,17 +28,6 @@ from oms_webhooks.subscriptions import (
 )
 from oms_webhooks.tokens import create_token
 from tests.functional.helpers import api, subscribe, wait_until
-
-
-@pytest.fixture
-def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    def set_(name: str, value: str) -> None:
-        monkeypatch.setenv(f"OMS_WEBHOOKS_{name.upper()}", value)
-        get_settings.cache_clear()
-
-    yield set_
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def test_a_scoped_token_cannot_touch_subscriptions_outside_its_scope(
