@@ -68,8 +68,9 @@ def test_exponential_countdown_spacing(client: requests.Session, receiver: Recei
     publish_event("shipment.created", {"id": 2})
     first, second, third = receiver.wait_for(3, timeout=10)
     # retry 0 waits 2**0 = 1 s, retry 1 waits 2**1 = 2 s
-    assert 0.9 <= second.received_at - first.received_at < 2.5
-    assert 1.9 <= third.received_at - second.received_at < 3.5
+    # (upper bounds leave room for a loaded 2-core CI machine; the order is what matters)
+    assert 0.9 <= second.received_at - first.received_at < 3.0
+    assert 1.9 <= third.received_at - second.received_at < 4.0
     assert _only_delivery(client, "delivered")["retry_count"] == 2
 
 
@@ -154,7 +155,7 @@ def test_a_dead_endpoint_does_not_hold_back_a_healthy_one(
         healthy = wait_until(
             lambda: [r for r in receiver.requests if r.path == "/healthy"][2:], timeout=10
         )
-        assert healthy[0].received_at - started < 1.5
+        assert healthy[0].received_at - started < 2.5  # the dead one's timeout is 3 s
         # AND the dead endpoint's attempts are logged as read timeouts, to be retried
         delivery = wait_until(
             lambda: [
