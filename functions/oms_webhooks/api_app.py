@@ -38,6 +38,7 @@ from oms_webhooks.errors import (
     PayloadTooLarge,
     ServiceError,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 from oms_webhooks.event_types import EVENT_TYPES, normalize_event_type
 from oms_webhooks.schemas import (
@@ -143,8 +144,6 @@ def _only_query_params(*allowed: str) -> None:
     given = set(app.current_event.query_string_parameters or {})
     unknown = sorted(given - set(allowed))
     if unknown:
-        from oms_webhooks.errors import ValidationFailed
-
         raise ValidationFailed(
             f"unknown query parameter {unknown[0]!r}; this endpoint takes: {', '.join(allowed)}",
             {name: ["unknown query parameter"] for name in unknown},
@@ -412,8 +411,6 @@ def _attempt_answer(result: AttemptResult) -> AttemptAnswerOut:
 
 
 def _bad_query(field: str, message: str) -> ServiceError:
-    from oms_webhooks.errors import ValidationFailed
-
     return ValidationFailed(f"Invalid input: {field}: {message}", {field: [message]})
 
 

@@ -127,7 +127,10 @@ def prepare(uid: str, *, now: float | None = None) -> Prepared | Outcome:
     if due - now > DUE_SLACK_SECONDS:
         return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
     try:
-        subscription = SubscriptionModel.get(delivery.tenant, delivery.subscription_id)
+        # Strongly consistent: an unsubscribe or deactivation is honoured at once.
+        subscription = SubscriptionModel.get(
+            delivery.tenant, delivery.subscription_id, consistent_read=True
+        )
     except SubscriptionModel.DoesNotExist:
         return _cancel(delivery, "subscription deleted")
     if not subscription.is_active:

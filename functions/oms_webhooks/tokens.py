@@ -38,11 +38,6 @@ class TokenInfo:
     revoked_date: datetime | None
     event_types: list[str] | None
 
-    @property
-    def is_revoked(self) -> bool:
-        """Whether the token was revoked."""
-        return self.revoked_date is not None
-
 
 def hash_token(token: str) -> str:
     """SHA-256 hex digest of ``token`` (UTF-8), the only form ever stored."""
