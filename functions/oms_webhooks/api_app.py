@@ -335,7 +335,7 @@ def list_subscriptions(
         "limit": limit,
     }
     return SubscriptionPage(
-        results=[subscriptions.to_resource(i) for i in page.items],
+        results=subscriptions.to_resources(page.items),
         next=_page_path(page.next_cursor, params),
     )
 

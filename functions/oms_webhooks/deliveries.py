@@ -108,6 +108,17 @@ def create_delivery(
     return item, True
 
 
+def opened_before(delivery: DeliveryModel, moment: datetime | None) -> bool:
+    """Whether ``delivery`` was opened (created, or re-opened by a recover) before ``moment``.
+
+    The dispatcher cancels such a delivery when ``moment`` is its
+    subscription's latest deactivation (DESIGN §10).
+    """
+    if moment is None:
+        return False
+    return bool(delivery.created_date < moment)
+
+
 def get_delivery(uid: str) -> DeliveryModel | None:
     """The delivery ``uid`` (strongly consistent), or None."""
     bind_tables()

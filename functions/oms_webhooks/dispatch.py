@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import deliveries
+from oms_webhooks import deliveries, health
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.envelope import build_envelope
 from oms_webhooks.errors import Conflict, NotFound
@@ -66,7 +66,8 @@ class Outcome:
     """What handling one delivery message decided.
 
     ``delay`` (seconds) is set for ``retry`` and ``not_due``: how long the
-    message must stay hidden before the next look.
+    message must stay hidden before the next look. ``disabled`` is set when
+    this attempt turned the subscription inactive (410, or failing too long).
     """
 
     kind: OutcomeKind
@@ -74,6 +75,7 @@ class Outcome:
     delay: float | None = None
     detail: str = ""
     result: AttemptResult | None = None
+    disabled: health.Disabled | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,9 @@ def prepare(uid: str, *, now: float | None = None) -> Prepared | Outcome:
         return _cancel(delivery, "subscription deleted")
     if not subscription.is_active:
         return _cancel(delivery, "subscription inactive")
+    if deliveries.opened_before(delivery, subscription.deactivated_at):
+        # DESIGN §10: re-activating never resumes what was pending before.
+        return _cancel(delivery, "opened before the subscription was last deactivated")
     payload = deliveries.load_payload(delivery.event_id)
     if payload is None:
         return _finish_failed(delivery, "event payload expired")
@@ -330,7 +335,6 @@ def record(
             "failed", delivery.pk, detail="410 Gone: subscription deactivated", result=result
         )
         actions.append(DeliveryModel.status.set(deliveries.FAILED))
-        _deactivate(subscription)
     elif manual:
         kind: OutcomeKind = "retry" if delivery.status == deliveries.PENDING else "failed"
         outcome = Outcome(kind, delivery.pk, detail="manual attempt failed", result=result)
@@ -342,21 +346,21 @@ def record(
         outcome = Outcome("retry", delivery.pk, delay=delay, result=result)
         actions.append(DeliveryModel.next_attempt_at.set(int(now + delay)))
     delivery.update(actions=actions)
-    return outcome
+    return _with_health(outcome, subscription, result, manual=manual)
 
 
-def _deactivate(subscription: SubscriptionModel) -> None:
-    try:
-        subscription.update(
-            actions=[
-                SubscriptionModel.is_active.set(False),
-                SubscriptionModel.fanout_event_type.remove(),
-                SubscriptionModel.modified_date.set(datetime.now(UTC)),
-            ]
-        )
-    except UpdateError as exc:  # changed meanwhile: the partner's own change wins
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+def _with_health(
+    outcome: Outcome, subscription: SubscriptionModel, result: AttemptResult, *, manual: bool
+) -> Outcome:
+    """Update the subscription's health after an attempt (DESIGN §10); may disable it."""
+    if result.delivered:
+        health.note_success(subscription)
+        return outcome
+    if result.is_gone:
+        disabled = health.disable(subscription, health.GONE_REASON)
+    else:
+        disabled = health.note_failure(subscription, may_disable=not manual)
+    return replace(outcome, disabled=disabled) if disabled is not None else outcome
 
 
 class ResendRefused(Conflict):

@@ -246,6 +246,20 @@ class SubscriptionOut(BaseModel):
         "(Standard Webhooks signatures only); null otherwise",
     )
     is_active: bool
+    failing_since: datetime | None = Field(
+        None,
+        description="Time of the first failed attempt after the last success (or creation); "
+        "null while deliveries succeed. After OMS_WEBHOOKS_AUTO_DISABLE_AFTER_SECONDS "
+        "(default 5 days) of unbroken failure the subscription is turned inactive",
+    )
+    disabled_reason: str | None = Field(
+        None,
+        description='Why the service turned it inactive: "failing since <time>" or '
+        '"410 Gone"; null if active or deactivated by a change',
+    )
+    disabled_at: datetime | None = Field(
+        None, description="When it was turned inactive (by the service or a change); null if active"
+    )
     config: SubscriptionConfigOut
     created_date: datetime
     modified_date: datetime

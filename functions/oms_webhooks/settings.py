@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     secret_rotation_grace_seconds: int = Field(
         86_400, ge=0, description="How long the previous secret still signs after a rotation."
     )
+    auto_disable_after_seconds: int = Field(
+        432_000,
+        ge=1,
+        description="Seconds of unbroken failure after which a subscription is turned "
+        "inactive (DESIGN §10; default 5 days, as Svix). A 410 Gone disables at once.",
+    )
 
     @property
     def delivery_retention_seconds(self) -> int:

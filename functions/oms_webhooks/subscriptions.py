@@ -31,6 +31,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
+from oms_webhooks import health
 from oms_webhooks.countdown import validate_schedule
 from oms_webhooks.cursors import decode_cursor, encode_cursor
 from oms_webhooks.errors import Conflict, Forbidden, LimitExceeded, NotFound, ValidationFailed
@@ -45,6 +46,7 @@ from oms_webhooks.sealing import seal, unseal
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 from oms_webhooks.tables import (
     BasicAuthAttribute,
+    HealthModel,
     SubscriptionModel,
     TargetGuardModel,
     TenantCounterModel,
@@ -297,6 +299,7 @@ def update_subscription(
             f"{nulls[0]} cannot be null", {field: ["cannot be null"] for field in nulls}
         )
     old_key = (item.event_type, item.target_url)
+    was_active = item.is_active
     if "event_type" in given and body.event_type is not None:
         _check_scope(body.event_type, allowed)
         item.event_type = body.event_type
@@ -326,6 +329,8 @@ def update_subscription(
     _check_authorization_header(item)
     item.fanout_event_type = item.event_type if item.is_active else None
     item.modified_date = _now()
+    if was_active and not item.is_active:
+        item.deactivated_at = item.modified_date  # DESIGN §10: pending ones are cancelled
     new_key = (item.event_type, item.target_url)
     try:
         with _transaction() as tx:
@@ -335,9 +340,12 @@ def update_subscription(
                 new_guard = TargetGuardModel(*_guard_key(tenant, *new_key), subscription_id=item.id)
                 tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
             tx.save(item)
+            if item.is_active and not was_active:
+                # Re-activated: failing_since and the disabled reason start afresh.
+                tx.delete(health.health_item(tenant, item.id))
     except TransactWriteError as exc:
         failed = _failed_conditions(exc)
-        if new_key != old_key and len(failed) == 3 and failed[1]:
+        if new_key != old_key and len(failed) >= 3 and failed[1]:
             raise _duplicate() from None
         if any(failed):
             raise Conflict(
@@ -428,6 +436,7 @@ def delete_subscription(
             tx.delete(item, condition=SubscriptionModel.id.exists())
             tx.delete(guard, add_version_condition=False)
             tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
+            tx.delete(health.health_item(tenant, item.id))
     except TransactWriteError as exc:
         if any(_failed_conditions(exc)):
             try:
@@ -483,6 +492,15 @@ def list_subscriptions(
     return Page(items, None)
 
 
+def _disabled_at(item: SubscriptionModel, item_health: HealthModel | None) -> datetime | None:
+    """When an inactive subscription was turned inactive (automatically or by a change)."""
+    if item.is_active:
+        return None
+    if item_health is not None and item_health.disabled_at is not None:
+        return item_health.disabled_at
+    return item.deactivated_at
+
+
 def _grace_end(item: SubscriptionModel) -> datetime | None:
     expires = item.previous_secret_expires_at
     if not item.sealed_previous_secret_key or not expires or float(expires) <= time.time():
@@ -490,8 +508,27 @@ def _grace_end(item: SubscriptionModel) -> datetime | None:
     return datetime.fromtimestamp(float(expires), tz=UTC)
 
 
-def to_resource(item: SubscriptionModel) -> SubscriptionOut:
-    """The API view of a subscription: secrets become ``has_*`` flags."""
+def to_resources(items: list[SubscriptionModel]) -> list[SubscriptionOut]:
+    """:func:`to_resource` of several subscriptions of one tenant (one batch read of health)."""
+    if not items:
+        return []
+    found = health.get_many(items[0].tenant, [i.id for i in items])
+    return [to_resource(i, found.get(i.id), health_loaded=True) for i in items]
+
+
+def to_resource(
+    item: SubscriptionModel,
+    item_health: HealthModel | None = None,
+    *,
+    health_loaded: bool = False,
+) -> SubscriptionOut:
+    """The API view of a subscription: secrets become ``has_*`` flags.
+
+    Its health (``failing_since``, ``disabled_reason``, ``disabled_at``,
+    DESIGN §10) is read unless ``health_loaded`` (then ``item_health`` is it).
+    """
+    if not health_loaded:
+        item_health = health.get_health(item.tenant, item.id)
     auth = None
     if item.auth is not None:
         auth = {
@@ -510,6 +547,9 @@ def to_resource(item: SubscriptionModel) -> SubscriptionOut:
             "has_secret_key": item.sealed_secret_key is not None,
             "previous_secret_expires_at": _grace_end(item),
             "is_active": item.is_active,
+            "failing_since": item_health.failing_since if item_health else None,
+            "disabled_reason": item_health.disabled_reason if item_health else None,
+            "disabled_at": _disabled_at(item, item_health),
             "config": {"auth": auth},
             "created_date": item.created_date,
             "modified_date": item.modified_date,

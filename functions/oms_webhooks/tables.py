@@ -15,7 +15,9 @@ Layout:
   string, so a tenant's subscriptions list in creation order). Uniqueness of
   ``(tenant, target_url, event_type)`` is kept by a guard item in the same
   table under hash ``<tenant>#targets`` (tenant names never contain ``#``),
-  written in one transaction with the subscription. GSI ``by-event-type``
+  written in one transaction with the subscription. A subscription's health
+  (``failing_since``, ``disabled_reason``, ``disabled_at``) lives under hash
+  ``<tenant>#health`` (:class:`HealthModel`). GSI ``by-event-type``
   (hash ``fanout_event_type``, range ``id``) is sparse: only active
   subscriptions carry ``fanout_event_type``, so fan-out reads exactly the
   active matching subscriptions, never a Scan.
@@ -93,6 +95,9 @@ class SubscriptionModel(Model):
     previous_secret_expires_at = NumberAttribute(null=True)
     auth = BasicAuthAttribute(null=True)
     is_active = BooleanAttribute()
+    #: When it was last deactivated (by a PATCH/PUT or automatically), DESIGN §10:
+    #: the dispatcher cancels every delivery opened before this time.
+    deactivated_at = UTCDateTimeAttribute(null=True)
     created_date = UTCDateTimeAttribute()
     modified_date = UTCDateTimeAttribute()
     version = VersionAttribute()
@@ -113,6 +118,26 @@ class TargetGuardModel(Model):
     tenant = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
     subscription_id = UnicodeAttribute()
+
+
+class HealthModel(Model):
+    """A subscription's health, apart from the subscription (DESIGN §10).
+
+    Shares the subscriptions table (hash ``<tenant>#health``, range the
+    subscription id). Written by the dispatcher with conditional,
+    ``if_not_exists``-style updates (never a versioned full put), so it never
+    races a partner's PUT/PATCH of the subscription itself.
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-subscriptions"
+        settings_field = "subscriptions_table"
+
+    tenant = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    failing_since = UTCDateTimeAttribute(null=True)
+    disabled_reason = UnicodeAttribute(null=True)
+    disabled_at = UTCDateTimeAttribute(null=True)
 
 
 class TenantCounterModel(Model):
@@ -237,6 +262,7 @@ class EventPayloadModel(Model):
 MODELS: tuple[type[Model], ...] = (
     SubscriptionModel,
     TargetGuardModel,
+    HealthModel,
     TenantCounterModel,
     TokenModel,
     DeliveryModel,

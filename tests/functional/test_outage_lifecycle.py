@@ -1,0 +1,166 @@
+"""Partner outage lifecycle on the local stack: health, auto-disable, cancellation (DESIGN §10).
+
+Real receivers on 127.0.0.1; the auto-disable threshold is a setting, so the
+tests use a couple of seconds instead of five days.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from oms_webhooks.publisher import publish_event
+from tests.functional.helpers import subscribe, wait_until
+from tests.receivers import Receiver, Response
+
+FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
+
+
+def _deliveries(client: requests.Session, subscription_id: str) -> list[dict[str, Any]]:
+    results = client.get("/whisperer/hook_events/").json()["results"]
+    return [d for d in results if d["webhook"] == subscription_id]
+
+
+def _get(client: requests.Session, subscription_id: str) -> dict[str, Any]:
+    response = client.get(f"/whisperer/hooks/{subscription_id}/")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_a_new_subscription_is_healthy(client: requests.Session, receiver: Receiver) -> None:
+    sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))
+    assert sub["failing_since"] is None
+    assert sub["disabled_reason"] is None and sub["disabled_at"] is None
+
+
+def test_failing_since_is_set_by_a_failure_and_cleared_by_a_success(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN an endpoint that fails once, then answers 200
+    receiver.respond(Response(status=500))
+    sub = subscribe(
+        client,
+        event_type="package.status.packed",
+        target_url=receiver.url("/"),
+        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 2}},
+    )
+    publish_event("package.status.packed", {"id": 1})
+    receiver.wait_for(1, timeout=10)
+    # THEN failing_since is the time of that first failure
+    failing = wait_until(lambda: _get(client, sub["id"])["failing_since"])
+    assert failing is not None
+    assert _get(client, sub["id"])["is_active"] is True
+    # WHEN the retry succeeds, THEN failing_since is cleared
+    receiver.wait_for(2, timeout=10)
+    wait_until(lambda: _get(client, sub["id"])["failing_since"] is None)
+
+
+def test_a_dead_endpoint_is_disabled_after_the_threshold(
+    client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
+) -> None:
+    # GIVEN a short auto-disable threshold and an endpoint that always fails
+    setting("auto_disable_after_seconds", "2")
+    receiver.respond(*[Response(status=503)] * 50)
+    sub = subscribe(
+        client,
+        event_type="shipment.created",
+        target_url=receiver.url("/"),
+        retry_countdown_config=FAST,
+        max_retries=20,
+    )
+    publish_event("shipment.created", {"id": 2})
+    # THEN after ~2 s of unbroken failure the subscription is inactive with a reason
+    disabled = wait_until(
+        lambda: (s := _get(client, sub["id"]))["is_active"] is False and s, timeout=20
+    )
+    assert disabled["disabled_reason"].startswith("failing since ")
+    assert disabled["failing_since"] is not None and disabled["disabled_at"] is not None
+    # AND its pending delivery is cancelled, no attempt follows
+    wait_until(lambda: [d for d in _deliveries(client, sub["id"]) if d["status"] == "cancelled"])
+    count = len(receiver.requests)
+    time.sleep(1.5)
+    assert len(receiver.requests) == count
+
+
+def test_410_disables_at_once_with_its_reason(client: requests.Session, receiver: Receiver) -> None:
+    receiver.respond(Response(status=410))
+    sub = subscribe(
+        client,
+        event_type="shipment.cancelled",
+        target_url=receiver.url("/"),
+        retry_countdown_config=FAST,
+    )
+    publish_event("shipment.cancelled", {"id": 3})
+    disabled = wait_until(lambda: (s := _get(client, sub["id"]))["is_active"] is False and s)
+    assert disabled["disabled_reason"] == "410 Gone"
+    assert disabled["disabled_at"] is not None
+
+
+def test_reactivation_does_not_resume_old_pending_deliveries(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a delivery pending on a 3 s countdown after a failed first attempt
+    receiver.respond(Response(status=500))
+    sub = subscribe(
+        client,
+        event_type="package.status.shipped",
+        target_url=receiver.url("/"),
+        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 3}},
+    )
+    publish_event("package.status.shipped", {"id": 4})
+    receiver.wait_for(1, timeout=10)
+    # WHEN the subscription is deactivated and re-activated before the countdown ends
+    path = f"/whisperer/hooks/{sub['id']}/"
+    assert client.patch(path, json={"is_active": False}).status_code == 200
+    off = _get(client, sub["id"])
+    assert off["disabled_at"] is not None and off["disabled_reason"] is None
+    back = client.patch(path, json={"is_active": True})
+    assert back.status_code == 200, back.text
+    assert back.json()["failing_since"] is None and back.json()["disabled_at"] is None
+    # THEN the old delivery is cancelled, never attempted again
+    wait_until(
+        lambda: [d for d in _deliveries(client, sub["id"]) if d["status"] == "cancelled"],
+        timeout=15,
+    )
+    assert len(receiver.requests) == 1
+    # AND a new event is delivered as usual
+    publish_event("package.status.shipped", {"id": 5})
+    second = receiver.wait_for(2, timeout=10)[1]
+    assert json.loads(second.body)["payload"] == {"id": 5}
+
+
+def test_a_disabled_subscriptions_delivery_can_still_be_resent(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a subscription disabled by a 410
+    receiver.respond(Response(status=410), Response(status=200))
+    sub = subscribe(client, event_type="stock_location.created", target_url=receiver.url("/"))
+    publish_event("stock_location.created", {"id": 6})
+    wait_until(lambda: _get(client, sub["id"])["is_active"] is False)
+    (delivery,) = _deliveries(client, sub["id"])
+    # WHEN an operator resends its delivery
+    answer = client.post(f"/whisperer/hook_events/{delivery['uuid']}/retry/", json={})
+    # THEN it is sent (the partner answers 200 now)
+    assert answer.status_code == 200, answer.text
+    assert len(receiver.wait_for(2, timeout=10)) == 2
+
+
+def test_two_dispatchers_disabling_at_once_disable_once(
+    client: requests.Session, receiver: Receiver, tenant: Any
+) -> None:
+    from oms_webhooks import health
+    from oms_webhooks.tables import SubscriptionModel
+
+    sub = subscribe(client, event_type="transfer.status.created", target_url=receiver.url("/"))
+    # GIVEN two copies of the subscription read before either disabled it
+    first = SubscriptionModel.get(tenant.name, sub["id"], consistent_read=True)
+    second = SubscriptionModel.get(tenant.name, sub["id"], consistent_read=True)
+    # WHEN both try to disable it, THEN only one does (and says so)
+    assert health.disable(first, "410 Gone") is not None
+    assert health.disable(second, "failing since 2026-01-01T00:00:00Z") is None
+    shown = _get(client, sub["id"])
+    assert shown["is_active"] is False and shown["disabled_reason"] == "410 Gone"
