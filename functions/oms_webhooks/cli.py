@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from oms_webhooks.local.stack import (
     DEFAULT_API_PORT,
     DEFAULT_AWS_ENDPOINT_URL,
     DEFAULT_AWS_PORT,
+    DEFAULT_STATE_DIR,
     LocalStack,
     StackError,
     environ,
@@ -155,6 +157,7 @@ def banner(stack: LocalStack) -> str:
             f"  API:           {api}/",
             f"  OpenAPI:       {api}/openapi.json  (docs: {api}/docs)",
             f"  AWS endpoint:  {stack.aws_endpoint_url}  (moto; region us-east-1, testing/testing)",
+            *_state_lines(stack),
             "",
             "Development token (tenant 'dev'), shown once:",
             "",
@@ -182,6 +185,18 @@ def banner(stack: LocalStack) -> str:
     )
 
 
+def _state_lines(stack: LocalStack) -> list[str]:
+    """The banner's line about where the state is kept (none without a state directory)."""
+    if stack.state_dir is None:
+        return ["  State:         not kept (gone at stop)"]
+    resumed = (
+        f"; resumed {stack.restored_items} items, {stack.resumed_deliveries} pending deliveries"
+        if stack.restored_items
+        else "; started empty"
+    )
+    return [f"  State:         {stack.state_dir}{resumed}"]
+
+
 @main.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--api-port",
@@ -197,12 +212,24 @@ def banner(stack: LocalStack) -> str:
     show_default=True,
     help="Port of moto's AWS server on 127.0.0.1 (0 = any free port).",
 )
-def local(api_port: int, aws_port: int) -> None:
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="Keep the tables, the key sealing secrets and the development token here "
+    "(in the current directory by default), and resume from them at start.",
+)
+@click.option("--fresh", is_flag=True, help="Start with an empty state (discard --state-dir's).")
+def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool) -> None:
     """Run the whole service on this machine until Ctrl-C or SIGTERM.
 
     Starts moto's AWS server, creates the tables (and the other resources),
     a development token, and serves the API through the real authorizer and
-    api handlers. Set $OMS_WEBHOOKS_DEV_TOKEN to fix the development token.
+    api handlers. The state is kept in --state-dir: a restart resumes the
+    subscriptions, tokens, deliveries and pending retries (Ctrl-C loses
+    nothing; a kill -9 at most the last 2 seconds). The development token is
+    kept there too; $OMS_WEBHOOKS_DEV_TOKEN sets it.
     """
     stop = threading.Event()
 
@@ -210,7 +237,9 @@ def local(api_port: int, aws_port: int) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(api_port=api_port, aws_port=aws_port)
+    stack = LocalStack(
+        api_port=api_port, aws_port=aws_port, state_dir=state_dir, fresh=fresh, aws_process=True
+    )
     try:
         try:
             stack.start()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -131,11 +132,22 @@ def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
-def test_local_command_serves_and_stops_on_sigterm() -> None:
+def test_local_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     dev_token = "dev-" + uuid.uuid4().hex
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMS_WEBHOOKS_DEV_TOKEN": dev_token}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oms_webhooks.cli", "local", "--api-port", "0", "--aws-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "oms_webhooks.cli",
+            "local",
+            "--api-port",
+            "0",
+            "--aws-port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -2,7 +2,10 @@
 
 :class:`LocalStack` starts, in this order (DESIGN §6):
 
-1. moto's ``ThreadedMotoServer`` on ``127.0.0.1:<aws_port>``;
+1. the AWS endpoint on ``127.0.0.1:<aws_port>``: moto's server
+   (:mod:`oms_webhooks.local.aws_server`), in a thread of this process or,
+   with ``aws_process=True``, in a process of its own; with a ``state_dir``
+   it restores the saved KMS keys first (:mod:`oms_webhooks.local.persistence`);
 2. the process environment of a local stack: region ``us-east-1``,
    credentials ``testing``/``testing``, ``AWS_ENDPOINT_URL`` = moto, whatever
    the environment said before (:func:`local_aws_environ`), and
@@ -12,6 +15,9 @@
    (``OMS_WEBHOOKS_DELIVERY_QUEUE_URL``, exported to the process environment
    for the router; :func:`~oms_webhooks.local.provision.provisioned_environ`)
    and the development token (tenant ``dev``, ``$OMS_WEBHOOKS_DEV_TOKEN`` if set);
+   With a ``state_dir``: the saved tables are loaded, snapshots start
+   (every 2 s), and every pending delivery gets its message back
+   (:func:`resume_pending_deliveries`);
 4. the background workers (:data:`WORKER_FACTORIES`): SQS pollers feeding
    the router (ingress queue) and the dispatcher (delivery queue) as Lambda's
    event source mapping does (:mod:`oms_webhooks.local.pollers`);
@@ -20,7 +26,8 @@
    above is ready.
 
 :meth:`LocalStack.stop` undoes it in reverse order and restores the
-environment. Port 0 picks a free port (read the real one from
+environment; with a ``state_dir`` it first lets the router drain the ingress
+queue (events accepted by the bus are not lost) and ends with the last snapshot. Port 0 picks a free port (read the real one from
 :attr:`LocalStack.api_url` / :attr:`LocalStack.aws_endpoint_url`).
 
 The Lambda handlers read their AWS endpoint from the process environment, as
@@ -35,16 +42,22 @@ import json
 import logging
 import os
 import re
+import select
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from moto.server import ThreadedMotoServer
+import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from oms_webhooks.local.aws_server import CONTROL_PREFIX, AwsServerThread
 from oms_webhooks.local.gateway import LocalApiGateway
 from oms_webhooks.local.pollers import local_pollers
 from oms_webhooks.local.provision import (
@@ -66,6 +79,14 @@ DEFAULT_AWS_ENDPOINT_URL = f"http://{HOST}:{DEFAULT_AWS_PORT}"
 #: The development token's tenant, and the variable that fixes its token.
 DEV_TENANT = "dev"
 DEV_TOKEN_ENV = "OMS_WEBHOOKS_DEV_TOKEN"  # noqa: S105 - a variable name
+#: Where ``oms-webhooks local`` keeps its state unless told (in the current directory).
+DEFAULT_STATE_DIR = ".oms-webhooks-local"
+#: The development token's file in the state directory (mode 0600).
+DEV_TOKEN_FILE = "dev-token"  # noqa: S105 - a file name
+#: Seconds a clean stop waits for the ingress queue to drain through the router.
+DRAIN_SECONDS = 30.0
+#: Seconds to wait for the AWS server process to listen.
+AWS_PROCESS_START_SECONDS = 60.0
 ALLOW_PRIVATE_ENV = "OMS_WEBHOOKS_ALLOW_PRIVATE_TARGETS"
 #: Values pydantic reads as False for a boolean setting.
 _FALSE_VALUES = frozenset({"0", "off", "f", "false", "n", "no"})
@@ -234,6 +255,12 @@ class LocalStack:
             :data:`WORKER_FACTORIES`.
         gateway_factory: builds the API's WSGI app; default
             :class:`~oms_webhooks.local.gateway.LocalApiGateway`.
+        state_dir: keep the state (tables, the key that seals secrets, the
+            development token) in this directory and resume from it
+            (:mod:`oms_webhooks.local.persistence`); None keeps nothing.
+        fresh: with ``state_dir``, start from an empty state.
+        aws_process: serve moto from a process of its own
+            (:mod:`oms_webhooks.local.aws_server`) instead of a thread of this one.
 
     Attributes:
         api_url: ``http://127.0.0.1:<port>`` once started (no trailing slash).
@@ -250,7 +277,19 @@ class LocalStack:
         dev_token: str | None = None,
         worker_factories: Sequence[WorkerFactory] | None = None,
         gateway_factory: Callable[[], LocalApiGateway] = LocalApiGateway,
+        state_dir: Path | str | None = None,
+        fresh: bool = False,
+        aws_process: bool = False,
     ) -> None:
+        self.state_dir = None if state_dir is None else Path(state_dir).resolve()
+        self._fresh = fresh
+        self._aws_process = aws_process
+        self._aws_thread: AwsServerThread | None = None
+        self._aws_child: subprocess.Popen[bytes] | None = None
+        self._state_started = False
+        #: Items loaded from the state directory and delivery messages re-created at start.
+        self.restored_items = 0
+        self.resumed_deliveries = 0
         self._api_port = api_port
         self._aws_port = aws_port
         self._dev_token = dev_token
@@ -258,7 +297,6 @@ class LocalStack:
             WORKER_FACTORIES if worker_factories is None else worker_factories
         )
         self._gateway_factory = gateway_factory
-        self._moto: ThreadedMotoServer | None = None
         self._api: BaseWSGIServer | None = None
         self._api_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str | None] | None = None
@@ -315,7 +353,14 @@ class LocalStack:
             raise StackError(f"cannot use API port {self._api_port}: {exc.strerror}") from exc
         try:
             self._start_aws()
+            if self.state_dir is not None:
+                self._control("state/restore-keys")
             self.provision()
+            if self.state_dir is not None:
+                self.restored_items = int(self._control("state/load")["items"])
+                self._control("state/start")
+                self._state_started = True
+                self.resumed_deliveries = resume_pending_deliveries()
             self._start_workers()
             self._start_api(api_socket)
         except BaseException:
@@ -336,12 +381,67 @@ class LocalStack:
         allow = os.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower()
         if allow not in _FALSE_VALUES:
             changes[ALLOW_PRIVATE_ENV] = "true"
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self._aws_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self._aws_endpoint_url = f"http://{host}:{port}"
+        if self._aws_process:
+            port = self._spawn_aws_process()
+        else:
+            try:
+                self._aws_thread = AwsServerThread(
+                    self._aws_port, state_dir=self.state_dir, fresh=self._fresh
+                )
+            except OSError as exc:
+                raise StackError(f"cannot use AWS port {self._aws_port}: {exc.strerror}") from exc
+            port = self._aws_thread.port
+        self._aws_endpoint_url = f"http://{HOST}:{port}"
         changes.update(local_aws_environ(self._aws_endpoint_url))
         self._saved_environ = apply_environ(changes)
+
+    def _spawn_aws_process(self) -> int:
+        """Start ``python -m oms_webhooks.local.aws_server``; return its port.
+
+        It inherits this process's environment (so that hooks activated by
+        environment variables work there too) and its own session (Ctrl-C in
+        a terminal reaches only this process, which stops it in order).
+        """
+        command = [
+            sys.executable,
+            "-m",
+            "oms_webhooks.local.aws_server",
+            "--port",
+            str(self._aws_port),
+        ]
+        if self.state_dir is not None:
+            command += ["--state-dir", str(self.state_dir)]
+            if self._fresh:
+                command.append("--fresh")
+        child = subprocess.Popen(  # noqa: S603 - our own module, no shell
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
+        self._aws_child = child
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], AWS_PROCESS_START_SECONDS)
+        line = child.stdout.readline() if ready else b""
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = {"error": "the AWS server process did not start"}
+        if "port" not in answer:
+            raise StackError(str(answer.get("error")))
+        return int(answer["port"])
+
+    def _control(self, operation: str) -> dict[str, Any]:
+        """POST a control operation to the AWS server (:mod:`oms_webhooks.local.aws_server`)."""
+        response = requests.post(f"{self.aws_endpoint_url}{CONTROL_PREFIX}{operation}", timeout=120)
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def aws_stats(self) -> dict[str, Any]:
+        """The AWS server's ``{"pid", "cpu_s", "requests"}`` (CPU seconds, requests served)."""
+        return self._control("stats")
 
     def provision(self) -> list[str]:
         """Create every missing resource and the development token (idempotent).
@@ -354,11 +454,36 @@ class LocalStack:
         """
         lines = provision(self.aws_endpoint_url, settings=get_settings())
         self._export(provisioned_environ(self.aws_endpoint_url, settings=get_settings()))
-        from oms_webhooks.tokens import create_token
+        from oms_webhooks.tokens import TokenError, create_token
 
         wanted = self._dev_token or os.environ.get(DEV_TOKEN_ENV) or self._token
-        _, self._token = create_token(tenant=DEV_TENANT, token=wanted or None)
+        kept = self._kept_dev_token() if not wanted else None
+        try:
+            _, self._token = create_token(tenant=DEV_TENANT, token=wanted or kept or None)
+        except TokenError:
+            if wanted or not kept:
+                raise
+            logger.warning("the kept development token was revoked: a new one is made")
+            _, self._token = create_token(tenant=DEV_TENANT)
+        self._keep_dev_token(self._token)
         return lines
+
+    def _kept_dev_token(self) -> str | None:
+        if self.state_dir is None:
+            return None
+        try:
+            return (self.state_dir / DEV_TOKEN_FILE).read_text("utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _keep_dev_token(self, token: str) -> None:
+        if self.state_dir is None:
+            return
+        path = self.state_dir / DEV_TOKEN_FILE
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
 
     def _export(self, changes: Mapping[str, str | None]) -> None:
         """Apply ``changes`` to the environment; :meth:`stop` restores what was there first."""
@@ -405,6 +530,8 @@ class LocalStack:
             if self._api_thread is not None:
                 self._api_thread.join(timeout)
             self._api = self._api_thread = None
+        if self._state_started and self.workers:
+            self._drain_ingress()
         for worker in self.workers:  # let them all wind down at once, then wait for each
             request_stop = getattr(worker, "request_stop", None)
             if callable(request_stop):
@@ -415,13 +542,60 @@ class LocalStack:
                 worker.stop(timeout)
             except Exception:
                 logger.exception("worker %s did not stop cleanly", worker.name)
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        if self._state_started:
+            try:
+                self._control("state/stop")
+            except Exception:
+                logger.exception("the last snapshot failed")
+            self._state_started = False
+        if self._aws_thread is not None:
+            self._aws_thread.stop()
+            self._aws_thread = None
+        if self._aws_child is not None:
+            self._stop_aws_child(self._aws_child, timeout)
+            self._aws_child = None
         if self._saved_environ is not None:
             apply_environ(self._saved_environ)
             self._saved_environ = None
         self._api_url = self._aws_endpoint_url = None
+
+    def _drain_ingress(self) -> None:
+        """Wait (up to :data:`DRAIN_SECONDS`) until the router has taken every ingress message."""
+        from oms_webhooks.local.pollers import sqs_client
+        from oms_webhooks.resources import INGRESS_QUEUE
+
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        try:
+            sqs = sqs_client(self.aws_endpoint_url)
+            url = sqs.get_queue_url(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while time.monotonic() < deadline:
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+                left = sum(int(attributes["Attributes"].get(n, 0)) for n in names)
+                if not left:
+                    return
+                time.sleep(0.2)
+            logger.warning("%d events were not routed within %.0f s", left, DRAIN_SECONDS)
+        except Exception:
+            logger.exception("could not drain the ingress queue")
+
+    @staticmethod
+    def _stop_aws_child(child: subprocess.Popen[bytes], timeout: float) -> None:
+        """Close the child's stdin (it stops), wait, and terminate it if it lingers."""
+        with contextlib.suppress(OSError):
+            if child.stdin is not None:
+                child.stdin.close()
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -435,10 +609,63 @@ class LocalStack:
         self.stop()
 
 
+def resume_pending_deliveries(now: float | None = None) -> int:
+    """Re-create the delivery message of every pending delivery, due when its record says.
+
+    After a restart the delivery queue is empty (SQS messages are not kept),
+    while the deliveries table says what is still to do. Each message is
+    sent with ``DelaySeconds`` = its due time minus now (0-900 s); a later
+    due time comes back early and the dispatcher holds it again, as it
+    does any message that is not due (:mod:`oms_webhooks.scheduling`). A
+    delivery that already has a message gets a second one: the dispatcher's
+    claim lets only one of them make the attempt.
+
+    Returns:
+        how many messages were sent.
+    """
+    from oms_webhooks.aws_clients import client
+    from oms_webhooks.deliveries import PENDING
+    from oms_webhooks.scheduling import SQS_MAX_DELAY_SECONDS
+    from oms_webhooks.tables import DeliveryModel, bind_tables
+
+    bind_tables()
+    queue_url = get_settings().delivery_queue_url
+    now = time.time() if now is None else now
+    entries: list[dict[str, Any]] = []
+    sent = 0
+    condition = (DeliveryModel.sk == "delivery") & (DeliveryModel.status == PENDING)
+    sqs = client("sqs")
+
+    def flush() -> None:
+        nonlocal sent
+        if entries:
+            response = sqs.send_message_batch(QueueUrl=queue_url, Entries=list(entries))
+            for failure in response.get("Failed", []):
+                logger.error("could not resume a delivery: %s", failure.get("Code"))
+            sent += len(response.get("Successful", []))
+            entries.clear()
+
+    for delivery in DeliveryModel.scan(condition):
+        due = float(delivery.next_attempt_at or 0)
+        delay = int(min(SQS_MAX_DELAY_SECONDS, max(0.0, due - now)))
+        entries.append(
+            {
+                "Id": str(len(entries)),
+                "MessageBody": json.dumps({"delivery": delivery.pk}),
+                "DelaySeconds": delay,
+            }
+        )
+        if len(entries) == 10:
+            flush()
+    flush()
+    return sent
+
+
 __all__ = [
     "DEFAULT_API_PORT",
     "DEFAULT_AWS_ENDPOINT_URL",
     "DEFAULT_AWS_PORT",
+    "DEFAULT_STATE_DIR",
     "DEV_TENANT",
     "WORKER_FACTORIES",
     "BackgroundWorker",
@@ -448,4 +675,5 @@ __all__ = [
     "apply_environ",
     "environ",
     "local_aws_environ",
+    "resume_pending_deliveries",
 ]

@@ -1,0 +1,239 @@
+"""The local stack keeps its state across a restart (DESIGN §6, issue 17).
+
+Each test runs ``oms-webhooks local`` as a process of its own (its AWS server
+in another), with a state directory under ``tmp_path``, stops it (SIGINT as
+Ctrl-C does, or ``kill -9``) and starts it again on the same directory.
+Everything stays on 127.0.0.1; the partner is a real HTTP receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import requests
+
+from oms_webhooks.receiver import check_standard, check_whisperer
+from tests.functional.helpers import wait_until
+from tests.receivers import Receiver, Response
+
+HTTP_TIMEOUT = 15.0
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class RunningStack:
+    """One ``oms-webhooks local`` process and what its banner said."""
+
+    proc: subprocess.Popen[str]
+    output: str
+    api_url: str
+    aws_url: str
+    token: str
+
+    def api(self, token: str | None = None) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token or self.token}"
+        return session
+
+    def cli(self, *args: str) -> str:
+        """Run another ``oms-webhooks`` command against this stack; its stdout."""
+        done = subprocess.run(
+            [sys.executable, "-m", "oms_webhooks.cli", *args, "--endpoint-url", self.aws_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+
+def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+def start_stack(state_dir: Path, *extra: str) -> RunningStack:
+    """Start ``oms-webhooks local`` on free ports with ``state_dir``; wait for its banner."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("OMS_WEBHOOKS_DEV_TOKEN", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oms_webhooks.cli",
+            "local",
+            "--api-port",
+            "0",
+            "--aws-port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+    output = ""
+    try:
+        while "Press Ctrl-C" not in output:
+            output += lines.get(timeout=START_TIMEOUT)
+    except queue.Empty:
+        proc.kill()
+        raise AssertionError(f"the local stack did not start:\n{output}") from None
+    api = re.search(r"API:\s+(http://127\.0\.0\.1:\d+)/whisperer/", output)
+    aws = re.search(r"AWS endpoint:\s+(http://127\.0\.0\.1:\d+)", output)
+    token = re.search(r"export TOKEN=(\S+)", output)
+    assert api and aws and token, output
+    return RunningStack(proc, output, api.group(1), aws.group(1), token.group(1))
+
+
+def stop_stack(stack: RunningStack, sig: int = signal.SIGINT) -> int:
+    """Send ``sig`` and wait for the process to end; its exit code."""
+    stack.proc.send_signal(sig)
+    return stack.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "state"
+
+
+@pytest.fixture
+def stacks() -> Iterator[list[RunningStack]]:
+    """Stacks a test started: killed afterwards if still running."""
+    started: list[RunningStack] = []
+    yield started
+    for stack in started:
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+            stack.proc.wait(timeout=10)
+
+
+def _deliveries(stack: RunningStack) -> list[dict[str, Any]]:
+    response = stack.api().get(f"{stack.api_url}/whisperer/hook_events/", timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return list(body["results"] if isinstance(body, dict) else body)
+
+
+def test_a_restart_keeps_pending_retries_secrets_and_tokens(
+    state_dir: Path, stacks: list[RunningStack]
+) -> None:
+    secret = "whsec-" + uuid.uuid4().hex
+    with Receiver() as receiver:
+        receiver.respond(Response(status=500))  # the first attempt fails; then 200
+        # GIVEN a stack with a secret-signed subscription, a second tenant's
+        # token, and a delivery whose retry is pending
+        first = start_stack(state_dir)
+        stacks.append(first)
+        assert f"State:         {state_dir.resolve()}; started empty" in first.output
+        created = first.api().post(
+            f"{first.api_url}/whisperer/hooks/",
+            json={
+                "event_type": "package.created",
+                "target_url": receiver.url("/hook"),
+                "secret_key": secret,
+                "retry_countdown_config": {"choice": "fixed", "kwargs": {"seconds": 10}},
+            },
+            timeout=HTTP_TIMEOUT,
+        )
+        assert created.status_code == 201, created.text
+        other_token = (
+            first.cli("tokens", "create", "--tenant", "other-tenant").strip().splitlines()[-1]
+        )
+        assert (
+            first.api(other_token)
+            .get(f"{first.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT)
+            .status_code
+            == 200
+        )
+        first.cli("publish", "package.created", "--data", json.dumps({"id": 17}))
+        receiver.wait_for(1, timeout=30)
+        pending = wait_until(
+            lambda: [d for d in _deliveries(first) if d["status"] == "pending"], timeout=30
+        )
+        assert len(pending) == 1
+
+        # WHEN it is stopped with Ctrl-C (SIGINT) and started again on the same state
+        assert stop_stack(first) == 0
+        assert len(receiver.requests) == 1  # the retry is still to come
+        assert (state_dir / "tables.jsonl").exists() and (state_dir / "kms.json").exists()
+        assert (state_dir / "kms.json").stat().st_mode & 0o077 == 0
+        second = start_stack(state_dir)
+        stacks.append(second)
+
+        # THEN the development token, the other tenant's token and the
+        # subscription survive, and the pending retry arrives, signed with
+        # the secret sealed before the restart
+        assert second.token == first.token
+        assert "1 pending deliveries" in second.output, second.output
+        arrived = receiver.wait_for(2, timeout=45)
+        retry = arrived[1]
+        assert json.loads(retry.body) == json.loads(arrived[0].body)  # the same event
+        assert check_standard(secret, retry.body, retry.headers)
+        assert check_whisperer(secret, retry.body, retry.headers.get("X-Whisperer-Signature"))
+        delivered = wait_until(
+            lambda: [d for d in _deliveries(second) if d["status"] == "delivered"], timeout=30
+        )
+        assert delivered[0]["uuid"] == pending[0]["uuid"]
+        hooks = second.api().get(f"{second.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT)
+        assert [h["target_url"] for h in _results(hooks.json())] == [receiver.url("/hook")]
+        others = second.api(other_token).get(
+            f"{second.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT
+        )
+        assert others.status_code == 200 and _results(others.json()) == []
+        assert stop_stack(second, signal.SIGTERM) == 0
+
+
+def _results(body: Any) -> list[Any]:
+    return list(body["results"] if isinstance(body, dict) else body)
+
+
+def test_kill_9_keeps_what_was_snapshotted_and_fresh_starts_empty(
+    state_dir: Path, stacks: list[RunningStack]
+) -> None:
+    # GIVEN a stack with a subscription, older than one snapshot interval
+    with Receiver() as receiver:
+        first = start_stack(state_dir)
+        stacks.append(first)
+        created = first.api().post(
+            f"{first.api_url}/whisperer/hooks/",
+            json={"event_type": "package.created", "target_url": receiver.url("/k9")},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert created.status_code == 201, created.text
+        wait_until(lambda: b"/k9" in (state_dir / "tables.jsonl").read_bytes(), timeout=20)
+        # WHEN the local stack is killed without a chance to stop
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        # THEN a restart still has the subscription
+        second = start_stack(state_dir)
+        stacks.append(second)
+        hooks = second.api().get(f"{second.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT)
+        assert [h["target_url"] for h in _results(hooks.json())] == [receiver.url("/k9")]
+        assert stop_stack(second) == 0
+        # AND --fresh starts empty (the development token is kept)
+        third = start_stack(state_dir, "--fresh")
+        stacks.append(third)
+        assert "started empty" in third.output
+        hooks = third.api().get(f"{third.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT)
+        assert hooks.status_code == 200 and _results(hooks.json()) == []
+        assert stop_stack(third) == 0
