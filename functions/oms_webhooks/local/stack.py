@@ -27,7 +27,8 @@
 
 :meth:`LocalStack.stop` undoes it in reverse order and restores the
 environment; with a ``state_dir`` it first lets the router drain the ingress
-queue (events accepted by the bus are not lost) and ends with the last snapshot. Port 0 picks a free port (read the real one from
+queue (events accepted by the bus are not lost) and ends with the last
+snapshot. Port 0 picks a free port (read the real one from
 :attr:`LocalStack.api_url` / :attr:`LocalStack.aws_endpoint_url`).
 
 The Lambda handlers read their AWS endpoint from the process environment, as
