@@ -15,6 +15,12 @@ success = 2xx; redirects are not followed (a 3xx is a failure with its status
 recorded); timeouts connect 5 s, read 10 s by default; the response body is
 read up to a cap (64 KiB) and an excerpt (≤ 4 KiB) kept.
 
+**One deadline, interim answers (DESIGN §9; :mod:`oms_webhooks.transport`).**
+From its first connect an attempt has ``connect_timeout + read_timeout``
+seconds in all, whatever the partner sends and however slowly; interim
+``1xx`` answers other than ``101`` are skipped (at most 10), the final answer
+decides; a ``101`` is a failed attempt.
+
 **DNS pinning (DESIGN §3: the guard runs again before every send).** The
 host is resolved once per attempt (:func:`oms_webhooks.url_guard.resolve_host`,
 with the DNS timeout) and *every* address it resolves to is vetted with
@@ -45,23 +51,27 @@ an attempt never POSTs twice.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import ipaddress
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 
 from oms_webhooks import __version__
+from oms_webhooks.transport import (
+    AttemptDeadline,
+    DeadlineHTTPConnectionPool,
+    DeadlineHTTPSConnectionPool,
+    TooManyInterimResponses,
+)
 from oms_webhooks.url_guard import TargetURLRefused, check_address, resolve_host
 
 if TYPE_CHECKING:  # typeshed-only names (types-requests)
@@ -80,6 +90,7 @@ DEFAULT_USER_AGENT: Final = f"oms-webhooks/{__version__}"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Statuses whose ``Retry-After`` is kept (DESIGN §4: honoured on 429/503).
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+_SWITCHING_PROTOCOLS: Final = 101
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,9 @@ class AttemptResult:
       ``"connection refused"``, ``"connect timeout after 5.0 s"``,
       ``"read timeout after 10.0 s"``, ``"DNS lookup failed (...)"``,
       ``"target refused: resolves to 10.0.0.5, a private address"``,
-      ``"redirect not followed (302)"``, ... With a ``status_code`` it says
+      ``"redirect not followed (302)"``, ``"no complete response within
+      15.0 s (connect + read timeout)"``, ``"more than 10 interim (1xx)
+      responses"``, ... With a ``status_code`` it says
       what went wrong after the status line (a redirect, a body that could not
       be read); ``delivered`` still follows the status alone.
     - ``response_time_ms``: milliseconds from the start (DNS lookup included)
@@ -136,7 +149,10 @@ class SendOptions:
     """How one attempt is made. Times in seconds, sizes in bytes.
 
     - ``connect_timeout`` (5.0) and ``read_timeout`` (10.0): DESIGN §4 defaults;
-      the read timeout bounds each wait for data, not the whole response.
+      the read timeout bounds each wait for data; the whole exchange (connect,
+      TLS, request, interim answers, status line, headers, body) ends within
+      ``connect_timeout + read_timeout`` of the first connect (DESIGN §9,
+      :class:`oms_webhooks.transport.AttemptDeadline`).
     - ``dns_timeout`` (2.0): bound of the DNS lookup (``OMS_WEBHOOKS_DNS_TIMEOUT_SECONDS``).
     - ``max_response_bytes`` (64 KiB): at most this much of the response body
       is read, then the connection is closed.
@@ -177,9 +193,31 @@ class PinnedAddressAdapter(HTTPAdapter):
     URL). Needs requests >= 2.32.2 (``build_connection_pool_key_attributes``).
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, deadline: AttemptDeadline | None = None) -> None:
+        self.deadline = deadline
         super().__init__(max_retries=0)
         self.address = address
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """requests' pool manager, with the deadline's pool classes (:mod:`.transport`)."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": DeadlineHTTPConnectionPool,
+            "https": DeadlineHTTPSConnectionPool,
+        }
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: tuple[str, str] | str | None = None,
+    ) -> urllib3.connectionpool.ConnectionPool:
+        """requests' pool for ``request``; its new connections get this attempt's deadline."""
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        if isinstance(pool, DeadlineHTTPConnectionPool | DeadlineHTTPSConnectionPool):
+            pool.deadline = self.deadline
+        return pool
 
     def build_connection_pool_key_attributes(
         self,
@@ -301,29 +339,26 @@ def _post(
     address: str,
     options: SendOptions,
     session: requests.Session,
+    deadline: AttemptDeadline,
 ) -> _Response:
-    """Send ``prepared`` to ``address`` and read the response up to the cap.
+    """Send ``prepared`` to ``address`` and read the response up to the cap, by ``deadline``.
 
-    Raises requests/urllib3/OS errors of the connection or of the status line.
+    Raises requests/urllib3/OS errors of the connection or of the status line
+    (also when the deadline's watchdog shut the socket: check ``deadline.expired``).
     """
     session.adapters.clear()  # no adapter of the factory's may bypass the pinning
-    adapter = PinnedAddressAdapter(address)
+    adapter = PinnedAddressAdapter(address, deadline)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    started = time.monotonic()
     response = session.send(
         prepared,
         allow_redirects=False,
         stream=True,
         timeout=(options.connect_timeout, options.read_timeout),
     )
-    # The read timeout bounds each wait for data; a target that drips its
-    # body would keep an attempt open far longer. The whole attempt gets
-    # connect + read timeout: then the socket is shut and the attempt fails.
-    budget = options.connect_timeout + options.read_timeout - (time.monotonic() - started)
-    watchdog = threading.Timer(max(0.0, budget), _shut, args=(response,))
-    watchdog.daemon = True
-    watchdog.start()
+    if deadline.expired:  # the head was cut short: a status line parsed from it means nothing
+        response.close()
+        raise urllib3.exceptions.ProtocolError(deadline.error)
     with response:
         retry_after = (
             response.headers.get("Retry-After")
@@ -345,25 +380,14 @@ def _post(
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             error = f"{_describe(exc, options)} (reading the response body)"
         finally:
-            watchdog.cancel()
-        if getattr(response, "_oms_shut", False):
-            total = options.connect_timeout + options.read_timeout
-            error = f"response took longer than {total:.1f} s in all"
+            deadline.cancel()
+        if deadline.expired:
+            error = deadline.error
+        if error is None and response.status_code == _SWITCHING_PROTOCOLS:
+            error = "101 Switching Protocols is not an answer to a delivery"
         if error is None and 300 <= response.status_code < 400:
             error = f"redirect not followed ({response.status_code})"
         return _Response(response.status_code, retry_after, b"".join(chunks), error)
-
-
-def _shut(response: requests.Response) -> None:
-    """Watchdog: end a response that overran the attempt's total time."""
-    connection = getattr(response.raw, "_connection", None) or getattr(
-        response.raw, "connection", None
-    )
-    sock = getattr(connection, "sock", None)
-    response._oms_shut = True  # type: ignore[attr-defined]
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -384,6 +408,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def _describe(exc: BaseException, options: SendOptions) -> str:
     """A short, stable error text for a failed connection or read."""
     chain = list(_causes(exc))
+    if any(isinstance(e, TooManyInterimResponses) for e in chain):
+        return str(next(e for e in chain if isinstance(e, TooManyInterimResponses)))
     if isinstance(exc, requests.ConnectTimeout) or any(
         isinstance(e, urllib3.exceptions.ConnectTimeoutError)
         and not isinstance(e, urllib3.exceptions.NewConnectionError)
@@ -472,11 +498,14 @@ def send(
     except _Refused as refusal:
         session.close()
         return result(None, str(refusal))
+    deadline = AttemptDeadline(options.connect_timeout + options.read_timeout)
     try:
         for index, address in enumerate(addresses):
             try:
-                response = _post(prepared, address, options, session)
+                response = _post(prepared, address, options, session, deadline)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if deadline.expired:
+                    return result(None, deadline.error)
                 if index + 1 < len(addresses) and _connect_failed(exc):
                     continue
                 return result(None, _describe(exc, options))
@@ -485,4 +514,5 @@ def send(
             return result(response.status_code, response.error, response.head, response.retry_after)
         raise AssertionError("unreachable: the loop returns")  # pragma: no cover
     finally:
+        deadline.cancel()
         session.close()

@@ -1,0 +1,141 @@
+"""One deadline for the whole exchange, and interim answers (DESIGN §9), against raw sockets.
+
+Short timeouts are settings (connect 0.5 s, read 1.0 s: a deadline of 1.5 s);
+elapsed-time bounds leave several seconds of room for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from oms_webhooks.sender import AttemptResult, SendOptions, send
+from tests.raw_endpoints import (
+    OK,
+    RawEndpoint,
+    Script,
+    dripping,
+    endless_interim,
+    interim,
+    silent,
+    slow,
+)
+
+SHORT = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
+#: Upper bound of an attempt that must end at its 1.5 s deadline, on a loaded machine.
+ENDS_BY = 5.0
+
+
+def _attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResult, float, int]:
+    with RawEndpoint(script) as endpoint:
+        started = time.monotonic()
+        result = send(endpoint.url("/hook"), b"{}", {}, auth=None, options=options)
+        elapsed = time.monotonic() - started
+        accepted = endpoint.accepted
+    return result, elapsed, accepted
+
+
+def test_a_dripping_status_line_ends_at_the_deadline() -> None:
+    # GIVEN an endpoint that sends its status line and headers a byte every 0.1 s
+    # (each wait for data is far below the 1 s read timeout)
+    # WHEN an attempt is made
+    result, elapsed, accepted = _attempt(dripping(0.1))
+    # THEN it ends at connect + read timeout, failed, with the reason
+    assert elapsed < ENDS_BY, elapsed
+    assert not result.delivered and result.status_code is None
+    assert result.error == "no complete response within 1.5 s (connect + read timeout)"
+    assert accepted == 1
+
+
+def test_a_silent_endpoint_is_a_read_timeout() -> None:
+    result, elapsed, _ = _attempt(silent)
+    assert elapsed < ENDS_BY, elapsed
+    assert result.status_code is None and result.error == "read timeout after 1.0 s"
+
+
+def test_a_slow_answer_within_the_read_timeout_is_delivered() -> None:
+    result, _, _ = _attempt(slow(0.3))
+    assert result.delivered and result.status_code == 200 and result.response_excerpt == "ok"
+
+
+def test_102_three_times_then_200_is_delivered() -> None:
+    result, _, accepted = _attempt(interim(b"102 Processing", b"102 Processing", b"102 Processing"))
+    assert result.delivered and result.status_code == 200 and result.error is None
+    assert result.response_excerpt == "ok" and accepted == 1
+
+
+def test_103_with_headers_then_200_is_delivered() -> None:
+    script = interim(
+        b"103 Early Hints",
+        headers=b"Link: </style.css>; rel=preload\r\nX-Hint: 1\r\n",
+        final=b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal",
+    )
+    result, _, _ = _attempt(script)
+    assert result.delivered and result.status_code == 200 and result.response_excerpt == "final"
+
+
+def test_interim_then_a_failure_status_decides_the_failure() -> None:
+    result, _, _ = _attempt(
+        interim(
+            b"100 Continue",
+            b"103 Early Hints",
+            final=b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy",
+        )
+    )
+    assert not result.delivered and result.status_code == 503
+    assert result.retry_after == "7" and result.response_excerpt == "busy"
+
+
+def test_101_is_a_failure() -> None:
+    script = interim(
+        final=b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n\r\n"
+    )
+    result, elapsed, _ = _attempt(script)
+    assert elapsed < ENDS_BY, elapsed
+    assert not result.delivered and result.status_code == 101
+    assert result.error == "101 Switching Protocols is not an answer to a delivery"
+
+
+def test_ten_interim_answers_are_skipped_an_eleventh_fails() -> None:
+    ten, _, _ = _attempt(interim(*[b"102 Processing"] * 10))
+    eleven, _, _ = _attempt(interim(*[b"102 Processing"] * 11))
+    assert ten.delivered and ten.status_code == 200
+    assert not eleven.delivered and eleven.status_code is None
+    assert eleven.error == "more than 10 interim (1xx) responses"
+
+
+def test_an_endless_stream_of_slow_interim_answers_ends_at_the_deadline() -> None:
+    # GIVEN interim answers every 0.4 s: more than 10 would take 4 s, the deadline is 1.5 s
+    result, elapsed, _ = _attempt(endless_interim(0.4))
+    assert elapsed < ENDS_BY, elapsed
+    assert not result.delivered and result.status_code is None
+    assert result.error == "no complete response within 1.5 s (connect + read timeout)"
+
+
+def test_an_endless_stream_of_fast_interim_answers_fails_at_the_eleventh() -> None:
+    result, elapsed, _ = _attempt(endless_interim(0.01))
+    assert elapsed < ENDS_BY, elapsed
+    assert result.status_code is None and result.error == "more than 10 interim (1xx) responses"
+
+
+def test_a_dripping_body_ends_at_the_deadline_with_its_status() -> None:
+    # GIVEN a 200 at once, then its body a byte every 0.05 s
+    def script(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.wait(0.05):
+            conn.sendall(b"x")
+
+    result, elapsed, _ = _attempt(script)
+    assert elapsed < ENDS_BY, elapsed
+    assert result.status_code == 200
+    assert result.error == "no complete response within 1.5 s (connect + read timeout)"
+
+
+def test_the_deadline_does_not_outlive_the_attempt() -> None:
+    # GIVEN a quick attempt WHEN the deadline's time passes afterwards
+    result, _, _ = _attempt(interim(final=OK))
+    time.sleep(1.7)
+    # THEN the result is untouched (the watchdog was cancelled)
+    assert result.delivered and result.error is None
