@@ -27,6 +27,7 @@ The attempt count comes from the delivery record, never from SQS's
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -157,29 +158,77 @@ def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
 
 
 def claim(prepared: Prepared, *, manual: bool = False, lease_seconds: float = 0.0) -> bool:
-    """Reserve the next attempt (versioned update); False if another copy holds it.
+    """Reserve the next attempt (versioned update and a lease); False if another attempt holds it.
 
-    An automatic attempt also takes a lease: ``next_attempt_at`` moves
-    ``lease_seconds`` ahead (the attempt's worst-case duration), so another
-    copy of the message that loads the delivery while this attempt is in
-    flight finds it not due instead of due; :func:`record` then sets the real
-    next time. If this process dies mid-attempt, the lease simply runs out.
-    A ``manual`` attempt (an operator's resend) is counted apart, so it never
-    uses up one of the subscription's automatic retries.
+    Every attempt, automatic or manual (an operator's resend), takes the same
+    lease: ``lease_until`` moves ``lease_seconds`` ahead (the attempt's
+    worst-case duration) on the condition that no other lease is live, so a
+    resend and an automatic attempt of one delivery never POST at once
+    (DESIGN §9). An automatic attempt also moves ``next_attempt_at`` to the
+    lease's end, so another copy of the message that loads the delivery
+    while this attempt is in flight finds it not due instead of due;
+    :func:`record` then sets the real next time and drops the lease. If this
+    process dies mid-attempt, the lease simply runs out. A ``manual`` attempt
+    is counted apart, so it never uses up one of the subscription's
+    automatic retries, and leaves the countdown as it was.
     """
     delivery = prepared.delivery
-    actions: list[Any] = [DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1)]
+    now = time.time()
+    ends = int(now + lease_seconds) + 1
+    actions: list[Any] = [
+        DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
+        DeliveryModel.lease_until.set(ends),
+        DeliveryModel.lease_manual.set(manual),
+    ]
     if manual:
         actions.append(DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1))
     else:
-        actions.append(DeliveryModel.next_attempt_at.set(int(time.time() + lease_seconds) + 1))
+        actions.append(DeliveryModel.next_attempt_at.set(ends))
+    free = DeliveryModel.lease_until.does_not_exist() | (DeliveryModel.lease_until < int(now))
     try:
-        delivery.update(actions=actions)
+        delivery.update(actions=actions, condition=free)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
     return True
+
+
+def lease_seconds(options: SendOptions) -> float:
+    """An attempt's lease: its worst case (DNS, connect and read timeouts) and a 10 s margin."""
+    return options.dns_timeout + options.connect_timeout + options.read_timeout + 10.0
+
+
+#: Up to this many seconds of jitter are added to a hold behind another attempt's lease.
+LEASE_JITTER_SECONDS = 1.0
+#: An automatic attempt behind a resend looks again after at most this many seconds.
+MANUAL_HOLD_SECONDS = 2.0
+
+
+def after_lost_claim(uid: str, *, now: float | None = None) -> Outcome | None:
+    """What an automatic attempt does when its claim lost; None: prepare and claim again.
+
+    - the delivery is gone or final → ``skipped``;
+    - an operator's resend holds the lease → ``not_due`` until it ends, at
+      most :data:`MANUAL_HOLD_SECONDS` (plus jitter): this message keeps the
+      delivery's schedule, as the resend leaves it;
+    - the delivery is due and free (a resend ended meanwhile) → None;
+    - otherwise another copy of the message holds or has scheduled the
+      attempt → ``skipped`` (that copy's message carries the schedule).
+    """
+    now = time.time() if now is None else now
+    delivery = deliveries.get_delivery(uid)
+    if delivery is None or delivery.status in deliveries.FINAL_STATES:
+        return Outcome("skipped", uid, detail="delivery finished meanwhile")
+    lease = float(delivery.lease_until or 0)
+    if lease > now and delivery.lease_manual:
+        # The lease is the resend's worst case; it usually ends much sooner.
+        wait = min(lease - now, MANUAL_HOLD_SECONDS)
+        delay = wait + random.uniform(0.0, LEASE_JITTER_SECONDS)  # noqa: S311 - jitter
+        return Outcome("not_due", uid, delay=delay, detail="a manual resend is in progress")
+    if lease <= now and float(delivery.next_attempt_at or 0) - now <= DUE_SLACK_SECONDS:
+        return None
+    return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
 
 
 def build_request(prepared: Prepared, *, timestamp: int) -> tuple[bytes, dict[str, str]]:
@@ -313,6 +362,8 @@ def record(
     retries_used = max(0, number - int(delivery.manual_count or 0) - 1)
     actions: list[Any] = [
         DeliveryModel.retry_count.set(retries_used),
+        DeliveryModel.lease_until.remove(),
+        DeliveryModel.lease_manual.remove(),
         DeliveryModel.expires_at.set(expires),
         DeliveryModel.response_time.set(result.response_time_ms),
         DeliveryModel.modified_date.set(datetime.now(UTC)),
@@ -415,7 +466,7 @@ def resend(
         another attempt of this delivery is being recorded at this moment.
     """
     prepared = load_for_resend(tenant, uid, force=force, allowed=allowed)
-    if not claim(prepared, manual=True):
+    if not claim(prepared, manual=True, lease_seconds=lease_seconds(options)):
         raise Conflict("another attempt of this delivery is in progress; retry in a moment")
     result = attempt(prepared, options)
     return record(prepared, result, manual=True)
@@ -460,21 +511,28 @@ class HostLimiter:
 HOST_BUSY_DELAY_SECONDS = 1.0
 
 
+#: Prepare-and-claim rounds of one message before it is simply held a second.
+_CLAIM_ROUNDS = 3
+
+
 def dispatch(uid: str, options: SendOptions, limiter: HostLimiter | None = None) -> Outcome:
     """Handle one delivery message end to end (prepare, claim, attempt, record).
 
     With a ``limiter``, a delivery whose host already has its share of
     attempts in flight is ``not_due`` for a second (no attempt, no retry used).
+    A lost claim is settled by :func:`after_lost_claim`.
     """
-    prepared = prepare(uid)
-    if isinstance(prepared, Outcome):
-        return prepared
-    slot = limiter.acquire(prepared.subscription.target_url) if limiter else nullcontext(True)
-    with slot as granted:
-        if not granted:
-            return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="host busy")
-        lease = options.dns_timeout + options.connect_timeout + options.read_timeout + 10.0
-        if not claim(prepared, lease_seconds=lease):
-            return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
-        result = attempt(prepared, options)
-        return record(prepared, result)
+    for _ in range(_CLAIM_ROUNDS):
+        prepared = prepare(uid)
+        if isinstance(prepared, Outcome):
+            return prepared
+        slot = limiter.acquire(prepared.subscription.target_url) if limiter else nullcontext(True)
+        with slot as granted:
+            if not granted:
+                return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="host busy")
+            if claim(prepared, lease_seconds=lease_seconds(options)):
+                return record(prepared, attempt(prepared, options))
+        settled = after_lost_claim(uid)
+        if settled is not None:
+            return settled
+    return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="claim contended")

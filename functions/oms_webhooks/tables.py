@@ -215,6 +215,10 @@ class DeliveryModel(Model):
     attempt_count = NumberAttribute(default=0)
     manual_count = NumberAttribute(default=0)
     next_attempt_at = NumberAttribute(null=True)
+    #: Unix seconds until which an attempt (automatic or manual) holds the delivery.
+    lease_until = NumberAttribute(null=True)
+    #: True while that attempt is an operator's resend.
+    lease_manual = BooleanAttribute(null=True)
     response_http_status = NumberAttribute(null=True)
     response_content = UnicodeAttribute(null=True)
     response_time = NumberAttribute(null=True)
