@@ -6,6 +6,14 @@ The package is importable without AWS: handler modules under
 local stack (:mod:`oms_webhooks.local`) reuses as they are.
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Benchmarks only: log every AWS call of this process (oms_webhooks/aws_call_log.py).
+if _os.environ.get("OMS_WEBHOOKS_COUNT_AWS_CALLS"):
+    from oms_webhooks.aws_call_log import install_from_env
+
+    install_from_env()
 
 __all__ = ["__version__"]
