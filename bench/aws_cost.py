@@ -31,8 +31,10 @@ and SQS bills them).
 
 DynamoDB request units: DynamoDB returns them (``ConsumedCapacity``; the
 call log asks for ``INDEXES`` on every call), but moto returns fixed figures
-(1 per write, 0.5 per read, nothing for ``UpdateItem`` and transactions):
-those are shown as ``moto_consumed_capacity`` and not priced. Priced are the
+whatever the item (1 per put, delete or query, 0.5 per get or update, an
+empty list for transactions, its global indexes named local): those are
+shown as ``moto_consumed_capacity`` and not priced; on AWS the call log
+holds DynamoDB's own. Priced are the
 units by DynamoDB's rules (developer guide, "Read/write capacity mode" and
 "Item sizes"), from the items' sizes in the calls: a write costs one unit
 per started KB of the item (the larger of before and after for an update),
