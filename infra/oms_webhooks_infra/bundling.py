@@ -1,141 +1,104 @@
-"""The Lambda code asset, built without Docker.
+"""The Lambda code asset for the CDK, built without Docker.
 
-:class:`PipBundler` is a CDK local bundler (``ILocalBundling``): it installs
-the runtime dependencies of ``pyproject.toml`` as Linux arm64 wheels with the
-local ``pip`` (``--platform manylinux2014_aarch64 --only-binary=:all:``),
-leaves out what the Lambda runtime already provides (boto3, botocore,
-s3transfer) and copies the ``oms_webhooks`` package next to them. It needs
-PyPI (or a pip index/cache) but no Docker, AWS account or credentials.
+:class:`PipBundler` is a CDK local bundler (``ILocalBundling``) around
+:func:`oms_webhooks_infra.asset.build`: pip-installed Linux arm64 wheels for
+the runtime's Python, without what the runtime provides, the ``oms_webhooks``
+package without its developer tools, and unchecked-hash bytecode compiled by
+an interpreter of the runtime's version. It needs PyPI (or a pip index/cache)
+but no Docker, AWS account or credentials. Without a Python of the runtime's
+version the asset ships source only and synth says so (a warning).
 
 With ``skipBundling`` the asset is the plain ``functions/`` folder (no
-dependencies): enough to synthesize the template in unit tests, offline.
+dependencies, no bytecode, no developer tools): enough to synthesize the
+template in unit tests, offline.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import shutil
-import subprocess
-import sys
-import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
+from oms_webhooks_infra import asset
 from oms_webhooks_infra import constants as c
 
-#: Repository root (``infra/oms_webhooks_infra/bundling.py`` → ``../..``).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-PACKAGE_NAME = "oms_webhooks"
-_SKIP = ("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info")
+#: The id of synth's warning when no interpreter of the runtime's version is found.
+NO_BYTECODE_WARNING_ID: Final = "oms-webhooks:assetWithoutBytecode"
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _requirement_name(requirement: str) -> str:
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-    if match is None:
-        raise ValueError(f"not a requirement: {requirement!r}")
-    return _normalize(match.group(1))
-
-
-def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
-    """``[project] dependencies`` of ``pyproject``, minus what the runtime provides."""
-    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    provided = {_normalize(n) for n in c.RUNTIME_PROVIDED}
-    return [r for r in data["project"]["dependencies"] if _requirement_name(r) not in provided]
-
-
-def pip_command(output_dir: str, requirements: list[str]) -> list[str]:
-    """The ``pip install`` that puts Lambda-ready (Linux arm64) wheels in ``output_dir``."""
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--platform",
-        c.PIP_PLATFORM,
-        "--implementation",
-        "cp",
-        "--python-version",
-        c.PYTHON_VERSION,
-        "--only-binary=:all:",
-        "--target",
-        output_dir,
-        *requirements,
-    ]
-
-
-def _prune_runtime_provided(output_dir: Path) -> None:
-    """Remove boto3/botocore/s3transfer pulled in transitively (e.g. by pynamodb)."""
-    provided = {_normalize(n) for n in c.RUNTIME_PROVIDED}
-    for entry in output_dir.iterdir():
-        stem = entry.name.split("-")[0] if entry.name.endswith(".dist-info") else entry.name
-        if _normalize(stem) in provided and entry.is_dir():
-            shutil.rmtree(entry)
-
-
-def source_fingerprint(requirements: list[str]) -> str:
-    """Hash of the package's files, the requirements and the target platform."""
-    digest = hashlib.sha256()
-    for part in (c.PYTHON_VERSION, c.PIP_PLATFORM, *requirements):
-        digest.update(part.encode() + b"\0")
-    package = FUNCTIONS_DIR / PACKAGE_NAME
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            digest.update(str(path.relative_to(package)).encode() + b"\0")
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def no_bytecode_warning() -> str:
+    """What synth says when the asset ships source only."""
+    version = c.PYTHON_VERSION
+    return (
+        f"No Python {version} found (${asset.RUNTIME_PYTHON_ENV}, python{version} on PATH, "
+        f"pyenv): the code asset ships source only, and every cold start compiles "
+        f"the package and its dependencies (hundreds of ms). Install Python {c.PYTHON_VERSION} "
+        f"or point ${asset.RUNTIME_PYTHON_ENV} at it, then synthesize again."
+    )
 
 
 @jsii.implements(ILocalBundling)
 class PipBundler:
-    """Local bundling: pip-installed arm64 wheels plus the ``oms_webhooks`` package."""
+    """Local bundling: :func:`oms_webhooks_infra.asset.build` into the CDK's output folder."""
 
-    def __init__(self, requirements: list[str]) -> None:
+    def __init__(
+        self,
+        requirements: list[str],
+        python: asset.RuntimePython | None,
+        *,
+        platform_tag: str = c.PIP_PLATFORM,
+        pip_options: tuple[str, ...] = (),
+    ) -> None:
         self.requirements = requirements
+        self.python = python
+        self.platform_tag = platform_tag
+        self.pip_options = pip_options
 
     def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
         """Fill ``output_dir`` with the asset; raises if pip fails (never falls back to Docker)."""
-        subprocess.run(pip_command(output_dir, self.requirements), check=True)  # noqa: S603
-        out = Path(output_dir)
-        _prune_runtime_provided(out)
-        shutil.copytree(
-            FUNCTIONS_DIR / PACKAGE_NAME,
-            out / PACKAGE_NAME,
-            ignore=shutil.ignore_patterns(*_SKIP),
-            dirs_exist_ok=True,
+        asset.build(
+            Path(output_dir),
+            requirements=self.requirements,
+            python=self.python,
+            platform_tag=self.platform_tag,
+            pip_options=self.pip_options,
         )
         return True
 
 
-def code_asset(*, skip_bundling: bool) -> lambda_.Code:
+def code_asset(scope: Construct, *, skip_bundling: bool) -> lambda_.Code:
     """The code of every function (one asset, four handlers).
 
     Args:
+        scope: where synth's warning goes when the asset ships source only.
         skip_bundling: use the plain ``functions/`` folder, without dependencies
             (fast, offline; for tests, never for a deployment).
     """
     if skip_bundling:
-        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(_SKIP))
-    requirements = runtime_requirements()
+        dev_only = [f"{asset.PACKAGE_NAME}/{name}" for name in sorted(asset.DEV_ONLY)]
+        return lambda_.Code.from_asset(str(asset.FUNCTIONS_DIR), exclude=[*asset.SKIP, *dev_only])
+    return bundled_code(scope, asset.find_runtime_python())
+
+
+def bundled_code(scope: Construct, python: asset.RuntimePython | None) -> lambda_.Code:
+    """The bundled asset, with bytecode compiled by ``python`` (None: source only, and a warning).
+
+    Bundling itself runs when a function first uses the code (at synth).
+    """
+    if python is None:
+        Annotations.of(scope).add_warning_v2(NO_BYTECODE_WARNING_ID, no_bytecode_warning())
+    requirements = asset.runtime_requirements()
     return lambda_.Code.from_asset(
-        str(FUNCTIONS_DIR),
+        str(asset.FUNCTIONS_DIR),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_fingerprint(requirements),
+        asset_hash=asset.fingerprint(requirements, python),
         bundling=BundlingOptions(
             # Never pulled: the local bundler always succeeds or raises.
-            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
-            local=PipBundler(requirements),
+            image=DockerImage.from_registry(f"public.ecr.aws/sam/build-python{c.PYTHON_VERSION}"),
+            local=PipBundler(requirements, python),
         ),
     )

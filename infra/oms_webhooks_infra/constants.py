@@ -44,8 +44,14 @@ DEFAULT_LOG_LEVEL: Final = "INFO"
 PYTHON_VERSION: Final = "3.13"
 #: ``pip --platform`` tag of the wheels for Lambda's arm64 (Graviton) runtime.
 PIP_PLATFORM: Final = "manylinux2014_aarch64"
-#: Distributions the Lambda runtime already provides: left out of the asset.
-RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer")
+#: The magic number of Python 3.13's bytecode (``importlib.util.MAGIC_NUMBER``,
+#: CPython ``Lib/importlib/_bootstrap_external.py``: "Python 3.13 ... 3571"); changes
+#: with ``PYTHON_VERSION``. The asset's ``.pyc`` must carry it or the runtime ignores them.
+PYC_MAGIC_NUMBER: Final = 3571
+#: Distributions the Lambda runtime already provides: left out of the asset
+#: (boto3 and what it needs; botocore's own dependencies python-dateutil and six).
+#: urllib3 and jmespath stay: requests and Powertools need them too.
+RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer", "python-dateutil", "six")
 #: Handler entry points, by function (the logical name of each function).
 HANDLERS: Final = {
     "Authorizer": "oms_webhooks.handlers.authorizer.handler",

@@ -41,7 +41,7 @@ class FunctionsConstruct(Construct):
         self._config = config
         self._storage = storage
         self._messaging = messaging
-        self._code = code_asset(skip_bundling=config.skip_bundling)
+        self._code = code_asset(self, skip_bundling=config.skip_bundling)
         self.functions: dict[str, lambda_.Function] = {
             "Authorizer": self._build_function("Authorizer", c.AUTHORIZER_TIMEOUT_SECONDS),
             "Api": self._build_function("Api", c.API_TIMEOUT_SECONDS),
