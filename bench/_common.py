@@ -554,3 +554,59 @@ def arrivals(requests: Sequence[Any], run: str) -> dict[int, float]:
         seq = int(payload["seq"])
         seen[seq] = min(seen.get(seq, request.received_at), request.received_at)
     return seen
+
+
+# -- cross-checks: did the benchmark measure what it says? ----------------------
+
+
+def delivery_log(tenant: str) -> list[Any]:
+    """Every delivery of ``tenant`` as the delivery log lists it (all pages, newest first)."""
+    from oms_webhooks.delivery_log import MAX_PAGE_SIZE, list_deliveries
+
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = list_deliveries(tenant, limit=MAX_PAGE_SIZE, cursor=cursor)
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+
+
+def attempts_in_log(uid: str) -> int:
+    """Attempts recorded for delivery ``uid`` (the delivery log's attempt items)."""
+    from oms_webhooks.delivery_log import attempts_of
+
+    return len(attempts_of(uid))
+
+
+def webhook_ids(requests: Sequence[Arrival]) -> Counter[str]:
+    """Requests per ``webhook-id`` header (one id per delivery, DESIGN §5)."""
+    return Counter(r.headers.get("webhook-id", "") for r in requests)
+
+
+def agree(**counts: Any) -> dict[str, Any]:
+    """One cross-check: the same quantity counted from independent sources.
+
+    ``counts`` maps a source to its count (or set); the result lists them
+    with ``agree`` = all equal. Sets are shown by size, with what differs.
+    """
+    values = list(counts.values())
+    same = all(v == values[0] for v in values[1:])
+    shown: dict[str, Any] = {
+        k: len(v) if isinstance(v, set | frozenset) else v for k, v in counts.items()
+    }
+    if not same and all(isinstance(v, set | frozenset) for v in values):
+        union: set[Any] = set().union(*values)
+        shown["differing"] = sorted(str(x) for x in union - set.intersection(*map(set, values)))[
+            :20
+        ]
+    return {**shown, "agree": same}
+
+
+def exit_unless_agreed(benchmark: str, checks: Mapping[str, Mapping[str, Any]]) -> None:
+    """After :func:`emit`: exit 1, naming the checks that failed, unless all agree."""
+    failed = {name: check for name, check in checks.items() if not check.get("agree")}
+    if failed:
+        note(f"{benchmark}: counts disagree, the figures are not trustworthy: {failed}")
+        sys.exit(1)

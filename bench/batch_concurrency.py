@@ -8,6 +8,10 @@ with a Lambda SQS event built by hand: once with 10 records (one per
 endpoint), once with 1 record. Figures are the median wall times over
 ``--n`` rounds; ``ratio`` = 10-record time / 1-record time (goal ≤ 1.3: the
 records of a batch are sent concurrently, DESIGN §5).
+
+Cross-checked (exit 1 when they differ): the deliveries dispatched, those
+that reached the receivers (``webhook-id``) and those the deliveries table
+marks delivered; requests dispatched and requests arrived.
 """
 
 from __future__ import annotations
@@ -88,18 +92,34 @@ def main() -> None:
                 c.subscribe("bench", EVENT_TYPE, r.url(f"/hook/{i}"))
                 for i, r in enumerate(receivers)
             ]
-            _invoke(_deliveries(subscriptions[:1]))  # warm-up: imports, clients, connections
+            dispatched = _deliveries(subscriptions[:1])
+            _invoke(dispatched)  # warm-up: imports, clients, connections
             single: list[float] = []
             batch: list[float] = []
             failures = 0
             for _ in range(args.n):
-                seconds, response = _invoke(_deliveries(subscriptions[:1]))
+                uids = _deliveries(subscriptions[:1])
+                seconds, response = _invoke(uids)
+                dispatched += uids
                 single.append(seconds)
                 failures += len(response.get("batchItemFailures", []))
-                seconds, response = _invoke(_deliveries(subscriptions))
+                uids = _deliveries(subscriptions)
+                seconds, response = _invoke(uids)
+                dispatched += uids
                 batch.append(seconds)
                 failures += len(response.get("batchItemFailures", []))
             arrived = sum(len(r.requests) for r in receivers)
+            at_receivers = c.webhook_ids([a for r in receivers for a in r.requests])
+            checks = {
+                "deliveries": c.agree(
+                    dispatched=set(dispatched),
+                    receivers=set(at_receivers),
+                    delivery_log_delivered={
+                        uid for uid in dispatched if _status(uid) == "delivered"
+                    },
+                ),
+                "requests": c.agree(dispatched=len(dispatched), receivers=arrived),
+            }
             # Arrival spread of the last 10-record batch: one wave if all were sent at once.
             last = sorted(r.requests[-1].received_at for r in receivers)
             offsets = [round(t - last[0], 3) for t in last]
@@ -120,11 +140,22 @@ def main() -> None:
         last_batch_arrival_offsets_s=offsets,
         default_thread_pool_workers=min(32, (os.cpu_count() or 1) + 4),
         batch_item_failures=failures,
+        cross_checks=checks,
+        load_average=[round(x, 2) for x in os.getloadavg()],
         goal=f"ratio <= {GOAL_RATIO}",
         goal_met=value is not None and value <= GOAL_RATIO,
         baseline={"single_wall_s": round(single_s, 3)},
         ratio=value,
     )
+    c.exit_unless_agreed(NAME, checks)
+
+
+def _status(uid: str) -> str | None:
+    """The delivery's status in the deliveries table (None if it is not there)."""
+    from oms_webhooks.deliveries import get_delivery
+
+    delivery = get_delivery(uid)
+    return None if delivery is None else str(delivery.status)
 
 
 if __name__ == "__main__":

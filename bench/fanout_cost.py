@@ -22,12 +22,17 @@ DynamoDB's cost and latency follow the items read.
 The router's subscription cache (``router_cache_seconds``) is off on the
 local stack (DESIGN §6), so every event here reads the index, the worst
 case; a deployment's cache skips the query for most events of a busy type.
+
+Cross-checked (exit 1 when they differ): the deliveries the router created
+(its ``PutItem`` calls) against the delivery log and against 10 per event,
+and the subscriptions the query returned against the 10 matching.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import uuid
@@ -118,6 +123,7 @@ def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
     returned: list[int] = []
     calls: list[int] = []
     query_times: list[float] = []
+    created = 0
     for _ in range(rounds):
         event = _sqs_event()
         context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30)
@@ -133,6 +139,11 @@ def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
         scanned.append(sum(int(q.response.get("ScannedCount", 0)) for q in queries))
         returned.append(sum(int(q.response.get("Count", 0)) for q in queries))
         calls.append(len(seen))
+        created += sum(
+            1
+            for x in seen
+            if x.operation == "PutItem" and x.params.get("Item", {}).get("sk") == {"S": "delivery"}
+        )
         query_times.append(sum(q.seconds for q in queries))
     return {
         "router_s": round(statistics.median(times), 4),
@@ -144,6 +155,7 @@ def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
         "items_read": max(scanned),
         "items_returned": max(returned),
         "aws_calls_per_event": max(calls),
+        "deliveries_created": created,
     }
 
 
@@ -161,12 +173,26 @@ def main() -> None:
         for number in range(MATCHING):
             c.subscribe("bench", EVENT_TYPE, f"http://127.0.0.1:9/hook/{number}")
         _measure(1, recorder)  # warm-up: imports, clients
+        logged_before = len(c.delivery_log("bench"))
         baseline = _measure(args.n, recorder)
         recorder.clear()
         seed_s = _seed_others(args.others)
         seed_calls = c.ApiCallRecorder.count(recorder.snapshot())
         loaded = _measure(args.n, recorder)
         cache_s = _router_cache_seconds()
+        logged = len(c.delivery_log("bench")) - logged_before
+    checks = {
+        "deliveries_created": c.agree(
+            expected=2 * args.n * MATCHING,
+            router_put_items=baseline["deliveries_created"] + loaded["deliveries_created"],
+            delivery_log=logged,
+        ),
+        "subscriptions_found": c.agree(
+            matching=MATCHING,
+            query_returned=loaded["items_returned"],
+            query_returned_baseline=baseline["items_returned"],
+        ),
+    }
     value = c.ratio(loaded["router_s"], baseline["router_s"])
     c.emit(
         NAME,
@@ -185,9 +211,12 @@ def main() -> None:
             "ratio": value is not None and value <= GOAL_RATIO,
             "items_read": loaded["items_read"] == MATCHING,
         },
+        cross_checks=checks,
+        load_average=[round(x, 2) for x in os.getloadavg()],
         baseline=baseline,
         ratio=value,
     )
+    c.exit_unless_agreed(NAME, checks)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,16 @@ scheduled interval, ``ratio`` the mean actual interval over it.
 The retry path is SQS itself (DESIGN §5): the dispatcher sets the message's
 visibility to the countdown and the poller (1 s long polls) picks it up
 again; DESIGN §6 promises a retry within a second of its countdown.
+
+Cross-checked (exit 1 when they differ): the attempts each delivery's
+``webhook-id`` brought to the receiver against the attempts the delivery log
+recorded for it, and the deliveries seen on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from collections import defaultdict
 from typing import Any
@@ -76,6 +81,16 @@ def main() -> None:
             c.publish_paced(EVENT_TYPE, [{"run": "retry", "seq": i} for i in range(args.n)])
             c.wait_until(lambda: len(receiver.requests) >= expected, wait, 0.1)
             requests = receiver.requests
+            at_receiver = c.webhook_ids(requests)
+            in_log: dict[str, int] = {}
+
+            def log_caught_up() -> bool:
+                # An attempt is recorded just after the partner answered it.
+                in_log.update({uid: c.attempts_in_log(uid) for uid in at_receiver})
+                return all(in_log[uid] >= n for uid, n in at_receiver.items())
+
+            c.wait_until(log_caught_up, 15.0, 0.5)
+            logged_deliveries = {d.pk for d in c.delivery_log("bench")}
     finally:
         receiver.stop()
     by_delivery: dict[tuple[str, str], list[c.Arrival]] = defaultdict(list)
@@ -105,6 +120,14 @@ def main() -> None:
             "max_late_s": round(max(late), 3) if late else None,
             "min_late_s": round(min(late), 3) if late else None,
         }
+    checks = {
+        "attempts": c.agree(receiver=sum(at_receiver.values()), delivery_log=sum(in_log.values())),
+        "attempts_per_delivery": c.agree(
+            receiver={(uid, n) for uid, n in at_receiver.items()},
+            delivery_log={(uid, n) for uid, n in in_log.items()},
+        ),
+        "deliveries": c.agree(receiver=set(at_receiver), delivery_log=logged_deliveries),
+    }
     worst = max(
         (f["max_late_s"] for f in figures.values() if f["max_late_s"] is not None), default=None
     )
@@ -119,6 +142,8 @@ def main() -> None:
         attempts_seen=len(requests),
         goal=f"every retry within {GOAL_MAX_LATE_S} s of its countdown (DESIGN §6)",
         goal_met=worst is not None and worst <= GOAL_MAX_LATE_S and len(requests) >= expected,
+        cross_checks=checks,
+        load_average=[round(x, 2) for x in os.getloadavg()],
         baseline={
             "mean_scheduled_interval_s": None
             if mean_scheduled is None
@@ -126,6 +151,7 @@ def main() -> None:
         },
         ratio=c.ratio(mean_actual, mean_scheduled),
     )
+    c.exit_unless_agreed(NAME, checks)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ rule, the ingress queue, the router, the delivery queue and the dispatcher
 default 4). Baseline, in the same run: a bare ``requests.Session`` POST loop
 of the same envelope size to the same receiver, ``--n`` times.
 
+Cross-checked (exit 1 when they differ): the deliveries at the receiver
+(their ``webhook-id``) against the deliveries the delivery log lists as
+delivered, and the events published against the events arrived.
+
 Everything runs in one Python process on the machine's cores (moto, the
 pollers, the handlers, the receiver), so this measures the local stack, not
 AWS: it tells how much work each delivery costs, not a deployment's ceiling.
@@ -16,6 +20,8 @@ AWS: it tells how much work each delivery costs, not a deployment's ceiling.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 
 import requests
@@ -58,11 +64,23 @@ def main() -> None:
             arrived = c.arrivals(receiver.requests, "load")
             cpu_s = time.process_time() - cpu_started
             calls = recorder.snapshot()
-            total = sum(
-                1
-                for r in receiver.requests
-                if b'"run":"load"' in r.body or b'"run": "load"' in r.body
-            )
+            load = [r for r in receiver.requests if _run_of(r) == "load"]
+            total = len(load)
+            at_receiver = set(c.webhook_ids(load))
+            warmup = set(c.webhook_ids([r for r in receiver.requests if _run_of(r) == "warmup"]))
+            # The dispatcher records a delivery just after its POST is answered.
+            logged: set[str] = set()
+
+            def log_caught_up() -> bool:
+                nonlocal logged
+                logged = {d.pk for d in c.delivery_log("bench") if d.status == "delivered"} - warmup
+                return logged >= at_receiver
+
+            c.wait_until(log_caught_up, 30.0, 0.5)
+        checks = {
+            "deliveries": c.agree(receiver=at_receiver, delivery_log_delivered=logged),
+            "events": c.agree(published=args.n, arrived_at_receiver=len(arrived)),
+        }
         duration = max(arrived.values()) - min(sent.values()) if arrived else None
         rate = len(arrived) / duration if duration else None
         baseline = _bare_loop(receiver.url("/bare"), args.n, sample)
@@ -85,9 +103,20 @@ def main() -> None:
             2,
         ),
         envelope_bytes=len(sample),
+        cross_checks=checks,
+        load_average=[round(x, 2) for x in os.getloadavg()],
         baseline={"bare_posts_per_s": round(baseline, 1)},
         ratio=c.ratio(rate, baseline),
     )
+    c.exit_unless_agreed(NAME, checks)
+
+
+def _run_of(arrival: c.Arrival) -> str | None:
+    """The ``run`` of the envelope's payload (``None`` if it has none)."""
+    try:
+        return str(json.loads(arrival.body.decode("utf-8"))["payload"]["run"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 if __name__ == "__main__":
