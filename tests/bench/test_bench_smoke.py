@@ -3,7 +3,8 @@
 Each script runs once as a subprocess with a tiny N and bounded time; its
 single stdout line must be a JSON object with the common keys. This is not
 a timed test: the figures themselves are never checked (``make bench`` is
-where they are measured).
+where they are measured), but a benchmark whose counts disagree with an
+independent count exits 1 and fails here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ TINY_RUNS: dict[str, list[str]] = {
     "retry_punctuality": ["--n", "1", "--retries", "1"],
 }
 COMMON_KEYS = {"benchmark", "baseline", "ratio", "n", "versions"}
+#: Benchmarks that cross-check their counts from independent sources (issue 11).
+CROSS_CHECKED = {"batch_concurrency", "fanout_cost", "retry_punctuality", "throughput"}
 VERSION_KEYS = {"python", "boto3", "moto", "powertools", "oms_webhooks"}
 TIMEOUT_SECONDS = 60
 
@@ -62,3 +65,10 @@ def test_benchmark_prints_one_json_line_with_the_common_keys(name: str) -> None:
     assert record["n"] == int(TINY_RUNS[name][1])
     assert set(record["versions"]) >= VERSION_KEYS
     assert set(record) - COMMON_KEYS - {"machine"}, "no figures besides the common keys"
+    # AND what it counted agreed with an independent count (else it exits 1)
+    if name in CROSS_CHECKED:
+        assert record["cross_checks"], "no cross-checks"
+        assert all(check["agree"] for check in record["cross_checks"].values())
+    if name == "aws_cost":
+        assert record["cross_check_ok"] is True
+        assert record["one_to_one"]["cross_check"]["requests_matched"] > 0
