@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import contextvars
 import ipaddress
 import json
 import math
@@ -421,28 +420,16 @@ class ApiCall:
     thread: str
     params: dict[str, Any]
     response: dict[str, Any]
-    tag: str | None
     seconds: float = 0.0
     at: float = field(default_factory=time.monotonic)
 
 
-#: The tag of the AWS calls made in the current context (copied into
-#: ``asyncio.to_thread`` workers, so a handler's record threads inherit it).
-CALL_TAG: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_tag", default=None)
-
-
-@contextlib.contextmanager
-def tagged(tag: str) -> Iterator[None]:
-    """Tag the AWS calls made inside the block (e.g. ``"router"``)."""
-    token = CALL_TAG.set(tag)
-    try:
-        yield
-    finally:
-        CALL_TAG.reset(token)
-
-
 class ApiCallRecorder:
     """Records every botocore API call of this process (boto3 and PynamoDB alike).
+
+    This process only, whichever thread: for the calls of several processes
+    and who made them, see ``oms_webhooks/aws_call_log.py`` and
+    ``bench/aws_cost.py``.
 
     PynamoDB builds its own botocore clients, so instead of registering
     event hooks client by client this wraps
@@ -472,7 +459,6 @@ class ApiCallRecorder:
                 thread=threading.current_thread().name,
                 params=api_params,
                 response=response if isinstance(response, dict) else {},
-                tag=CALL_TAG.get(),
             )
             with recorder._lock:
                 recorder.calls.append(call)
