@@ -8,7 +8,9 @@ handler). Steps for one EventBridge event (DESIGN §1, §2, §4):
    the caller logs them with a metric and acknowledges them;
 2. store the Detail once per event;
 3. query the sparse ``by-event-type`` index (active subscriptions of that
-   type, every tenant, paginated; never a Scan);
+   type, every tenant, paginated; never a Scan) and keep those whose payload
+   filter passes (:func:`apply_filters`, DESIGN §11: a filter that fails on
+   this payload is no match for its own subscription only);
 4. create each delivery idempotently and send one SQS message per delivery
    that is still pending (``SendMessageBatch``, 10 per call, failed entries
    retried, then an error so the whole event is processed again: creation is
@@ -27,6 +29,7 @@ from typing import Any
 
 from oms_webhooks.deliveries import PENDING, create_delivery, store_payload
 from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.filters import evaluate as evaluate_filter
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import DeliveryModel, SubscriptionModel, bind_tables
 
@@ -63,13 +66,55 @@ class OmsEvent:
 
 
 @dataclass(frozen=True)
+class FilterFailure:
+    """A subscription whose filter failed on an event's payload (no delivery for it)."""
+
+    subscription_id: str
+    tenant: str
+    error: str
+
+
+@dataclass(frozen=True)
 class FanOutResult:
-    """What one event produced: deliveries created and messages sent."""
+    """What one event produced: deliveries created and messages sent.
+
+    ``matched`` counts the subscriptions that passed their filters;
+    ``filtered_out`` those that did not (``filter_failures`` included).
+    """
 
     event_id: str
     matched: int
     created: int
     sent: int
+    filtered_out: int = 0
+    filter_failures: tuple[FilterFailure, ...] = ()
+
+
+def apply_filters(
+    subscriptions: Iterable[SubscriptionModel], payload: Any
+) -> tuple[list[SubscriptionModel], int, list[FilterFailure]]:
+    """The subscriptions whose payload filter passes on ``payload`` (DESIGN §11).
+
+    A subscription without a filter passes. Never raises for a filter: one
+    that fails on this payload (any error) is no match and is reported in
+    the failures, for the caller to log with the subscription id and count.
+
+    Returns:
+        ``(passed, filtered_out, failures)``: the passing subscriptions in
+        order, how many did not pass, and the failures among those.
+    """
+    passed: list[SubscriptionModel] = []
+    failures: list[FilterFailure] = []
+    filtered_out = 0
+    for subscription in subscriptions:
+        outcome = evaluate_filter(subscription.filter, payload)
+        if outcome.matched:
+            passed.append(subscription)
+            continue
+        filtered_out += 1
+        if outcome.error is not None:
+            failures.append(FilterFailure(subscription.id, subscription.tenant, outcome.error))
+    return passed, filtered_out, failures
 
 
 def parse_event(body: str) -> OmsEvent:
@@ -188,8 +233,11 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
 
     # Conditional puts cannot be batched (BatchWriteItem has no conditions):
     # run a few at once so a type with many subscribers stays fast.
+    passed, filtered_out, failures = apply_filters(
+        matching_subscriptions(event.event_type), event.detail
+    )
     with ThreadPoolExecutor(max_workers=CREATE_CONCURRENCY) as pool:
-        created_deliveries = list(pool.map(create, matching_subscriptions(event.event_type)))
+        created_deliveries = list(pool.map(create, passed))
     for delivery, is_new in created_deliveries:
         matched += 1
         created += is_new
@@ -198,4 +246,4 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
         if is_new or (delivery.status == PENDING and not delivery.attempt_count):
             pending.append(delivery.pk)
     sent = _send_batches(sqs, queue_url, pending)
-    return FanOutResult(event.event_id, matched, created, sent)
+    return FanOutResult(event.event_id, matched, created, sent, filtered_out, tuple(failures))

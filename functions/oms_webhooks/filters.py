@@ -43,6 +43,7 @@ costs (DESIGN §11's goal: ≤ 5 ms on a 256 KB payload).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -224,6 +225,10 @@ class _BudgetedInterpreter(TreeInterpreter):  # type: ignore[misc]
         super().__init__()
         self._left = budget
 
+    def reset(self, budget: int) -> None:
+        """Start a new evaluation with ``budget`` steps."""
+        self._left = budget
+
     def _charge(self, steps: int) -> None:
         self._left -= steps
         if self._left < 0:
@@ -259,6 +264,17 @@ class _BudgetedInterpreter(TreeInterpreter):  # type: ignore[misc]
         return result
 
 
+_local = threading.local()
+
+
+def _interpreter() -> _BudgetedInterpreter:
+    """This thread's interpreter (its method cache kept between evaluations)."""
+    interpreter: _BudgetedInterpreter | None = getattr(_local, "interpreter", None)
+    if interpreter is None:
+        interpreter = _local.interpreter = _BudgetedInterpreter(MAX_EVALUATION_STEPS)
+    return interpreter
+
+
 def _describe(exc: BaseException) -> str:
     """An error's text for the log, without payload values."""
     if isinstance(exc, BudgetExceeded):
@@ -291,7 +307,9 @@ def evaluate(expression: str | None, payload: Any) -> FilterOutcome:
         return FilterOutcome(True)
     try:
         parsed = compile_filter(expression)
-        result = _BudgetedInterpreter(MAX_EVALUATION_STEPS).visit(parsed.parsed, payload)
+        interpreter = _interpreter()
+        interpreter.reset(MAX_EVALUATION_STEPS)
+        result = interpreter.visit(parsed.parsed, payload)
         return FilterOutcome(is_truthy(result))
     except Exception as exc:  # DESIGN §11: any error while evaluating is no match
         return FilterOutcome(False, _describe(exc))

@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from oms_webhooks.event_types import normalize_event_type
+from oms_webhooks.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
+from oms_webhooks.filters import validate as validate_filter
 from oms_webhooks.settings import get_settings
 from oms_webhooks.url_guard import validate_target_url
 
@@ -43,6 +45,19 @@ MAX_HEADER_VALUE_CHARS = 4096
 MAX_SECRET_CHARS = 1024
 #: RFC 9110 §5.6.2 token: the characters a header name may use.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: Examples of ``filter`` (README "Payload filters"), field names of the OMS events.
+FILTER_EXAMPLES = [
+    "stock_location.id == `12`",
+    "contains(['sample-cargo', 'other-cargo'], carrier)",
+    "status == 'in_transit'",
+    "sum(items[].quantity) >= `10`",
+    "shipment.awb_number != `null`",
+]
+_FILTER_DESCRIPTION = (
+    "JMESPath expression (https://jmespath.org) over the event's payload: only events for "
+    'which it is truthy are delivered (null, false, "", [] and {} are false; 0 is true). '
+    f"At most {MAX_FILTER_CHARS} characters and {MAX_FILTER_NODES} nodes; null: every event."
+)
 #: Headers the service sets itself or that frame the request (DESIGN §3).
 RESERVED_HEADERS = frozenset(
     {"content-type", "user-agent", "host", "content-length", "transfer-encoding", "connection"}
@@ -179,11 +194,22 @@ class SubscriptionIn(BaseModel):
     ] = None
     is_active: StrictBool = True
     config: SubscriptionConfigIn | None = None
+    filter: StrictStr | None = Field(
+        None,
+        description=_FILTER_DESCRIPTION,
+        examples=FILTER_EXAMPLES,
+        json_schema_extra={"maxLength": MAX_FILTER_CHARS},
+    )
 
     @field_validator("event_type")
     @classmethod
     def _event_type(cls, value: str) -> str:
         return normalize_event_type(value)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: str | None) -> str | None:
+        return None if value is None else validate_filter(value)
 
     @field_validator("target_url")
     @classmethod
@@ -261,6 +287,7 @@ class SubscriptionOut(BaseModel):
         None, description="When it was turned inactive (by the service or a change); null if active"
     )
     config: SubscriptionConfigOut
+    filter: str | None = Field(None, description=_FILTER_DESCRIPTION, examples=FILTER_EXAMPLES)
     created_date: datetime
     modified_date: datetime
 

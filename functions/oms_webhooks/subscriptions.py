@@ -203,6 +203,7 @@ def create_subscription(
         additional_headers=body.additional_headers,
         sealed_secret_key=_seal_secret(body.secret_key),
         is_active=body.is_active,
+        filter=body.filter,
         created_date=now,
         modified_date=now,
     )
@@ -307,6 +308,8 @@ def update_subscription(
         item.target_url = body.target_url
     if "is_active" in given and body.is_active is not None:
         item.is_active = body.is_active
+    if "filter" in given:
+        item.filter = body.filter
     if "additional_headers" in given:
         item.additional_headers = _keep_redacted(body.additional_headers, item.additional_headers)
     if "secret_key" in body.model_fields_set:
@@ -551,6 +554,7 @@ def to_resource(
             "disabled_reason": item_health.disabled_reason if item_health else None,
             "disabled_at": _disabled_at(item, item_health),
             "config": {"auth": auth},
+            "filter": item.filter,
             "created_date": item.created_date,
             "modified_date": item.modified_date,
         }

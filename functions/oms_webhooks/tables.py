@@ -95,6 +95,8 @@ class SubscriptionModel(Model):
     previous_secret_expires_at = NumberAttribute(null=True)
     auth = BasicAuthAttribute(null=True)
     is_active = BooleanAttribute()
+    #: JMESPath payload filter (DESIGN §11, oms_webhooks.filters); null: every event.
+    filter = UnicodeAttribute(null=True)
     #: When it was last deactivated (by a PATCH/PUT or automatically), DESIGN §10:
     #: the dispatcher cancels every delivery opened before this time.
     deactivated_at = UTCDateTimeAttribute(null=True)

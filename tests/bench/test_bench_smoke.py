@@ -28,6 +28,7 @@ TINY_RUNS: dict[str, list[str]] = {
     "throughput": ["--n", "5"],
     "aws_cost": ["--n", "1"],
     "retry_punctuality": ["--n", "1", "--retries", "1"],
+    "filter_cost": ["--n", "1", "--reps", "1"],
 }
 COMMON_KEYS = {"benchmark", "baseline", "ratio", "n", "versions"}
 #: Benchmarks that cross-check their counts from independent sources (issue 11).

@@ -91,7 +91,10 @@ def test_result_is_judged_by_jmespath_truthiness(
         ("status == 'delivered'", SHIPMENT, False),
         ("sum(items[].quantity) >= `3`", PACKAGE, True),
         ("sum(items[].quantity) >= `4`", PACKAGE, False),
-        ("invoice_number != null", PACKAGE, False),
+        ("invoice_number != `null`", PACKAGE, False),
+        ("order_number != `null`", PACKAGE, True),
+        # a bare null is a field named "null" (missing: null), not the literal
+        ("order_number != null", {"order_number": "x", "null": "x"}, False),
         ("shipment.awb_number", _event("package.shipment.awb_number"), True),
         ("shipment.awb_number", PACKAGE, False),  # shipment is null: no error, no match
         ("target_location.id == `3` && status == 'in_transit'", TRANSFER, True),
@@ -274,3 +277,31 @@ def test_the_budget_is_counted_not_timed() -> None:
     payload = _big_package(2000)
     outcomes = {evaluate("length(to_string(@)) > `0`", payload) for _ in range(5)}
     assert len(outcomes) == 1
+
+
+# --- the documented examples -----------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+#: Each OpenAPI/README example → (a sample event it is delivered for, one it is not).
+EXAMPLE_CASES = {
+    "stock_location.id == `12`": ("package.created", "stock_location.updated"),
+    "contains(['sample-cargo', 'other-cargo'], carrier)": (
+        "shipment.status.updated",
+        "package.created",
+    ),
+    "status == 'in_transit'": ("transfer.status.in_transit", "stock_location.updated"),
+    "sum(items[].quantity) >= `10`": ("transfer.status.in_transit", "package.created"),
+    "shipment.awb_number != `null`": ("package.shipment.awb_number", "package.created"),
+}
+
+
+def test_the_documented_examples_hold_on_the_sample_events() -> None:
+    from oms_webhooks.schemas import FILTER_EXAMPLES
+
+    readme = README.read_text(encoding="utf-8")
+    assert set(FILTER_EXAMPLES) == set(EXAMPLE_CASES)
+    for expression, (delivered, not_delivered) in EXAMPLE_CASES.items():
+        assert expression in readme, expression
+        validate(expression)
+        assert evaluate(expression, _event(delivered)) == filters.FilterOutcome(True)
+        assert evaluate(expression, _event(not_delivered)) == filters.FilterOutcome(False)

@@ -54,17 +54,34 @@ def record_handler(record: SQSRecord) -> None:
             "fan-out failed; the event will be retried", extra={"event_id": event.event_id}
         )
         raise
+    for failure in result.filter_failures:
+        logger.warning(
+            "payload filter failed: no delivery for this subscription",
+            extra={
+                "event_id": result.event_id,
+                "subscription_id": failure.subscription_id,
+                "tenant": failure.tenant,
+                "filter_error": failure.error,
+            },
+        )
     logger.info(
         "event fanned out",
         extra={
             "event_id": result.event_id,
             "event_type": event.event_type,
             "subscriptions_matched": result.matched,
+            "subscriptions_filtered_out": result.filtered_out,
             "deliveries_created": result.created,
             "messages_sent": result.sent,
         },
     )
     metrics.add_metric(name="DeliveriesCreated", unit=MetricUnit.Count, value=result.created)
+    if result.filtered_out:
+        metrics.add_metric(name="FilteredOut", unit=MetricUnit.Count, value=result.filtered_out)
+    if result.filter_failures:
+        metrics.add_metric(
+            name="FilterErrors", unit=MetricUnit.Count, value=len(result.filter_failures)
+        )
 
 
 @metrics.log_metrics
