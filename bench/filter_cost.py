@@ -13,21 +13,24 @@ Three measurements, each with its baseline from the same run (DESIGN §11):
    event must be 10, 10 and 0, else the benchmark fails.
 2. **The filter step alone** (:func:`oms_webhooks.fanout.apply_filters`, what
    the router adds per event): the 10 passing filters on the same payload,
-   against the same 10 subscriptions without filters; median of ``--reps``
-   rounds of 200 calls. Against moto the router's own time varies by more
-   than the filters cost, so this is the figure to read for "added time".
+   against the same 10 subscriptions without filters; median CPU time
+   (``time.thread_time``) of ``--reps`` rounds of 200 calls. Against moto
+   the router's own time varies by more than the filters cost, so this is
+   the figure to read for "added time".
 3. **Worst case on a 256 KB payload**: the sample package grown to just under
    EventBridge's 256 KB with items (accepted by the router's parser), and
    filters that each push a different part of the evaluation to the budget
    (per-element comparisons, a function per element, serialising the whole
    payload, sorting, a list doubled per stage...). Figure: the slowest
-   filter's median time over ``--reps`` evaluations; baseline: a one-field
-   filter on the same payload and ``json.loads`` of it (what the router
-   spends parsing such an event anyway). Cross-check: every filter's steps
+   filter's median CPU time (this thread's, ``time.thread_time``) over
+   ``--reps`` evaluations, what the router's CPU pays; on a shared, loaded
+   machine wall time mostly measures the other processes, so the median and
+   fastest wall times are given beside it. Baseline: a one-field filter on
+   the same payload and ``json.loads`` of it (what the router spends parsing
+   such an event anyway). Cross-check: every filter's steps
    (counted again with an uncapped count up to 10 × the budget) agree with
    whether the budget stopped it, and the slowest one uses at least half the
-   budget (else it is not a worst case). Goal: ≤ 5 ms (the median; the
-   fastest run is also given, closer to the CPU cost on a loaded machine).
+   budget (else it is not a worst case). Goal: ≤ 5 ms.
 """
 
 from __future__ import annotations
@@ -206,12 +209,13 @@ def _filter_step(reps: int, subscriptions: dict[str, list[Any]]) -> dict[str, An
     calls = 200
 
     def per_event_us(items: list[Any]) -> float:
+        """Median CPU microseconds (this thread's) of one call, over ``reps`` rounds."""
         rounds = []
         for _ in range(reps):
-            started = time.perf_counter()
+            started = time.thread_time()
             for _ in range(calls):
                 apply_filters(items, payload)
-            rounds.append((time.perf_counter() - started) / calls)
+            rounds.append((time.thread_time() - started) / calls)
         return statistics.median(rounds) * 1e6
 
     passed, out, failures = apply_filters(subscriptions["filtered"], payload)
@@ -223,9 +227,9 @@ def _filter_step(reps: int, subscriptions: dict[str, list[Any]]) -> dict[str, An
     filtered = per_event_us(subscriptions["filtered"])
     unfiltered = per_event_us(subscriptions["unfiltered"])
     return {
-        "filter_step_us": round(filtered, 1),
-        "filter_step_unfiltered_us": round(unfiltered, 1),
-        "filter_step_added_us": round(filtered - unfiltered, 1),
+        "filter_step_cpu_us": round(filtered, 1),
+        "filter_step_unfiltered_cpu_us": round(unfiltered, 1),
+        "filter_step_added_cpu_us": round(filtered - unfiltered, 1),
     }
 
 
@@ -274,15 +278,22 @@ def _worst_case(reps: int) -> dict[str, Any]:
     if not EVENTBRIDGE_MAX_BYTES - 4096 < size <= EVENTBRIDGE_MAX_BYTES:
         raise RuntimeError(f"cross-check failed: the big payload is {size} bytes")
 
-    def timed_ms(fn: Any) -> tuple[float, float]:
-        """(median, fastest) milliseconds of ``reps`` calls after a warm-up call."""
+    def timed_ms(fn: Any) -> tuple[float, float, float]:
+        """Milliseconds of ``reps`` calls after a warm-up call: median and fastest wall
+        time, median CPU time of this thread (what the router's CPU pays, whatever
+        else the machine runs)."""
         fn()
-        rounds = []
+        wall, cpu = [], []
         for _ in range(reps):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             fn()
-            rounds.append(time.perf_counter() - started)
-        return statistics.median(rounds) * 1000, min(rounds) * 1000
+            cpu.append(time.thread_time() - started_cpu)
+            wall.append(time.perf_counter() - started)
+        return (
+            statistics.median(wall) * 1000,
+            min(wall) * 1000,
+            statistics.median(cpu) * 1000,
+        )
 
     raw = json.dumps(payload)
     results: dict[str, Any] = {}
@@ -295,17 +306,18 @@ def _worst_case(reps: int) -> dict[str, Any]:
             raise RuntimeError(
                 f"cross-check failed: {label} took {steps} steps but stopped={stopped}"
             )
-        median, fastest = timed_ms(lambda e=expression: evaluate(e, payload))
+        median, fastest, cpu = timed_ms(lambda e=expression: evaluate(e, payload))
         results[label] = {
-            "ms": round(median, 3),
-            "fastest_ms": round(fastest, 3),
+            "cpu_ms": round(cpu, 3),
+            "wall_ms": round(median, 3),
+            "fastest_wall_ms": round(fastest, 3),
             "steps": steps
             if steps <= 10 * MAX_EVALUATION_STEPS
             else f">{10 * MAX_EVALUATION_STEPS}",
             "stopped_by_budget": stopped,
             "matched": outcome.matched,
         }
-    worst_label = max(results, key=lambda k: results[k]["ms"])
+    worst_label = max(results, key=lambda k: results[k]["cpu_ms"])
     worst_steps = _steps(WORST_CANDIDATES[worst_label], payload, 10 * MAX_EVALUATION_STEPS)
     if min(worst_steps, MAX_EVALUATION_STEPS) < MAX_EVALUATION_STEPS // 2:
         raise RuntimeError(f"cross-check failed: the slowest filter used only {worst_steps} steps")
@@ -314,11 +326,12 @@ def _worst_case(reps: int) -> dict[str, Any]:
         "payload_items": len(payload["items"]),
         "budget_steps": MAX_EVALUATION_STEPS,
         "worst_filter": worst_label,
-        "worst_ms": results[worst_label]["ms"],
-        "worst_fastest_ms": results[worst_label]["fastest_ms"],
+        "worst_cpu_ms": results[worst_label]["cpu_ms"],
+        "worst_wall_ms": results[worst_label]["wall_ms"],
+        "worst_fastest_wall_ms": results[worst_label]["fastest_wall_ms"],
         "candidates": results,
-        "baseline_simple_filter_ms": round(timed_ms(lambda: evaluate(SIMPLE, payload))[0], 4),
-        "baseline_json_loads_ms": round(timed_ms(lambda: json.loads(raw))[0], 3),
+        "baseline_simple_filter_cpu_ms": round(timed_ms(lambda: evaluate(SIMPLE, payload))[2], 4),
+        "baseline_json_loads_cpu_ms": round(timed_ms(lambda: json.loads(raw))[2], 3),
     }
 
 
@@ -339,13 +352,13 @@ def main() -> None:
         **router,
         **step,
         worst_case=worst,
-        goal=f"worst_case.worst_ms <= {GOAL_MS}",
-        goal_met=worst["worst_ms"] <= GOAL_MS,
+        goal=f"worst_case.worst_cpu_ms <= {GOAL_MS}",
+        goal_met=worst["worst_cpu_ms"] <= GOAL_MS,
         baseline={
             "router_ms_unfiltered": router["router_ms"]["unfiltered"],
-            "filter_step_unfiltered_us": step["filter_step_unfiltered_us"],
-            "simple_filter_on_256kb_ms": worst["baseline_simple_filter_ms"],
-            "json_loads_256kb_ms": worst["baseline_json_loads_ms"],
+            "filter_step_unfiltered_cpu_us": step["filter_step_unfiltered_cpu_us"],
+            "simple_filter_on_256kb_cpu_ms": worst["baseline_simple_filter_cpu_ms"],
+            "json_loads_256kb_cpu_ms": worst["baseline_json_loads_cpu_ms"],
         },
         ratio=c.ratio(router["router_ms"]["filtered"], router["router_ms"]["unfiltered"]),
     )
