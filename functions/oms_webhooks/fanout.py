@@ -231,11 +231,11 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
             event_time=event.time,
         )
 
-    # Conditional puts cannot be batched (BatchWriteItem has no conditions):
-    # run a few at once so a type with many subscribers stays fast.
     passed, filtered_out, failures = apply_filters(
         matching_subscriptions(event.event_type), event.detail
     )
+    # Conditional puts cannot be batched (BatchWriteItem has no conditions):
+    # run a few at once so a type with many subscribers stays fast.
     with ThreadPoolExecutor(max_workers=CREATE_CONCURRENCY) as pool:
         created_deliveries = list(pool.map(create, passed))
     for delivery, is_new in created_deliveries:
