@@ -204,6 +204,8 @@ def item_size(item: Mapping[str, Any] | None) -> int:
 class TableKeys:
     keys: tuple[str, ...]
     indexes: list[tuple[str, ...]]
+    #: Per index, the non-key attributes it copies (None: ALL).
+    projections: list[tuple[str, ...] | None] | None = None
 
 
 def table_keys() -> dict[str, TableKeys]:
@@ -218,6 +220,7 @@ def table_keys() -> dict[str, TableKeys]:
         spec.name(get_settings()): TableKeys(
             names(spec.hash_key, spec.range_key),
             [names(i.hash_key, i.range_key) for i in spec.indexes],
+            [i.non_key_attributes for i in spec.indexes],
         )
         for spec in tables.table_specs()
     }
@@ -248,7 +251,13 @@ class Units:
         return key
 
     def _write(
-        self, table: str, key: str, size: int, touched: Iterable[str], factor: float
+        self,
+        table: str,
+        key: str,
+        size: int,
+        touched: Iterable[str],
+        factor: float,
+        update: bool = False,
     ) -> None:
         units = max(1, math.ceil(size / 1024)) * factor
         self.wru += units
@@ -256,8 +265,12 @@ class Units:
         if spec is None:
             return
         touched = set(touched)
+        projections = spec.projections or [None] * len(spec.indexes)
         for number, index in enumerate(spec.indexes):
             if number in self.in_index.get(key, set()):
+                included = projections[number]
+                if update and included is not None and not touched & {*index, *included}:
+                    continue  # an update of attributes the index does not copy: no index write
                 extra = units * (2 if touched & set(index) else 1)
                 self.wru += extra
                 self.wru_indexes += extra
@@ -304,7 +317,8 @@ class Units:
         touched = set((body.get("ExpressionAttributeNames") or {}).values())
         if op in ("Update", "UpdateItem"):
             self.known[key] = size
-        self._write(table, key, size, touched if op in ("Update", "UpdateItem") else (), factor)
+        is_update = op in ("Update", "UpdateItem")
+        self._write(table, key, size, touched if is_update else (), factor, update=is_update)
 
 
 def final_sizes(

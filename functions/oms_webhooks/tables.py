@@ -28,7 +28,8 @@ Layout:
   item past DynamoDB's 400 KB; the event's payload is stored once per event
   (``pk`` = ``event#<event id>``, ``sk`` = ``payload``). GSI ``by-tenant``
   (hash ``log_tenant``, range ``log_sort`` = ``<created ISO>#<uuid>``) serves
-  the delivery log newest first; only delivery items carry ``log_tenant``.
+  the delivery log newest first; only delivery items carry ``log_tenant``,
+  and it copies only what the log's list shows (the claim never writes it).
 * ``tokens``: hash ``token_hash`` (SHA-256 hex of the token; the token itself
   is never stored); GSI ``by-token-id`` for revocation by id.
 """
@@ -50,7 +51,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from oms_webhooks.settings import Settings, aws_endpoint_url, aws_region, get_settings
@@ -185,12 +186,35 @@ class TokenModel(Model):
     by_token_id = TokenById()
 
 
+#: The attributes the delivery log's list shows and filters on
+#: (``delivery_log.to_resource``): the only ones its index copies. An update
+#: that sets none of them (the dispatcher's claim: attempt count, lease, next
+#: attempt) writes the delivery item alone, not its index copy (DynamoDB
+#: charges an index write only when a projected attribute or a key changes).
+DELIVERY_LOG_ATTRIBUTES = (
+    "tenant",
+    "subscription_id",
+    "event_type",
+    "event_id",
+    "status",
+    "retry_count",
+    "response_http_status",
+    "response_content",
+    "response_time",
+    "created_date",
+    "modified_date",
+)
+
+
 class DeliveryByTenant(GlobalSecondaryIndex["DeliveryModel"]):
-    """Sparse delivery-log index: a tenant's deliveries by creation time."""
+    """Sparse delivery-log index: a tenant's deliveries by creation time.
+
+    Projects :data:`DELIVERY_LOG_ATTRIBUTES` only (DESIGN §12).
+    """
 
     class Meta:
         index_name = "by-tenant"
-        projection = AllProjection()
+        projection = IncludeProjection(list(DELIVERY_LOG_ATTRIBUTES))
 
     log_tenant = UnicodeAttribute(hash_key=True)
     log_sort = UnicodeAttribute(range_key=True)
@@ -281,11 +305,16 @@ TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel, DeliveryModel)
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """A global secondary index: name, keys as ``(attribute, type)``, projection ALL."""
+    """A global secondary index: name, keys as ``(attribute, type)``, projection.
+
+    ``non_key_attributes`` is None for a projection of ALL attributes, else
+    the attributes an INCLUDE projection copies besides the keys.
+    """
 
     name: str
     hash_key: tuple[str, str]
     range_key: tuple[str, str] | None = None
+    non_key_attributes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -323,7 +352,11 @@ def table_spec(model: type[Model]) -> TableSpec:
     indexes = []
     for gsi in schema["global_secondary_indexes"]:
         ih, ir = keys(gsi["key_schema"])
-        indexes.append(IndexSpec(gsi["index_name"], ih, ir))
+        projection = gsi["projection"]
+        included = None
+        if projection["ProjectionType"] != "ALL":
+            included = tuple(projection.get("NonKeyAttributes", ()))
+        indexes.append(IndexSpec(gsi["index_name"], ih, ir, included))
     ttl = next(
         (n for n, a in model.get_attributes().items() if type(a).__name__ == "TTLAttribute"), None
     )

@@ -209,7 +209,13 @@ def test_provisioning_is_idempotent_and_follows_the_specs(stack: LocalStack) -> 
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
         assert set(indexes) == {i.name for i in spec.indexes}
-        assert all(i["Projection"]["ProjectionType"] == "ALL" for i in indexes.values())
+        for index in spec.indexes:
+            projection = indexes[index.name]["Projection"]
+            expected = "ALL" if index.non_key_attributes is None else "INCLUDE"
+            assert projection["ProjectionType"] == expected
+            assert projection.get("NonKeyAttributes") == (
+                None if index.non_key_attributes is None else list(index.non_key_attributes)
+            )
 
 
 # -- the event the handlers get (local gateway, echo handler) -------------------

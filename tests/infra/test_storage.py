@@ -43,7 +43,13 @@ def test_table_keys_and_indexes_match_the_spec(synthesized: Synthesized, spec: T
         assert keys["HASH"] == index.hash_key[0]
         assert types[index.hash_key[0]] == index.hash_key[1]
         assert keys.get("RANGE") == (index.range_key[0] if index.range_key else None)
-        assert gsi["Projection"] == {"ProjectionType": "ALL"}
+        if index.non_key_attributes is None:
+            assert gsi["Projection"] == {"ProjectionType": "ALL"}
+        else:
+            assert gsi["Projection"] == {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": list(index.non_key_attributes),
+            }
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.settings_field)

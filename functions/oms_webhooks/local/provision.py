@@ -40,7 +40,7 @@ from oms_webhooks.resources import (
     ingress_event_pattern,
 )
 from oms_webhooks.settings import Settings, get_settings
-from oms_webhooks.tables import TableSpec, table_specs
+from oms_webhooks.tables import IndexSpec, TableSpec, table_specs
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _key_schema(hash_key: tuple[str, str], range_key: tuple[str, str] | None) ->
 
 
 def create_table_request(spec: TableSpec, settings: Settings) -> dict[str, Any]:
-    """The ``CreateTable`` parameters for ``spec`` (on-demand, GSIs projecting ALL)."""
+    """The ``CreateTable`` parameters for ``spec`` (on-demand, GSIs projecting as declared)."""
     request: dict[str, Any] = {
         "TableName": spec.name(settings),
         "AttributeDefinitions": _attribute_definitions(spec),
@@ -127,11 +127,17 @@ def create_table_request(spec: TableSpec, settings: Settings) -> dict[str, Any]:
             {
                 "IndexName": index.name,
                 "KeySchema": _key_schema(index.hash_key, index.range_key),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": _projection(index),
             }
             for index in spec.indexes
         ]
     return request
+
+
+def _projection(index: IndexSpec) -> dict[str, Any]:
+    if index.non_key_attributes is None:
+        return {"ProjectionType": "ALL"}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.non_key_attributes)}
 
 
 def _ensure_table(ctx: ProvisionContext, spec: TableSpec) -> str:

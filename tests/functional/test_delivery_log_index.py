@@ -1,0 +1,94 @@
+"""The delivery log's index copies only what its list shows (DESIGN §12).
+
+Against the local stack's moto, which applies the INCLUDE projection to
+query results as DynamoDB does: the list view read from the index must be
+the view read from the table, and what only the dispatcher needs (attempt
+count, lease, next attempt) stays out of the index, so the claim that sets
+them writes no index copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from oms_webhooks import deliveries, delivery_log
+from oms_webhooks.tables import DELIVERY_LOG_ATTRIBUTES, DeliveryModel, SubscriptionModel
+
+
+def _subscription(tenant: str) -> SubscriptionModel:
+    now = datetime.now(UTC)
+    return SubscriptionModel(
+        tenant,
+        uuid.uuid4().hex,
+        event_type="package.created",
+        target_url="https://partner.example/hook",
+        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
+        max_retries=3,
+        is_active=True,
+        created_date=now,
+        modified_date=now,
+    )
+
+
+def test_list_view_from_the_index_is_the_view_from_the_table(stack: Any) -> None:
+    # GIVEN a delivery that was claimed and then recorded as a failed attempt
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    delivery, created = deliveries.create_delivery(
+        _subscription(tenant),
+        event_id=uuid.uuid4().hex,
+        event_type="package.created",
+        event_time="2026-12-01T10:00:00Z",
+    )
+    assert created
+    delivery.update(
+        actions=[
+            DeliveryModel.attempt_count.set(1),
+            DeliveryModel.lease_until.set(2_000_000_000),
+            DeliveryModel.next_attempt_at.set(2_000_000_000),
+        ]
+    )
+    delivery.update(
+        actions=[
+            DeliveryModel.retry_count.set(0),
+            DeliveryModel.response_http_status.set(503),
+            DeliveryModel.response_content.set("try later"),
+            DeliveryModel.response_time.set(12),
+            DeliveryModel.modified_date.set(datetime.now(UTC)),
+        ]
+    )
+    # WHEN the list reads it through the index and the detail through the table
+    page = delivery_log.list_deliveries(tenant, limit=10)
+    from_table = deliveries.get_delivery(delivery.pk)
+    assert from_table is not None and len(page.items) == 1
+    from_index = page.items[0]
+    # THEN both views agree, field by field
+    assert delivery_log.to_resource(from_index) == delivery_log.to_resource(from_table)
+    assert delivery_log.to_resource(from_index)["response_http_status"] == 503
+    # ... and the index holds none of the dispatcher's own attributes
+    assert from_table.attempt_count == 1 and from_table.lease_until == 2_000_000_000
+    assert from_index.lease_until is None and from_index.next_attempt_at is None
+
+
+def test_filters_use_only_projected_attributes(stack: Any) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    subscription = _subscription(tenant)
+    delivery, _ = deliveries.create_delivery(
+        subscription,
+        event_id=uuid.uuid4().hex,
+        event_type="package.created",
+        event_time="2026-12-01T10:00:00Z",
+    )
+    delivery.update(actions=[DeliveryModel.status.set(deliveries.DELIVERED)])
+    found = delivery_log.list_deliveries(
+        tenant,
+        limit=10,
+        subscription_id=subscription.id,
+        event_type="package.created",
+        delivered=True,
+    )
+    assert [d.pk for d in found.items] == [delivery.pk]
+    assert {"status", "subscription_id", "event_type", "response_http_status"} <= set(
+        DELIVERY_LOG_ATTRIBUTES
+    )
