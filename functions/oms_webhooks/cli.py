@@ -28,6 +28,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from oms_webhooks.local.api_workers import DEFAULT_API_WORKERS
 from oms_webhooks.local.stack import (
     DEFAULT_API_PORT,
     DEFAULT_AWS_ENDPOINT_URL,
@@ -221,7 +222,14 @@ def _state_lines(stack: LocalStack) -> list[str]:
     "(in the current directory by default), and resume from them at start.",
 )
 @click.option("--fresh", is_flag=True, help="Start with an empty state (discard --state-dir's).")
-def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool) -> None:
+@click.option(
+    "--api-workers",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_API_WORKERS,
+    show_default=True,
+    help="API worker processes: requests served at once, each as one Lambda environment.",
+)
+def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool, api_workers: int) -> None:
     """Run the whole service on this machine until Ctrl-C or SIGTERM.
 
     Starts moto's AWS server, creates the tables (and the other resources),
@@ -238,7 +246,12 @@ def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     stack = LocalStack(
-        api_port=api_port, aws_port=aws_port, state_dir=state_dir, fresh=fresh, aws_process=True
+        api_port=api_port,
+        aws_port=aws_port,
+        state_dir=state_dir,
+        fresh=fresh,
+        aws_process=True,
+        api_workers=api_workers,
     )
     try:
         try:

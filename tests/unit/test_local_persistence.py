@@ -130,3 +130,15 @@ def test_kms_keys_come_back_with_their_id_and_material(tmp_path: Path) -> None:
         assert plain["Plaintext"] == b"s3cret" and plain["KeyId"].endswith(key_id)
         aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
         assert aliases["alias/seals"] == key_id
+
+
+def test_fresh_starts_empty(dynamodb: Any, tmp_path: Path) -> None:
+    state = LocalState(tmp_path)
+    state.start()
+    try:
+        dynamodb.put_item(TableName="things", Item=_item("old"))
+    finally:
+        state.stop()
+    _empty(dynamodb)
+    assert LocalState(tmp_path, fresh=True).load_tables() == 0
+    assert dynamodb.scan(TableName="things")["Items"] == []

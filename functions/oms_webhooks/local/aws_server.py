@@ -33,7 +33,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -188,16 +187,12 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     threading.Thread(target=server.serve_forever, name="serve", daemon=True).start()
     print(json.dumps({"port": server.server_address[1], "pid": os.getpid()}), flush=True)
-    while not done.wait(1.0):
-        pass
-    started = time.monotonic()
+    done.wait()
     if app.state is not None:
         try:
             app.state.stop()  # idempotent after the parent's state/stop: one more (empty) snapshot
         except Exception:
             logger.exception("last snapshot failed")
-    server.shutdown()
-    logger.debug("stopped in %.2f s", time.monotonic() - started)
     os._exit(0)
 
 

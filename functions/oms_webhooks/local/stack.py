@@ -58,6 +58,7 @@ from typing import Any, Protocol
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from oms_webhooks.local.api_workers import ApiWorkerPool
 from oms_webhooks.local.aws_server import CONTROL_PREFIX, AwsServerThread
 from oms_webhooks.local.gateway import LocalApiGateway
 from oms_webhooks.local.pollers import local_pollers
@@ -183,7 +184,7 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
+class QuietRequestHandler(WSGIRequestHandler):
     """werkzeug's request handler, quieter and JSON-speaking before WSGI too.
 
     Requests are logged at DEBUG on this module's logger instead of werkzeug's
@@ -262,6 +263,11 @@ class LocalStack:
         fresh: with ``state_dir``, start from an empty state.
         aws_process: serve moto from a process of its own
             (:mod:`oms_webhooks.local.aws_server`) instead of a thread of this one.
+        api_workers: serve the API from this many worker processes, each
+            one request at a time (:mod:`oms_webhooks.local.api_workers`;
+            ``oms-webhooks local`` runs 4); 0 serves it from threads of this
+            process, one request at a time (the tests' stacks, whose settings
+            a test may change in this process).
 
     Attributes:
         api_url: ``http://127.0.0.1:<port>`` once started (no trailing slash).
@@ -281,6 +287,7 @@ class LocalStack:
         state_dir: Path | str | None = None,
         fresh: bool = False,
         aws_process: bool = False,
+        api_workers: int = 0,
     ) -> None:
         self.state_dir = None if state_dir is None else Path(state_dir).resolve()
         self._fresh = fresh
@@ -299,6 +306,8 @@ class LocalStack:
         )
         self._gateway_factory = gateway_factory
         self._api: BaseWSGIServer | None = None
+        self._api_workers = api_workers
+        self._api_pool: ApiWorkerPool | None = None
         self._api_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str | None] | None = None
         self._aws_endpoint_url: str | None = None
@@ -332,7 +341,7 @@ class LocalStack:
     @property
     def running(self) -> bool:
         """Whether the API is being served."""
-        return self._api is not None
+        return self._api is not None or self._api_pool is not None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -501,12 +510,21 @@ class LocalStack:
 
     def _start_api(self, api_socket: socket.socket) -> None:
         api_socket.listen(128)
+        if self._api_workers:
+            pool = ApiWorkerPool(api_socket, self._api_workers)
+            try:
+                pool.start()
+            except RuntimeError as exc:
+                raise StackError(str(exc)) from None
+            self._api_pool = pool
+            self._api_url = f"http://{HOST}:{api_socket.getsockname()[1]}"
+            return
         self._api = make_server(
             HOST,
             api_socket.getsockname()[1],
             self._gateway_factory(),
             threaded=True,
-            request_handler=_QuietRequestHandler,
+            request_handler=QuietRequestHandler,
             fd=api_socket.fileno(),
         )
         self._api_url = f"http://{HOST}:{self._api.server_address[1]}"
@@ -525,6 +543,9 @@ class LocalStack:
         with a ``request_stop()`` method are all asked to stop first, so they wind
         down together.
         """
+        if self._api_pool is not None:
+            self._api_pool.stop(timeout)
+            self._api_pool = None
         if self._api is not None:
             self._api.shutdown()
             self._api.server_close()
