@@ -495,7 +495,7 @@ def _iso_8601_only(value: Any) -> Any:
     """
     if isinstance(value, str) and not _ISO_DATE.match(value):
         raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
-    if isinstance(value, str) and re.search(r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}$", value):
+    if isinstance(value, str) and re.search(r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}\Z", value):
         raise ValueError(
             "looks like a UTC offset whose '+' arrived as a space: encode it as %2B "
             "(e.g. 2024-05-01T12:00:00%2B03:00) or use Z"

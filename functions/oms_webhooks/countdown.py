@@ -11,9 +11,14 @@ retry) the built-in choices give:
 - ``random`` {min_value < max_value} → uniform integer in [min_value, max_value]
 
 Every kwarg is an integer ≥ 0 (booleans are not integers), ``factor`` ≥ 1,
-and at most :data:`MAX_INT`. The worst case of the whole schedule (the sum of
-the countdowns for n = 0..max_retries-1, ``random`` at its max) must not
-exceed the delivery retention. Countdowns are computed with clamping, so no
+and at most :data:`MAX_INT`. Whatever the formula gives, a retry never comes
+sooner than :data:`MIN_COUNTDOWN_SECONDS` (1 s) after the attempt before it:
+:func:`countdown_for` raises a smaller countdown (0 from ``fixed`` 0, ``linear``
+at n = 0, ``exponential`` base 0) to 1 s, and the worst case counts it so
+(issue 13: ``exponential`` base 0 with 50 retries made 51 POSTs in 2.6 s).
+The worst case of the whole schedule (the sum of the countdowns for
+n = 0..max_retries-1, ``random`` at its max) must not exceed the delivery
+retention. Countdowns are computed with clamping, so no
 configuration builds a huge integer (exponential with no limit and 50 retries
 is a clean :class:`CountdownConfigError`).
 
@@ -40,6 +45,8 @@ MAX_RETRIES_LIMIT: Final = 50
 DEFAULT_RETENTION_SECONDS: Final = 30 * 86_400
 #: Largest value of any kwarg and of any countdown (fits a signed 64-bit integer).
 MAX_INT: Final = 2**63 - 1
+#: The shortest countdown, in seconds: no schedule retries faster than once a second.
+MIN_COUNTDOWN_SECONDS: Final = 1
 
 _rng: Final = random.Random()  # noqa: S311 - retry jitter, not cryptography
 
@@ -361,7 +368,7 @@ def worst_case_total(config: object, max_retries: object, *, cap: int) -> int:
         raise CountdownConfigError(errors)
     total = 0
     for n in range(retries):
-        total += policy.worst_case(n)
+        total += max(MIN_COUNTDOWN_SECONDS, policy.worst_case(n))
         if total > cap:
             break
     return total
@@ -404,9 +411,10 @@ def validate_schedule(
 def countdown_for(config: object, n: int, rng: random.Random | None = None) -> int:
     """Seconds to wait before retry ``n`` (0 for the first retry) under ``config``.
 
+    The policy's countdown, raised to :data:`MIN_COUNTDOWN_SECONDS` (1 s).
     ``config`` is a stored (validated) config, or a :class:`CountdownPolicy`;
     ``rng`` drives ``random`` (default: a module-level generator). Raises
     :class:`CountdownConfigError` for a bad config and ``ValueError`` for a
     negative or non-integer ``n``.
     """
-    return _policy_of(config).countdown(n, rng)
+    return max(MIN_COUNTDOWN_SECONDS, _policy_of(config).countdown(n, rng))

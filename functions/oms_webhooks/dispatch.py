@@ -35,7 +35,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -46,6 +45,7 @@ from oms_webhooks.countdown import countdown_for
 from oms_webhooks.envelope import build_envelope
 from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks.retry_after import parse_retry_after
 from oms_webhooks.sealing import unseal
 from oms_webhooks.sender import AttemptResult, SendOptions, send
 from oms_webhooks.signing import signature_headers
@@ -304,19 +304,8 @@ def ping(subscription: SubscriptionModel, options: SendOptions) -> AttemptResult
 
 
 def retry_after_seconds(value: str | None, *, now: float) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(int(value[:9]))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
+    """Seconds a ``Retry-After`` header asks for, or None (:mod:`oms_webhooks.retry_after`)."""
+    return parse_retry_after(value, now=now)
 
 
 def next_delay(

@@ -40,6 +40,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from oms_webhooks.event_json import dumps_compact, escape_lone_surrogates
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 
@@ -216,12 +217,12 @@ def _detail_json(detail: Any) -> str:
     """The ``Detail`` string of ``detail`` (a mapping, or JSON text kept as given)."""
     if isinstance(detail, str):
         parse_detail(detail)
-        return detail
+        return escape_lone_surrogates(detail)
     if not isinstance(detail, Mapping):
         raise InvalidEvent(f"Detail must be a JSON object, not {_json_kind(detail)}")
     options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
-    try:
-        return json.dumps(dict(detail), allow_nan=False, **options)
+    try:  # a lone surrogate ("\ud800" in JSON) stays an escape: the text must be UTF-8
+        return dumps_compact(dict(detail))
     except (TypeError, ValueError) as exc:
         error = exc
     try:  # Is NaN or Infinity what made it fail (or a cycle, an unknown type)?

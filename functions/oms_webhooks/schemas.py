@@ -43,8 +43,9 @@ MAX_HEADER_NAME_CHARS = 256
 MAX_HEADER_VALUE_CHARS = 4096
 #: Longest ``secret_key`` / password accepted, in characters.
 MAX_SECRET_CHARS = 1024
-#: RFC 9110 §5.6.2 token: the characters a header name may use.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+#: RFC 9110 §5.6.2 token: the characters a header name may use (``fullmatch``: a ``$``
+#: anchor would also accept ``"X-Partner\n"``, which then fails every send; issue 13).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Examples of ``filter`` (README "Payload filters"), field names of the OMS events.
 FILTER_EXAMPLES = [
     "stock_location.id == `12`",
@@ -107,7 +108,7 @@ def check_additional_headers(value: dict[str, str] | None) -> dict[str, str] | N
     seen: set[str] = set()
     for name, header_value in value.items():
         lower = name.lower()
-        if not _HEADER_NAME.match(name) or len(name) > MAX_HEADER_NAME_CHARS:
+        if not _HEADER_NAME.fullmatch(name) or len(name) > MAX_HEADER_NAME_CHARS:
             raise ValueError(
                 f"{name[:64]!r} is not a valid header name (RFC 9110 token, "
                 f"at most {MAX_HEADER_NAME_CHARS} characters)"

@@ -20,7 +20,9 @@ from pynamodb.exceptions import PutError
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.tables import TokenModel, bind_tables
 
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: A tenant name, matched against the *whole* value (``fullmatch``: ``$`` would also
+#: accept a trailing newline, issue 13).
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _TOKEN_BYTES = 32
 
 
@@ -56,7 +58,7 @@ def _info(item: TokenModel) -> TokenInfo:
 
 def validate_tenant(tenant: str) -> str:
     """Return ``tenant`` if it is a valid tenant name, else raise :class:`TokenError`."""
-    if not TENANT_PATTERN.match(tenant):
+    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
         raise TokenError(
             f"invalid tenant name {tenant!r}: 1-64 characters of letters, digits, '_', '.', '-'"
         )

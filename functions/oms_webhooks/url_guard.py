@@ -67,8 +67,8 @@ _ALWAYS_RESERVED: Final = (
     ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
     ipaddress.IPv6Network("fec0::/10"),  # deprecated site-local
 )
-_HOST_LABEL: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\Z")
-_PORT: Final = re.compile(r"[0-9]{1,5}\Z")
+_HOST_LABEL: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
+_PORT: Final = re.compile(r"[0-9]{1,5}")
 
 
 class TargetURLRefused(ValueError):
@@ -234,7 +234,7 @@ def _split_authority(netloc: str) -> tuple[str, bool, str]:
 def _parse_port(text: str, scheme: str) -> int:
     if not text:
         return DEFAULT_PORTS[scheme]
-    if not _PORT.match(text) or not 1 <= int(text) <= 65535:
+    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
         raise _refuse(f"port {text!r} is not a number from 1 to 65535")
     return int(text)
 
@@ -261,7 +261,7 @@ def _check_name_syntax(shown: str, name: str) -> None:
     bare = name[:-1] if name.endswith(".") else name
     labels = bare.split(".")
     if len(bare) > 253 or not all(
-        _HOST_LABEL.match(label) and len(label) <= 63 for label in labels
+        _HOST_LABEL.fullmatch(label) and len(label) <= 63 for label in labels
     ):
         raise _refuse(f"host {shown!r} is not a valid host name")
 

@@ -18,6 +18,7 @@ from oms_webhooks.countdown import (
     DEFAULT_RETENTION_SECONDS,
     MAX_INT,
     MAX_RETRIES_LIMIT,
+    MIN_COUNTDOWN_SECONDS,
     CountdownConfigError,
     CountdownPolicy,
     IntField,
@@ -76,16 +77,16 @@ def test_default_schedule_numbers() -> None:
 @pytest.mark.parametrize("n", [0, 1, 5, 49])
 def test_fixed(n: int) -> None:
     assert countdown_for(cfg("fixed", seconds=30), n) == 30
-    assert countdown_for(cfg("fixed", seconds=0), n) == 0
+    assert countdown_for(cfg("fixed", seconds=0), n) == 1  # raised to the 1 s floor
 
 
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"base": 10}, [0, 10, 20, 30, 100]),
-        ({"base": 10, "limit": 25}, [0, 10, 20, 25, 25]),
-        ({"base": 0}, [0, 0, 0, 0, 0]),
-        ({"base": 7, "limit": 0}, [0, 0, 0, 0, 0]),
+        ({"base": 10}, [1, 10, 20, 30, 100]),  # n = 0 gives 0: raised to the 1 s floor
+        ({"base": 10, "limit": 25}, [1, 10, 20, 25, 25]),
+        ({"base": 0}, [1, 1, 1, 1, 1]),
+        ({"base": 7, "limit": 0}, [1, 1, 1, 1, 1]),
     ],
 )
 def test_linear(kwargs: dict[str, int], expected: list[int]) -> None:
@@ -99,7 +100,7 @@ def test_linear(kwargs: dict[str, int], expected: list[int]) -> None:
         ({"base": 3, "factor": 5}, [5, 15, 45, 135, 5 * 3**10]),
         ({"base": 2, "factor": 60, "limit": 300}, [60, 120, 240, 300, 300]),
         ({"base": 10, "limit": 50}, [1, 10, 50, 50, 50]),
-        ({"base": 0}, [1, 0, 0, 0, 0]),  # 0^0 = 1
+        ({"base": 0}, [1, 1, 1, 1, 1]),  # 0^0 = 1, then 0: raised to the 1 s floor
         ({"base": 1, "factor": 9}, [9, 9, 9, 9, 9]),
         ({"base": 2, "factor": 7, "limit": 3}, [3, 3, 3, 3, 3]),
     ],
@@ -383,7 +384,7 @@ def test_countdowns_never_negative_and_never_over_limit(
 @given(config=valid_configs, retries=st.integers(min_value=0, max_value=50))
 def test_schedule_accepted_iff_worst_case_fits(config: dict[str, Any], retries: int) -> None:
     policy = parse_countdown_config(config)
-    exact = sum(policy.worst_case(n) for n in range(retries))
+    exact = sum(max(MIN_COUNTDOWN_SECONDS, policy.worst_case(n)) for n in range(retries))
     try:
         validate_schedule(config, retries, retention_seconds=RETENTION)
     except CountdownConfigError:

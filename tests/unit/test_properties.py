@@ -36,6 +36,7 @@ from standardwebhooks.webhooks import Webhook
 
 from oms_webhooks.countdown import (
     MAX_INT,
+    MIN_COUNTDOWN_SECONDS,
     CountdownConfigError,
     countdown_for,
     parse_countdown_config,
@@ -385,7 +386,8 @@ def test_countdowns_with_huge_kwargs_stay_in_range_and_grow(
     policy = parse_countdown_config(config)
     value = countdown_for(config, n, random.Random(seed))
     assert isinstance(value, int)
-    assert 0 <= value <= policy.worst_case(n) <= MAX_INT
+    assert MIN_COUNTDOWN_SECONDS <= value <= max(MIN_COUNTDOWN_SECONDS, policy.worst_case(n))
+    assert policy.worst_case(n) <= MAX_INT
     # Non-decreasing in n, except exponential base 0 (0^0 = 1, then 0) and random.
     if config["choice"] != "random" and config["kwargs"].get("base") != 0:
         assert policy.countdown(n) <= policy.countdown(n + 1) <= MAX_INT
@@ -401,7 +403,7 @@ def test_worst_case_total_is_exact_up_to_the_cap(
     config: dict[str, Any], retries: int, cap: int
 ) -> None:
     policy = parse_countdown_config(config)
-    exact = sum(policy.worst_case(n) for n in range(retries))
+    exact = sum(max(MIN_COUNTDOWN_SECONDS, policy.worst_case(n)) for n in range(retries))
     total = worst_case_total(config, retries, cap=cap)
     assert total == exact if exact <= cap else cap < total <= cap + MAX_INT
 
@@ -421,7 +423,8 @@ def test_an_accepted_schedule_ends_within_the_retention(
         return
     policy = parse_countdown_config(normalised)
     assert count == retries
-    assert 0 <= sum(policy.worst_case(n) for n in range(count)) <= retention
+    floored = (max(MIN_COUNTDOWN_SECONDS, policy.worst_case(n)) for n in range(count))
+    assert 0 <= sum(floored) <= retention
 
 
 @FAST

@@ -39,11 +39,19 @@ def record_handler(record: SQSRecord) -> None:
         )
         metrics.add_metric(name="EventUnroutable", unit=MetricUnit.Count, value=1)
         return
-    except fanout.OversizeEvent:
+    except fanout.OversizeEvent as exc:
         logger.error(
-            "oversize event left for the ingress DLQ", extra={"message_id": record.message_id}
+            "oversize event left for the ingress DLQ",
+            extra={"reason": str(exc), "message_id": record.message_id},
         )
         metrics.add_metric(name="EventOversize", unit=MetricUnit.Count, value=1)
+        raise
+    except Exception:  # a bug: never fail an event without saying why
+        logger.exception(
+            "event could not be read; it will be retried, then dead-lettered",
+            extra={"message_id": record.message_id},
+        )
+        metrics.add_metric(name="EventError", unit=MetricUnit.Count, value=1)
         raise
     try:
         result = fanout.fan_out(

@@ -1,0 +1,189 @@
+"""Hostile input and odd partner answers (issue 13): a clear error or a delivery, never a
+crash, a silent loss or a leak. On the local stack, with real receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from oms_webhooks.cli import main
+from oms_webhooks.handlers import router
+from oms_webhooks.local.gateway import FakeLambdaContext
+from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.publisher import publish_event
+from oms_webhooks.receiver import check_whisperer
+from tests.functional.helpers import subscribe
+from tests.receivers import Receiver, RecordedRequest, Response
+
+FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
+
+#: Retry-After values a partner sent, as http.client hands them over (Latin-1 per byte).
+ODD_RETRY_AFTER: dict[str, list[tuple[str, str]]] = {
+    "/superscript": [("Retry-After", "²")],
+    "/arabic-indic": [("Retry-After", "٣".encode().decode("latin-1"))],
+    "/negative": [("Retry-After", "-5")],
+    "/fraction": [("Retry-After", "1.5")],
+    "/past-date": [("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")],
+    "/garbage": [("Retry-After", "soon, maybe")],
+    "/two-headers": [("Retry-After", "1"), ("Retry-After", "7200")],
+}
+
+
+def test_odd_retry_after_values_fall_back_to_the_countdown(client: requests.Session) -> None:
+    # GIVEN a partner answering its first request per path 503 with an odd Retry-After
+    seen: defaultdict[str, int] = defaultdict(int)
+    lock = threading.Lock()
+
+    def responder(request: RecordedRequest) -> Response:
+        with lock:
+            seen[request.path] += 1
+            first = seen[request.path] == 1
+        if first:
+            return Response(status=503, headers=ODD_RETRY_AFTER[request.path])
+        return Response(status=200)
+
+    with Receiver(responder=responder) as receiver:
+        for path in ODD_RETRY_AFTER:
+            subscribe(
+                client,
+                event_type="transfer.status.created",
+                target_url=receiver.url(path),
+                retry_countdown_config=FAST,
+                max_retries=2,
+            )
+        # WHEN one event goes to all of them
+        publish_event("transfer.status.created", {"id": 13})
+        # THEN each is retried on its 1 s countdown (a raise in the dispatcher would
+        # hold the message for the queue's 6-minute visibility timeout instead)
+        received = receiver.wait_for(2 * len(ODD_RETRY_AFTER), timeout=30)
+    by_path: defaultdict[str, list[RecordedRequest]] = defaultdict(list)
+    for request in received:
+        by_path[request.path].append(request)
+    assert set(by_path) == set(ODD_RETRY_AFTER)
+    for path, (first, second, *_) in by_path.items():
+        assert 0.9 <= second.received_at - first.received_at < 25, path
+
+
+def test_a_zero_countdown_schedule_retries_at_most_once_a_second(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a schedule whose formula gives 0 s (exponential base 0: 1, 0, 0, ...)
+    receiver.respond(*[Response(status=500)] * 10)
+    subscribe(
+        client,
+        event_type="transfer.status.cancelled",
+        target_url=receiver.url("/"),
+        retry_countdown_config={"choice": "exponential", "kwargs": {"base": 0}},
+        max_retries=3,
+    )
+    # WHEN its deliveries keep failing
+    publish_event("transfer.status.cancelled", {"id": 6})
+    attempts = receiver.wait_for(4, timeout=20)
+    # THEN every retry waits at least the 1 s floor
+    gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(attempts)]
+    assert all(gap >= 0.95 for gap in gaps), gaps
+
+
+def test_a_header_name_with_a_trailing_newline_is_a_400(client: requests.Session) -> None:
+    response = client.post(
+        "/whisperer/hooks/",
+        json={
+            "event_type": "package.created",
+            "target_url": "http://127.0.0.1:9/",
+            "additional_headers": {"X-Partner\n": "v"},
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert "additional_headers" in response.json()["errors"]
+
+
+def _payload_of(request: RecordedRequest) -> Any:
+    return json.loads(request.body)["payload"]
+
+
+def test_a_lone_surrogate_escape_is_delivered_as_an_escape(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a Detail holding a lone surrogate escape: valid JSON, not valid Unicode
+    subscribe(
+        client,
+        event_type="stock_location.created",
+        target_url=receiver.url("/"),
+        secret_key="s3cret",
+    )
+    # WHEN it is published as JSON text and as the parsed object
+    publish_event("stock_location.created", '{"note": "half \\ud800 a pair", "n": 1}')
+    publish_event("stock_location.created", {"note": "half \ud83d", "n": 2})
+    # THEN both are delivered, the escape kept in the signed body (valid UTF-8)
+    requests_ = receiver.wait_for(2, timeout=20)
+    bodies = {_payload_of(r)["n"]: r for r in requests_}
+    assert b'"half \\ud800 a pair"' in bodies[1].body
+    assert b'"half \\ud83d"' in bodies[2].body
+    for request in requests_:
+        request.body.decode("utf-8")  # strict: the body is UTF-8
+        assert check_whisperer("s3cret", request.body, request.headers["X-Whisperer-Signature"])
+    assert _payload_of(bodies[2])["note"] == "half \ud83d"  # JSON-equal to the Detail
+
+
+def test_publish_data_with_a_lone_surrogate_does_not_crash_the_cli(
+    stack: LocalStack, client: requests.Session, receiver: Receiver
+) -> None:
+    subscribe(client, event_type="stock_location.updated", target_url=receiver.url("/"))
+    result = CliRunner().invoke(
+        main,
+        [
+            "publish",
+            "stock_location.updated",
+            "--data",
+            '{"name": "\\udc80 trailing half"}',
+            "--endpoint-url",
+            stack.aws_endpoint_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    (request,) = receiver.wait_for(1, timeout=20)
+    assert _payload_of(request) == {"name": "\udc80 trailing half"}
+
+
+def test_90_kb_of_emoji_is_delivered(client: requests.Session, receiver: Receiver) -> None:
+    # GIVEN a Detail of ~90 KB of emoji: 4 UTF-8 bytes each (as EventBridge counts),
+    # a 12-byte \ud83d\ude00 escape each in the queue message (~270 KB)
+    text = "😀" * 22_500
+    subscribe(client, event_type="package.status.shipped", target_url=receiver.url("/"))
+    publish_event("package.status.shipped", {"text": text})
+    # THEN it is delivered whole, in UTF-8, not refused as oversize
+    (request,) = receiver.wait_for(1, timeout=20)
+    assert _payload_of(request) == {"text": text}
+    assert "😀".encode() * 22_500 in request.body
+
+
+def test_a_router_failure_logs_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a record the router cannot even read (no body at all)
+    record = {
+        "messageId": "m-1",
+        "receiptHandle": "r",
+        "body": None,
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-ingress",
+        "awsRegion": "us-east-1",
+    }
+    # WHEN the router handles it
+    context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30.0)
+    answer = router.handler({"Records": [record]}, context)
+    # THEN the record comes back (retried, then dead-lettered) and the log says why
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.message_id == "m-1"  # type: ignore[attr-defined]
+    assert "could not be read" in error.getMessage()
+    assert error.exc_info is not None and error.exc_info[0] is TypeError
