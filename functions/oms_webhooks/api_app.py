@@ -580,17 +580,37 @@ def _utc(value: datetime | None) -> datetime | None:
     summary="One delivery with every attempt",
     tags=["deliveries"],
     responses={
-        200: {"description": "The delivery"},
+        200: {
+            "description": "The delivery",
+            "content": {"application/json": {"model": DeliveryDetailOut}},
+        },
         **_AUTH_ERRORS,
         **_error_response(404, "No such delivery for this tenant"),
     },
 )
 def get_delivery(
     delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
-) -> DeliveryDetailOut:
+) -> Response[Any]:
     """The delivery, its request payload and every attempt, if it is the caller's."""
     item = delivery_log.get_delivery(_tenant(), delivery_uuid, allowed=_scope())
-    return DeliveryDetailOut.model_validate(delivery_log.to_detail(item))
+    view, payload_json = delivery_log.to_detail(item)
+    body = _detail_body(DeliveryDetailOut.model_validate(view), payload_json)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _detail_body(detail: DeliveryDetailOut, payload_json: str | None) -> str:
+    """JSON text of ``detail`` with the stored payload text written in as it is.
+
+    Neither parsed nor re-serialised: a payload nested as deep as the router
+    accepts (:data:`oms_webhooks.event_json.MAX_NESTING_DEPTH`) is beyond
+    what pydantic and Powertools' encoder serialise (about 250 levels).
+    """
+    document = detail.model_dump(mode="json")
+    request = document.pop("request_payload")
+    head = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    event = json.dumps(request.get("event"), ensure_ascii=False, separators=(",", ":"))
+    payload = payload_json if payload_json is not None else "null"
+    return f'{head[:-1]},"request_payload":{{"event":{event},"payload":{payload}}}}}'
 
 
 @app.post(

@@ -8,7 +8,6 @@ index (newest first), and a delivery of another tenant is not found.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,13 +152,20 @@ def to_resource(item: DeliveryModel) -> dict[str, Any]:
     }
 
 
-def to_detail(item: DeliveryModel) -> dict[str, Any]:
-    """The detail view: the list view plus the request payload and every attempt."""
+def to_detail(item: DeliveryModel) -> tuple[dict[str, Any], str | None]:
+    """The detail view, and the event payload's JSON text as stored (None once expired).
+
+    The view is the list view plus ``request_payload`` (its ``payload`` left
+    null) and every attempt. The payload stays text: the API writes it into
+    the answer as it is, so a payload nested as deep as the router accepts
+    is shown without being parsed and re-serialised (pydantic stops
+    serialising at a depth of a few hundred; issue 13).
+    """
     payload = deliveries.load_payload(item.event_id)
     view = to_resource(item)
     view["request_payload"] = {
         "event": {"type": item.event_type, "uuid": item.pk, "time": item.event_time},
-        "payload": json.loads(payload.detail) if payload is not None else None,
+        "payload": None,
     }
     view["attempts"] = [
         {
@@ -173,4 +179,4 @@ def to_detail(item: DeliveryModel) -> dict[str, Any]:
         }
         for a in attempts_of(item.pk)
     ]
-    return view
+    return view, payload.detail if payload is not None else None

@@ -8,6 +8,10 @@ Two rules that the publisher, the router and the delivery log share:
   surrogate (``"\\ud800"``: valid JSON syntax, not valid Unicode, so it has
   no UTF-8 form): it stays the ``\\uXXXX`` escape it came as, so the text is
   always valid UTF-8 and JSON-equal to what the OMS sent (issue 13).
+* **Nesting.** A Detail may nest at most :data:`MAX_NESTING_DEPTH` (512)
+  objects and arrays deep: well inside what Python's json module parses and
+  writes on every path (router, dispatcher, delivery log), so whatever the
+  publisher and the router accept is delivered and shown (issue 13).
 * **Size.** EventBridge sizes a ``PutEvents`` entry as the UTF-8 bytes of
   ``Source``, ``DetailType``, ``Detail`` and each ``Resources`` entry, plus
   14 bytes for ``Time`` when given; an entry may be at most 262,144 bytes
@@ -25,14 +29,18 @@ from typing import Any, Final
 
 __all__ = [
     "MAX_ENTRY_BYTES",
+    "MAX_NESTING_DEPTH",
     "TIME_BYTES",
     "dumps_compact",
     "entry_size",
     "escape_lone_surrogates",
+    "nesting_depth",
 ]
 
 #: EventBridge's largest ``PutEvents`` entry, in bytes (256 KB), DESIGN §8.
 MAX_ENTRY_BYTES: Final = 256 * 1024
+#: Deepest nesting of objects and arrays in a Detail (the Detail object itself is 1).
+MAX_NESTING_DEPTH: Final = 512
 #: What ``Time`` counts in an entry's size when given, in bytes.
 TIME_BYTES: Final = 14
 
@@ -63,6 +71,29 @@ def dumps_compact(value: Any) -> str:
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return escape_lone_surrogates(text)
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar is 0, ``{}`` is 1).
+
+    Iterative, so it never hits the recursion limit itself.
+
+    >>> nesting_depth({"a": [1, {"b": []}]})
+    4
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _utf8_bytes(text: str) -> int:

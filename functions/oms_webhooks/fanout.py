@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from oms_webhooks.deliveries import PENDING, create_delivery, store_payload
-from oms_webhooks.event_json import MAX_ENTRY_BYTES, dumps_compact, entry_size
+from oms_webhooks.event_json import (
+    MAX_ENTRY_BYTES,
+    MAX_NESTING_DEPTH,
+    dumps_compact,
+    entry_size,
+    nesting_depth,
+)
 from oms_webhooks.event_types import EVENT_TYPES
 from oms_webhooks.filters import evaluate as evaluate_filter
 from oms_webhooks.settings import get_settings
@@ -155,6 +161,11 @@ def parse_event(body: str) -> OmsEvent:
             raise Unroutable("Detail is not JSON") from None
     if not isinstance(detail, dict):
         raise Unroutable("Detail is not a JSON object")
+    depth = nesting_depth(detail)
+    if depth > MAX_NESTING_DEPTH:
+        raise Unroutable(
+            f"Detail nests {depth} levels deep; at most {MAX_NESTING_DEPTH} are routed"
+        )
     try:
         detail_json = dumps_compact(detail)
     except ValueError:

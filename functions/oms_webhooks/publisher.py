@@ -40,7 +40,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from oms_webhooks.event_json import dumps_compact, escape_lone_surrogates
+from oms_webhooks.event_json import (
+    MAX_NESTING_DEPTH,
+    dumps_compact,
+    escape_lone_surrogates,
+    nesting_depth,
+)
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 
@@ -208,9 +213,23 @@ def parse_detail(text: str) -> dict[str, Any]:
         parsed = json.loads(text, parse_float=_refuse_non_finite, parse_constant=_refuse_non_finite)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"Detail is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent(
+            f"Detail nests too deeply; at most {MAX_NESTING_DEPTH} levels are delivered"
+        ) from None
     if not isinstance(parsed, dict):
         raise InvalidEvent(f"Detail must be a JSON object, not {_json_kind(parsed)}")
+    _check_depth(parsed)
     return parsed
+
+
+def _check_depth(detail: Any) -> None:
+    """Refuse a Detail nested deeper than the router routes (``event_json.MAX_NESTING_DEPTH``)."""
+    depth = nesting_depth(detail)
+    if depth > MAX_NESTING_DEPTH:
+        raise InvalidEvent(
+            f"Detail nests {depth} levels deep; at most {MAX_NESTING_DEPTH} are delivered"
+        )
 
 
 def _detail_json(detail: Any) -> str:
@@ -222,9 +241,16 @@ def _detail_json(detail: Any) -> str:
         raise InvalidEvent(f"Detail must be a JSON object, not {_json_kind(detail)}")
     options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
     try:  # a lone surrogate ("\ud800" in JSON) stays an escape: the text must be UTF-8
-        return dumps_compact(dict(detail))
+        text = dumps_compact(dict(detail))
+    except RecursionError:
+        raise InvalidEvent(
+            f"Detail nests too deeply; at most {MAX_NESTING_DEPTH} levels are delivered"
+        ) from None
     except (TypeError, ValueError) as exc:
         error = exc
+    else:
+        _check_depth(dict(detail))  # after dumps: no cycle left to walk
+        return text
     try:  # Is NaN or Infinity what made it fail (or a cycle, an unknown type)?
         json.dumps(dict(detail), allow_nan=True, **options)
     except (TypeError, ValueError):

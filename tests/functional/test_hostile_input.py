@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -14,12 +15,14 @@ import requests
 from click.testing import CliRunner
 
 from oms_webhooks.cli import main
+from oms_webhooks.event_json import MAX_NESTING_DEPTH
 from oms_webhooks.handlers import router
 from oms_webhooks.local.gateway import FakeLambdaContext
 from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import publish_event
+from oms_webhooks.publisher import InvalidEvent, events_client, publish_event
 from oms_webhooks.receiver import check_whisperer
-from tests.functional.helpers import subscribe
+from oms_webhooks.settings import get_settings
+from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
 
 FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
@@ -187,3 +190,55 @@ def test_a_router_failure_logs_its_reason(caplog: pytest.LogCaptureFixture) -> N
     assert error.message_id == "m-1"  # type: ignore[attr-defined]
     assert "could not be read" in error.getMessage()
     assert error.exc_info is not None and error.exc_info[0] is TypeError
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """An object nested ``depth`` levels deep (``{"a": {"a": ... {"leaf": 1}}}``)."""
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_deeply_nested_payload_is_delivered_and_shown(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a Detail nested as deep as the router routes (pydantic stops at ~250)
+    detail = _nested(MAX_NESTING_DEPTH)
+    subscribe(client, event_type="package.status.cancelled", target_url=receiver.url("/"))
+    publish_event("package.status.cancelled", detail)
+    (request,) = receiver.wait_for(1, timeout=20)
+    assert _payload_of(request) == detail
+    # THEN its delivery log page shows it (it answered 502 before)
+    (item,) = wait_until(lambda: client.get("/whisperer/hook_events/").json()["results"])
+    page = client.get(f"/whisperer/hook_events/{item['uuid']}/")
+    assert page.status_code == 200, page.text[:300]
+    shown = page.json()
+    assert shown["request_payload"]["payload"] == detail
+    assert shown["request_payload"]["event"]["uuid"] == item["uuid"]
+    assert shown["uuid"] == item["uuid"] and shown["attempts"][0]["response_http_status"] == 200
+
+
+def test_deeper_nesting_is_refused_by_the_publisher_and_not_routed(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    subscribe(client, event_type="package.status.packed_for_refund", target_url=receiver.url("/"))
+    too_deep = _nested(MAX_NESTING_DEPTH + 1)
+    with pytest.raises(InvalidEvent, match="levels deep"):
+        publish_event("package.status.packed_for_refund", too_deep)
+    # put straight on the bus, it is acknowledged as unroutable, never half-delivered
+    events_client().put_events(
+        Entries=[
+            {
+                "EventBusName": get_settings().bus_name,
+                "Source": get_settings().event_source,
+                "DetailType": "package.status.packed_for_refund",
+                "Detail": json.dumps(too_deep),
+            }
+        ]
+    )
+    publish_event("package.status.packed_for_refund", {"after": True})
+    receiver.wait_for(1, timeout=20)
+    time.sleep(1.0)  # room for the deep one to arrive, had it been routed
+    (request,) = receiver.requests
+    assert _payload_of(request) == {"after": True}

@@ -39,6 +39,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from oms_webhooks.local.moto_dynamodb import serialise_dynamodb
 from oms_webhooks.local.persistence import LocalState
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class AwsApp:
     def __init__(self, state_dir: Path | None = None, *, fresh: bool = False) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        serialise_dynamodb()  # moto's transactions are not atomic across its threads
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.state = LocalState(state_dir, fresh=fresh) if state_dir is not None else None
         self.requests = 0
