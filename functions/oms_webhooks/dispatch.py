@@ -44,6 +44,7 @@ from oms_webhooks import deliveries, health
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.envelope import build_envelope
 from oms_webhooks.errors import Conflict, NotFound
+from oms_webhooks.redaction import redact_result, secret_strings
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.retry_after import parse_retry_after
 from oms_webhooks.sealing import unseal
@@ -276,8 +277,23 @@ def basic_auth(subscription: SubscriptionModel) -> tuple[str, str] | None:
 def attempt(prepared: Prepared, options: SendOptions) -> AttemptResult:
     """POST the delivery once; never raises for what the partner or network does."""
     body, headers = build_request(prepared, timestamp=int(time.time()))
-    auth = basic_auth(prepared.subscription)
-    return send(prepared.subscription.target_url, body, headers, auth=auth, options=options)
+    return _send_redacted(prepared.subscription, body, headers, options)
+
+
+def _send_redacted(
+    subscription: SubscriptionModel, body: bytes, headers: dict[str, str], options: SendOptions
+) -> AttemptResult:
+    """:func:`send`, with the subscription's own secrets redacted from what came back
+    (a partner echoing the request: :mod:`oms_webhooks.redaction`)."""
+    auth = basic_auth(subscription)
+    result = send(subscription.target_url, body, headers, auth=auth, options=options)
+    signing = [
+        unseal(sealed)
+        for sealed in (subscription.sealed_secret_key, subscription.sealed_previous_secret_key)
+        if sealed
+    ]
+    secrets = secret_strings(headers=headers, auth=auth, signing_secrets=signing)
+    return redact_result(result, secrets, limit=options.excerpt_bytes)
 
 
 #: The event type of a ping (``POST /whisperer/hooks/{id}/ping/``); not in the catalogue.
@@ -298,9 +314,7 @@ def ping(subscription: SubscriptionModel, options: SendOptions) -> AttemptResult
         payload={},
     )
     headers = signed_headers(subscription, msg_id, PING_EVENT_TYPE, body, int(time.time()))
-    return send(
-        subscription.target_url, body, headers, auth=basic_auth(subscription), options=options
-    )
+    return _send_redacted(subscription, body, headers, options)
 
 
 def retry_after_seconds(value: str | None, *, now: float) -> float | None:

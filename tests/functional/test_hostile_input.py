@@ -3,6 +3,7 @@ crash, a silent loss or a leak. On the local stack, with real receivers on 127.0
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -242,3 +243,61 @@ def test_deeper_nesting_is_refused_by_the_publisher_and_not_routed(
     time.sleep(1.0)  # room for the deep one to arrive, had it been routed
     (request,) = receiver.requests
     assert _payload_of(request) == {"after": True}
+
+
+API_KEY = "key-live-5b1e7c9d"
+PASSWORD = 'pw/with"quotes&more'
+SIGNING_SECRET = "signing-secret-0f3a9"
+
+
+def _echo(request: RecordedRequest) -> Response:
+    """A partner's error page that echoes the request headers (raw and as JSON) and,
+    misconfigured, its own copy of the signing secret."""
+    echoed = dict(request.header_items)
+    basic = echoed.get("Authorization", "").removeprefix("Basic ")
+    echoed["Credentials"] = base64.b64decode(basic).decode()  # as a debug page decodes it
+    raw = "".join(f"{name}: {value}\n" for name, value in echoed.items())
+    body = f"<pre>{raw}</pre>\n{json.dumps(echoed)}\nkey={SIGNING_SECRET}"
+    return Response(status=500, body=body.encode())
+
+
+def _leaks(text: str | None) -> list[str]:
+    basic = base64.b64encode(f"partner:{PASSWORD}".encode()).decode()
+    spellings = [API_KEY, PASSWORD, json.dumps(PASSWORD)[1:-1], basic, SIGNING_SECRET]
+    return [s for s in spellings if text and s in text]
+
+
+def test_secrets_echoed_by_the_partner_are_redacted(client: requests.Session) -> None:
+    with Receiver(responder=_echo) as receiver:
+        sub = subscribe(
+            client,
+            event_type="shipment.status.updated",
+            target_url=receiver.url("/"),
+            additional_headers={"X-Api-Key": API_KEY, "X-Plain": "plain-visible"},
+            config={"auth": {"auth_type": "basic", "username": "partner", "password": PASSWORD}},
+            secret_key=SIGNING_SECRET,
+            retry_countdown_config=FAST,
+            max_retries=0,
+        )
+        # the echo really carries every secret
+        publish_event("shipment.status.updated", {"id": 7})
+        (request,) = receiver.wait_for(1, timeout=20)
+        assert len(_leaks(_echo(request).body.decode())) == 5
+        # the delivery log keeps the excerpt without them
+        (item,) = wait_until(
+            lambda: [
+                d
+                for d in client.get("/whisperer/hook_events/").json()["results"]
+                if d["status"] == "failed"
+            ]
+        )
+        detail = client.get(f"/whisperer/hook_events/{item['uuid']}/").json()
+        for text in (item["response_content"], detail["attempts"][0]["response_content"]):
+            assert _leaks(text) == [] and "[redacted]" in text and "plain-visible" in text
+        # nor do the answers of ping and resend
+        ping = client.post(f"/whisperer/hooks/{sub['id']}/ping/")
+        resend = client.post(f"/whisperer/hook_events/{item['uuid']}/retry/")
+        for answer in (ping, resend):
+            assert answer.status_code == 200, answer.text
+            assert _leaks(answer.json()["response_content"]) == []
+            assert "[redacted]" in answer.json()["response_content"]
