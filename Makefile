@@ -27,8 +27,12 @@ $(WHEELS_STAMP): $(STAMP)
 		&& touch ../$(WHEELS_STAMP) \
 		|| echo "make: no wheelhouse (PyPI unreachable?): the asset tests will skip"
 
+# Ports of the local stack: make run API_PORT=8100 AWS_PORT=4666
+API_PORT ?= 8000
+AWS_PORT ?= 4566
+
 run: install
-	$(BIN)/oms-webhooks local
+	$(BIN)/oms-webhooks local --api-port $(API_PORT) --aws-port $(AWS_PORT)
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)

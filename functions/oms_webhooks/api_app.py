@@ -41,6 +41,7 @@ from oms_webhooks.errors import (
     ValidationFailed,
 )
 from oms_webhooks.event_types import EVENT_TYPES, normalize_event_type
+from oms_webhooks.public_target import public_target_warning
 from oms_webhooks.schemas import (
     AttemptAnswerOut,
     DeliveryDetailOut,
@@ -293,7 +294,20 @@ def create_subscription(body: Annotated[SubscriptionIn, Body()]) -> Subscription
     """Create a subscription; 201 with the subscription (never its secrets)."""
     item = subscriptions.create_subscription(_tenant(), body, allowed=_scope())
     logger.info("subscription created", extra={"subscription_id": item.id})
+    _warn_if_public(item.id, item.target_url)
     return subscriptions.to_resource(item)
+
+
+def _warn_if_public(subscription_id: str, target_url: str) -> None:
+    """Log a warning for a public target where private ones are allowed (the local stack)."""
+    settings = get_settings()
+    warning = public_target_warning(
+        target_url,
+        allow_private=settings.allow_private_targets,
+        timeout=settings.dns_timeout_seconds,
+    )
+    if warning:
+        logger.warning(warning, extra={"subscription_id": subscription_id})
 
 
 @app.get(
@@ -453,6 +467,8 @@ def replace_subscription(
     item = subscriptions.update_subscription(
         _tenant(), subscription_id, body, partial=False, allowed=_scope()
     )
+    if body.target_url is not None:
+        _warn_if_public(item.id, item.target_url)
     return subscriptions.to_resource(item)
 
 
@@ -469,6 +485,8 @@ def patch_subscription(
     item = subscriptions.update_subscription(
         _tenant(), subscription_id, body, partial=True, allowed=_scope()
     )
+    if body.target_url is not None:
+        _warn_if_public(item.id, item.target_url)
     return subscriptions.to_resource(item)
 
 

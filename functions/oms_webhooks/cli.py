@@ -169,6 +169,9 @@ def banner(stack: LocalStack) -> str:
             "",
             "  # a sample partner endpoint that verifies signatures",
             "  .venv/bin/oms-webhooks receiver --port 9000 --secret secret",
+            "  # while rotating its secret (rotate_secret/), accept the old and the new one:",
+            "  # X-Whisperer-Signature switches to the new secret at once",
+            "  .venv/bin/oms-webhooks receiver --port 9000 --secret secret --secret NEW_SECRET",
             "  # subscribe it",
             f"  curl -s -X POST {api}/hooks/ {auth} \\",
             f"       -H 'Content-Type: application/json' -d '{body}'",
@@ -257,7 +260,13 @@ def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool, api_worker
         try:
             stack.start()
         except StackError as exc:
-            raise _Failure(str(exc)) from None
+            hint = (
+                "; pick free ports: make run API_PORT=8100 AWS_PORT=4666 "
+                "(or oms-webhooks local --api-port 8100 --aws-port 4666)"
+                if "port" in str(exc)
+                else ""
+            )
+            raise _Failure(f"{exc}{hint}") from None
         except TokenError as exc:  # a bad $OMS_WEBHOOKS_DEV_TOKEN
             raise _BadInput(f"development token: {exc}") from None
         click.echo(banner(stack))

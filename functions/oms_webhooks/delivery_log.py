@@ -147,6 +147,7 @@ def to_resource(item: DeliveryModel) -> dict[str, Any]:
         else int(item.response_http_status),
         "response_content": item.response_content,
         "response_time": None if item.response_time is None else int(item.response_time),
+        "error": item.error,
         "created_date": item.created_date,
         "modified_date": item.modified_date,
     }

@@ -381,6 +381,9 @@ def record(
         if result.response_excerpt
         else DeliveryModel.response_content.remove()
     )
+    actions.append(
+        DeliveryModel.error.set(result.error) if result.error else DeliveryModel.error.remove()
+    )
     if result.delivered:
         outcome = Outcome("delivered", delivery.pk, result=result)
         actions.append(DeliveryModel.status.set(deliveries.DELIVERED))

@@ -327,6 +327,9 @@ class DeliveryOut(BaseModel):
     response_http_status: int | None
     response_content: str | None = Field(description="Excerpt (≤ 4 KiB) of the last response")
     response_time: int | None = Field(description="Milliseconds of the last attempt")
+    error: str | None = Field(
+        None, description="The last attempt's error (timeout, refused, ...), if it had no answer"
+    )
     created_date: datetime
     modified_date: datetime
 

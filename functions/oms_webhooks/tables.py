@@ -248,6 +248,8 @@ class DeliveryModel(Model):
     response_http_status = NumberAttribute(null=True)
     response_content = UnicodeAttribute(null=True)
     response_time = NumberAttribute(null=True)
+    #: The last attempt's error (timeout, refused...), None after an HTTP answer.
+    error = UnicodeAttribute(null=True)
     created_date = UTCDateTimeAttribute()
     modified_date = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)

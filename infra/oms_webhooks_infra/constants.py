@@ -108,7 +108,10 @@ THROTTLING_BURST_LIMIT: Final = 200
 #: JSON bodies of API Gateway's own refusals (same shape as the API's errors).
 UNAUTHORIZED_BODY: Final = {
     "code": "not_authenticated",
-    "detail": "Authentication credentials were not provided or are not valid.",
+    "detail": (
+        "Authentication credentials were not provided or are not valid: send the header "
+        "'Authorization: Token <token>' (the scheme is Token, not Bearer)."
+    ),
 }
 ACCESS_DENIED_BODY: Final = {
     "code": "permission_denied",

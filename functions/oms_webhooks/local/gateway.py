@@ -76,7 +76,10 @@ INTEGRATION_TIMEOUT_SECONDS = 29.0
 #: (``infra/oms_webhooks_infra/api.py``), in the API's error shape (DESIGN §3).
 UNAUTHORIZED_BODY: dict[str, Any] = {
     "code": "not_authenticated",
-    "detail": "Authentication credentials were not provided or are not valid.",
+    "detail": (
+        "Authentication credentials were not provided or are not valid: send the header "
+        "'Authorization: Token <token>' (the scheme is Token, not Bearer)."
+    ),
     "errors": {},
 }
 ACCESS_DENIED_BODY: dict[str, Any] = {
