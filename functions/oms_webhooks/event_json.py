@@ -44,7 +44,7 @@ MAX_NESTING_DEPTH: Final = 512
 #: What ``Time`` counts in an entry's size when given, in bytes.
 TIME_BYTES: Final = 14
 
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 
 
 def escape_lone_surrogates(text: str) -> str:

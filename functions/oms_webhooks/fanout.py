@@ -135,7 +135,7 @@ def parse_event(body: str) -> OmsEvent:
     ``Time`` is not counted: EventBridge fills it in when the publisher did
     not give it, so the router cannot tell, and an event EventBridge
     accepted is never refused here for it. A lone surrogate escape in the
-    Detail (``"\ud800"``) stays an escape in ``detail_json``.
+    Detail (``"\\ud800"``) stays an escape in ``detail_json``.
 
     Raises:
         Unroutable: not JSON, no id, an unknown detail-type, a Detail that

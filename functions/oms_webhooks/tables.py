@@ -201,6 +201,7 @@ DELIVERY_LOG_ATTRIBUTES = (
     "response_http_status",
     "response_content",
     "response_time",
+    "error",
     "created_date",
     "modified_date",
 )
