@@ -305,3 +305,16 @@ def test_the_documented_examples_hold_on_the_sample_events() -> None:
         validate(expression)
         assert evaluate(expression, _event(delivered)) == filters.FilterOutcome(True)
         assert evaluate(expression, _event(not_delivered)) == filters.FilterOutcome(False)
+
+
+def test_a_deeply_nested_payload_is_evaluated_or_no_match_never_an_exception() -> None:
+    # GIVEN a payload nested 900 levels deep (json.loads and the router's parser accept it)
+    deep: Any = 1
+    for _ in range(900):
+        deep = {"a": deep}
+    payload = json.loads(json.dumps({"d": deep}))
+    # THEN whole-payload functions and comparisons either run or are no match
+    for expression in ("to_string(@) == to_string(@)", "d == d", "merge(d, d) != `null`"):
+        outcome = evaluate(expression, payload)
+        assert outcome.matched or outcome.error is not None
+    assert matches("d.a.a.a", payload)
