@@ -36,6 +36,11 @@ from oms_webhooks.event_json import (
     nesting_depth,
 )
 from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.filters import (
+    MAX_EVALUATION_STEPS,
+    MAX_TENANT_STEPS_PER_EVENT,
+    FilterOutcome,
+)
 from oms_webhooks.filters import evaluate as evaluate_filter
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import DeliveryModel, SubscriptionModel, bind_tables
@@ -97,6 +102,11 @@ class FanOutResult:
     filter_failures: tuple[FilterFailure, ...] = ()
 
 
+_TENANT_BUDGET_SPENT = (
+    f"this tenant's filters used their {MAX_TENANT_STEPS_PER_EVENT} steps for this event"
+)
+
+
 def apply_filters(
     subscriptions: Iterable[SubscriptionModel], payload: Any
 ) -> tuple[list[SubscriptionModel], int, list[FilterFailure]]:
@@ -105,6 +115,11 @@ def apply_filters(
     A subscription without a filter passes. Never raises for a filter: one
     that fails on this payload (any error) is no match and is reported in
     the failures, for the caller to log with the subscription id and count.
+    All of one tenant's filters together may take
+    :data:`~oms_webhooks.filters.MAX_TENANT_STEPS_PER_EVENT` steps on one
+    event (in subscription order); past that its remaining filters fail
+    without running, so one tenant's many heavy filters cannot slow the
+    router for the others (DESIGN §9).
 
     Returns:
         ``(passed, filtered_out, failures)``: the passing subscriptions in
@@ -113,8 +128,18 @@ def apply_filters(
     passed: list[SubscriptionModel] = []
     failures: list[FilterFailure] = []
     filtered_out = 0
+    left: dict[str, int] = {}
     for subscription in subscriptions:
-        outcome = evaluate_filter(subscription.filter, payload)
+        tenant_left = left.get(subscription.tenant, MAX_TENANT_STEPS_PER_EVENT)
+        if not subscription.filter:
+            outcome = FilterOutcome(True)
+        elif tenant_left <= 0:
+            outcome = FilterOutcome(False, _TENANT_BUDGET_SPENT)
+        else:
+            outcome = evaluate_filter(subscription.filter, payload, budget=tenant_left)
+            left[subscription.tenant] = tenant_left - outcome.steps
+            if outcome.error is not None and outcome.steps > tenant_left < MAX_EVALUATION_STEPS:
+                outcome = FilterOutcome(False, _TENANT_BUDGET_SPENT)
         if outcome.matched:
             passed.append(subscription)
             continue

@@ -44,7 +44,7 @@ costs (DESIGN §11's goal: ≤ 5 ms on a 256 KB payload).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
@@ -59,6 +59,7 @@ __all__ = [
     "MAX_EVALUATION_STEPS",
     "MAX_FILTER_CHARS",
     "MAX_FILTER_NODES",
+    "MAX_TENANT_STEPS_PER_EVENT",
     "STEPS_PER_FUNCTION_CALL",
     "FilterOutcome",
     "InvalidFilter",
@@ -74,8 +75,12 @@ __all__ = [
 MAX_FILTER_CHARS: Final = 1024
 #: Most nodes of a filter's parsed tree (DESIGN §11).
 MAX_FILTER_NODES: Final = 64
-#: Most steps one evaluation may take (see the module docstring); ~5 ms here.
+#: Most steps one evaluation may take (see the module docstring); ~3 ms here.
 MAX_EVALUATION_STEPS: Final = 10_000
+#: Most steps all of one tenant's filters may take on one event (ten full
+#: evaluations), so that a tenant's many subscriptions cannot make the
+#: router slow for everybody (DESIGN §9); the router enforces it.
+MAX_TENANT_STEPS_PER_EVENT: Final = 10 * MAX_EVALUATION_STEPS
 #: Characters of a string taken or made by a function that count as one step.
 CHARS_PER_STEP: Final = 32
 #: Steps a function call costs besides its arguments (measured: a call of the
@@ -105,10 +110,13 @@ class FilterOutcome:
         matched: whether a delivery is to be created.
         error: why the evaluation failed (then ``matched`` is False), without
             any payload value, ≤ 200 characters; None when it ran.
+        steps: the steps it took (past the budget when the budget stopped
+            it); not part of equality.
     """
 
     matched: bool
     error: str | None = None
+    steps: int = field(default=0, compare=False)
 
 
 def count_nodes(node: dict[str, Any]) -> int:
@@ -229,6 +237,10 @@ class _BudgetedInterpreter(TreeInterpreter):  # type: ignore[misc]
         """Start a new evaluation with ``budget`` steps."""
         self._left = budget
 
+    def used(self, budget: int) -> int:
+        """Steps taken since :meth:`reset` with ``budget``."""
+        return budget - self._left
+
     def _charge(self, steps: int) -> None:
         self._left -= steps
         if self._left < 0:
@@ -275,10 +287,10 @@ def _interpreter() -> _BudgetedInterpreter:
     return interpreter
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, budget: int) -> str:
     """An error's text for the log, without payload values."""
     if isinstance(exc, BudgetExceeded):
-        return f"evaluation budget exceeded ({MAX_EVALUATION_STEPS} steps; see README)"
+        return f"evaluation budget exceeded ({budget} steps; see README)"
     if isinstance(exc, jmespath_errors.JMESPathTypeError):
         # Its own message quotes the offending value, which is payload data.
         return (
@@ -288,13 +300,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
-def evaluate(expression: str | None, payload: Any) -> FilterOutcome:
+def evaluate(
+    expression: str | None, payload: Any, *, budget: int = MAX_EVALUATION_STEPS
+) -> FilterOutcome:
     """Run a subscription's filter on an event's payload; never raises.
 
     Args:
         expression: the subscription's ``filter`` (None or ``""``: no filter,
             every event matches).
         payload: the event's payload (the decoded OMS object; not modified).
+        budget: the most steps it may take (at most
+            :data:`MAX_EVALUATION_STEPS`; the router gives less when the
+            tenant's other filters used most of
+            :data:`MAX_TENANT_STEPS_PER_EVENT`).
 
     Returns:
         ``FilterOutcome(matched=True)`` when the result is truthy in
@@ -305,14 +323,14 @@ def evaluate(expression: str | None, payload: Any) -> FilterOutcome:
     """
     if not expression:
         return FilterOutcome(True)
+    budget = min(budget, MAX_EVALUATION_STEPS)
+    interpreter = _interpreter()
+    interpreter.reset(budget)
     try:
-        parsed = compile_filter(expression)
-        interpreter = _interpreter()
-        interpreter.reset(MAX_EVALUATION_STEPS)
-        result = interpreter.visit(parsed.parsed, payload)
-        return FilterOutcome(is_truthy(result))
+        result = interpreter.visit(compile_filter(expression).parsed, payload)
+        return FilterOutcome(is_truthy(result), steps=interpreter.used(budget))
     except Exception as exc:  # DESIGN §11: any error while evaluating is no match
-        return FilterOutcome(False, _describe(exc))
+        return FilterOutcome(False, _describe(exc, budget), interpreter.used(budget))
 
 
 def matches(expression: str | None, payload: Any) -> bool:

@@ -318,3 +318,67 @@ def test_a_deeply_nested_payload_is_evaluated_or_no_match_never_an_exception() -
         outcome = evaluate(expression, payload)
         assert outcome.matched or outcome.error is not None
     assert matches("d.a.a.a", payload)
+
+
+# --- one tenant's filters together (the router's filter step) --------------------------
+
+
+def _subscription(tenant: str, number: int, expression: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    from oms_webhooks.tables import SubscriptionModel
+
+    now = datetime.now(UTC)
+    return SubscriptionModel(
+        tenant,
+        f"{tenant}-{number:02d}",
+        event_type="package.created",
+        target_url="https://partner.example/",
+        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
+        max_retries=1,
+        is_active=True,
+        filter=expression,
+        created_date=now,
+        modified_date=now,
+    )
+
+
+def test_one_tenants_heavy_filters_share_one_budget_per_event() -> None:
+    from oms_webhooks.fanout import apply_filters
+    from oms_webhooks.filters import MAX_TENANT_STEPS_PER_EVENT
+
+    # GIVEN a filter costing 9,002 steps on this payload (3 per item, none matching)
+    payload = {"items": [{"quantity": 1}] * 3000, "id": 1}
+    heavy = "items[?quantity > `5`] || id == `1`"
+    assert evaluate(heavy, payload).steps > 9000
+    # AND a tenant with 12 subscriptions using it, another tenant with one, one unfiltered
+    greedy = [_subscription("greedy", n, heavy) for n in range(12)]
+    other = _subscription("other", 0, heavy)
+    plain = _subscription("greedy", 99, None)
+    # WHEN the router's filter step runs on the event
+    passed, filtered_out, failures = apply_filters([*greedy, plain, other], payload)
+    # THEN the greedy tenant's first 11 filters ran (99,022 steps), the 12th did not
+    assert MAX_TENANT_STEPS_PER_EVENT == 100_000
+    assert [s.id for s in passed] == [*(s.id for s in greedy[:11]), plain.id, other.id]
+    assert filtered_out == 1
+    (failure,) = failures
+    assert failure.subscription_id == greedy[11].id and failure.tenant == "greedy"
+    assert "this tenant's filters used their 100000 steps" in failure.error
+
+
+def test_a_tenant_with_its_budget_spent_gets_no_more_evaluations() -> None:
+    from oms_webhooks.fanout import apply_filters
+
+    payload = {"items": [{"quantity": 1}] * 3000}
+    doubling = "items | " + " | ".join(["[@,@][]"] * 8) + " | length(@) > `0`"
+    # GIVEN filters that each run into their own budget of 10,000 steps (and a bit past it:
+    # the step that crosses the line is counted whole)
+    subscriptions = [_subscription("t", n, doubling) for n in range(15)]
+    # WHEN the router's filter step runs
+    passed, filtered_out, failures = apply_filters(subscriptions, payload)
+    # THEN at most ten ran before the tenant's 100,000 were spent; the rest did not run
+    assert passed == [] and filtered_out == 15 == len(failures)
+    ran = [f for f in failures if "evaluation budget exceeded" in f.error]
+    assert 5 <= len(ran) <= 10
+    assert failures[: len(ran)] == ran
+    assert all("this tenant's filters" in f.error for f in failures[len(ran) :])
