@@ -40,8 +40,9 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import deliveries, health
+from oms_webhooks import deliveries, delivery_message, health
 from oms_webhooks.countdown import countdown_for
+from oms_webhooks.delivery_message import MalformedMessage as MalformedMessage
 from oms_webhooks.envelope import build_envelope
 from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.redaction import redact_result, secret_strings
@@ -57,10 +58,6 @@ OutcomeKind = Literal["delivered", "retry", "failed", "cancelled", "skipped", "n
 DUE_SLACK_SECONDS = 1.0
 #: Retry-After values are never honoured beyond this, in seconds (one SQS hop).
 MAX_RETRY_AFTER_SECONDS = SQS_MAX_VISIBILITY_SECONDS
-
-
-class MalformedMessage(ValueError):
-    """A delivery message that is not ``{"delivery": "<32 hex>"}`` (poison)."""
 
 
 @dataclass(frozen=True)
@@ -90,19 +87,12 @@ class Prepared:
 
 
 def parse_message(body: str) -> str:
-    """The delivery uuid of a delivery message body.
+    """The delivery uuid of a delivery message body (:func:`delivery_message.decode`).
 
     Raises:
         MalformedMessage: not JSON, not an object, or no 32-hex ``delivery``.
     """
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError:
-        raise MalformedMessage("delivery message is not JSON") from None
-    uid = data.get("delivery") if isinstance(data, dict) else None
-    if not isinstance(uid, str) or len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
-        raise MalformedMessage("delivery message has no valid delivery uuid")
-    return uid
+    return delivery_message.decode(body).delivery_uuid
 
 
 def _cancel(delivery: DeliveryModel, reason: str) -> Outcome:
@@ -119,8 +109,12 @@ def _cancel(delivery: DeliveryModel, reason: str) -> Outcome:
     return Outcome("cancelled", delivery.pk, detail=reason)
 
 
-def prepare(uid: str, *, now: float | None = None) -> Prepared | Outcome:
-    """Load delivery ``uid`` and check that an attempt is due now (Unix seconds)."""
+def prepare(uid: str, *, now: float | None = None, detail: str | None = None) -> Prepared | Outcome:
+    """Load delivery ``uid`` and check that an attempt is due now (Unix seconds).
+
+    ``detail``: the event's Detail as the delivery message carried it
+    (:mod:`oms_webhooks.delivery_message`); without it the payload item is read.
+    """
     now = time.time() if now is None else now
     delivery = deliveries.get_delivery(uid)
     if delivery is None:
@@ -142,7 +136,17 @@ def prepare(uid: str, *, now: float | None = None) -> Prepared | Outcome:
     if deliveries.opened_before(delivery, subscription.deactivated_at):
         # DESIGN §10: re-activating never resumes what was pending before.
         return _cancel(delivery, "opened before the subscription was last deactivated")
-    payload = deliveries.load_payload(delivery.event_id)
+    payload: EventPayloadModel | None
+    if detail is not None:
+        payload = EventPayloadModel(
+            f"event#{delivery.event_id}",
+            "payload",
+            event_type=delivery.event_type,
+            event_time=delivery.event_time,
+            detail=detail,
+        )
+    else:
+        payload = deliveries.load_payload(delivery.event_id)
     if payload is None:
         return _finish_failed(delivery, "event payload expired")
     return Prepared(delivery, subscription, payload)
@@ -521,15 +525,23 @@ HOST_BUSY_DELAY_SECONDS = 1.0
 _CLAIM_ROUNDS = 3
 
 
-def dispatch(uid: str, options: SendOptions, limiter: HostLimiter | None = None) -> Outcome:
+def dispatch(
+    uid: str,
+    options: SendOptions,
+    limiter: HostLimiter | None = None,
+    *,
+    detail: str | None = None,
+) -> Outcome:
     """Handle one delivery message end to end (prepare, claim, attempt, record).
+
+    ``detail``: the event's Detail if the message carried it (no payload read).
 
     With a ``limiter``, a delivery whose host already has its share of
     attempts in flight is ``not_due`` for a second (no attempt, no retry used).
     A lost claim is settled by :func:`after_lost_claim`.
     """
     for _ in range(_CLAIM_ROUNDS):
-        prepared = prepare(uid)
+        prepared = prepare(uid, detail=detail)
         if isinstance(prepared, Outcome):
             return prepared
         slot = limiter.acquire(prepared.subscription.target_url) if limiter else nullcontext(True)

@@ -12,8 +12,9 @@ handler). Steps for one EventBridge event (DESIGN §1, §2, §4):
    filter passes (:func:`apply_filters`, DESIGN §11: a filter that fails on
    this payload is no match for its own subscription only);
 4. create each delivery idempotently and send one SQS message per delivery
-   that is still pending (``SendMessageBatch``, 10 per call, failed entries
-   retried, then an error so the whole event is processed again: creation is
+   that is still pending (``SendMessageBatch``, 10 per call, each message
+   carrying the event's Detail when it fits, :mod:`delivery_message`; failed
+   entries retried, then an error so the whole event is processed again: creation is
    idempotent and the dispatcher skips what is already delivered).
 """
 
@@ -27,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from oms_webhooks import delivery_message
 from oms_webhooks.deliveries import PENDING, create_delivery, store_payload
 from oms_webhooks.event_json import (
     MAX_ENTRY_BYTES,
@@ -246,13 +248,15 @@ def matching_subscriptions(event_type: str) -> Iterable[SubscriptionModel]:
     return items
 
 
-def _send_batches(sqs: Any, queue_url: str, uuids: Sequence[str]) -> int:
+def _send_batches(
+    sqs: Any, queue_url: str, uuids: Sequence[str], detail_json: str | None = None
+) -> int:
+    """Send one delivery message per uuid, carrying the event's Detail when it fits."""
     sent = 0
-    for start in range(0, len(uuids), SQS_BATCH):
-        entries = [
-            {"Id": str(n), "MessageBody": json.dumps({"delivery": uid})}
-            for n, uid in enumerate(uuids[start : start + SQS_BATCH])
-        ]
+    for bodies in delivery_message.batches(
+        [delivery_message.encode(u, detail_json) for u in uuids]
+    ):
+        entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)]
         for _ in range(_SEND_TRIES):
             response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             sent += len(response.get("Successful", []))
@@ -302,5 +306,5 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
         # crashed run never sent: send it (the dispatcher drops duplicates).
         if is_new or (delivery.status == PENDING and not delivery.attempt_count):
             pending.append(delivery.pk)
-    sent = _send_batches(sqs, queue_url, pending)
+    sent = _send_batches(sqs, queue_url, pending, event.detail_json)
     return FanOutResult(event.event_id, matched, created, sent, filtered_out, tuple(failures))

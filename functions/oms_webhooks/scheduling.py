@@ -72,13 +72,23 @@ def plan_hold(
 
 
 def apply_hold(
-    hold: Hold, *, sqs: Any, queue_url: str, receipt_handle: str, delivery_uuid: str
+    hold: Hold,
+    *,
+    sqs: Any,
+    queue_url: str,
+    receipt_handle: str,
+    delivery_uuid: str,
+    message_body: str | None = None,
 ) -> bool:
-    """Carry out ``hold``; True if the current message must be deleted (it was re-sent)."""
+    """Carry out ``hold``; True if the current message must be deleted (it was re-sent).
+
+    A re-sent message keeps ``message_body`` (the payload it may carry), else
+    it is the bare ``{"delivery": uuid}``.
+    """
     if hold.resend_delay is not None:
         sqs.send_message(
             QueueUrl=queue_url,
-            MessageBody=json.dumps({"delivery": delivery_uuid}),
+            MessageBody=message_body or json.dumps({"delivery": delivery_uuid}),
             DelaySeconds=hold.resend_delay,
         )
         return True

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import dispatch, scheduling
+from oms_webhooks import delivery_message, dispatch, scheduling
 from oms_webhooks.aws_clients import client
 from oms_webhooks.sender import SendOptions
 from oms_webhooks.settings import Settings, get_settings
@@ -58,15 +58,18 @@ def _handle(
 ) -> None:
     settings = get_settings()
     try:
-        uid = dispatch.parse_message(record.body)
+        message = delivery_message.decode(record.body)
     except dispatch.MalformedMessage as exc:
         _dead_letter(record, str(exc))
         return
+    uid = message.delivery_uuid
     if time.time() + _attempt_budget(settings) > budget_ends:
         # Not enough of the invocation left for a whole attempt: come back soon.
         _hold(record, settings, uid, delay=1.0, batch_started=batch_started)
         return
-    outcome = dispatch.dispatch(uid, SendOptions.from_settings(settings), limiter)
+    outcome = dispatch.dispatch(
+        uid, SendOptions.from_settings(settings), limiter, detail=message.detail
+    )
     extra: dict[str, Any] = {
         "delivery_uuid": uid,
         "outcome": outcome.kind,
@@ -122,6 +125,7 @@ def _hold(
         queue_url=settings.delivery_queue_url,
         receipt_handle=record.receipt_handle,
         delivery_uuid=uid,
+        message_body=record.body,
     )
     if not deleted:
         raise HeldBack(f"next look in {hold.visibility} s")
