@@ -221,13 +221,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 @contextlib.contextmanager
 def local_stack(
-    *, pollers: bool = True, env: Mapping[str, str] | None = None, worker_factories: Any = None
+    *,
+    pollers: bool = True,
+    env: Mapping[str, str] | None = None,
+    worker_factories: Any = None,
+    aws_process: bool = False,
 ) -> Iterator[Any]:
     """A :class:`~oms_webhooks.local.stack.LocalStack` on free 127.0.0.1 ports.
 
     ``env`` is applied before the stack starts (e.g. a short read timeout);
     ``pollers=False`` runs no SQS pollers, so nothing but the benchmark
-    touches the queues; ``worker_factories`` replaces the default workers.
+    touches the queues; ``worker_factories`` replaces the default workers;
+    ``aws_process`` serves moto from a process of its own.
     """
     from oms_webhooks.local.stack import LocalStack
     from oms_webhooks.settings import get_settings
@@ -236,7 +241,7 @@ def local_stack(
     os.environ.update(env or {})
     get_settings.cache_clear()
     factories = worker_factories if worker_factories is not None else (None if pollers else [])
-    stack = LocalStack(api_port=0, aws_port=0, worker_factories=factories)
+    stack = LocalStack(api_port=0, aws_port=0, worker_factories=factories, aws_process=aws_process)
     try:
         stack.start()
         for url in (stack.api_url, stack.aws_endpoint_url):

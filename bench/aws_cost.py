@@ -49,15 +49,21 @@ to stdout. Prices: :data:`PRICES` (us-east-1 list prices, no free tier).
 Measured against moto on loopback on a shared machine, so durations are
 indicative: AWS's DynamoDB latency is usually higher than moto's here.
 
+``--aws-process`` serves moto from a process of its own (the counting then
+spans processes). The call logs and moto's recording are deleted at the
+end unless ``$BENCH_KEEP_CALL_LOGS`` is set.
+
 Baseline: EventBridge API Destinations for the same deliveries (its
 PutEvents plus one API destination invocation per delivery).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -410,20 +416,28 @@ def _queuefunction_of(call: Mapping[str, Any]) -> str:
     return "router" if url.rsplit("/", 1)[-1] == INGRESS_QUEUE.name else "dispatcher"
 
 
+def _extra(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--aws-process",
+        action="store_true",
+        help="serve moto from a process of its own (the count spans processes)",
+    )
+
+
 def main() -> None:
     """Run the benchmark and print its JSON line; exit 1 when the counts disagree."""
     from oms_webhooks import aws_call_log
     from oms_webhooks.settings import get_settings
 
     aws_call_log.install_from_env()
-    args = c.parse_args(__doc__ or NAME, default_n=20)
+    args = c.parse_args(__doc__ or NAME, default_n=20, extra=_extra)
     log = tempfile.NamedTemporaryFile(prefix="bench-aws-cost-", suffix=".log")  # noqa: SIM115
     os.dup2(log.fileno(), 1)  # the handlers' stdout (logs, EMF metrics) → measured file
     receiver = c.receiver()
     results: dict[str, Any] = {}
     failure: str | None = None
     try:
-        with c.local_stack(pollers=False) as stack:
+        with c.local_stack(pollers=False, aws_process=args.aws_process) as stack:
             cache = get_settings().router_cache_seconds
             for scenario in SCENARIOS:
                 for number in range(scenario.subscriptions):
@@ -445,6 +459,10 @@ def main() -> None:
     finally:
         receiver.stop()
         log.close()
+        if os.environ.get("BENCH_KEEP_CALL_LOGS"):
+            c.note(f"{NAME}: call logs and moto's recording kept in {CALLS_DIR}")
+        else:
+            shutil.rmtree(CALLS_DIR, ignore_errors=True)
     api_destinations = {
         s.name: round(
             (
@@ -463,6 +481,7 @@ def main() -> None:
         n=args.n,
         **results,
         router_cache_seconds=cache,
+        aws_process=args.aws_process,
         cross_check_ok=failure is None,
         prices=PRICES,
         prices_date=PRICES_DATE,
