@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 import _aws_calls as calls  # noqa: E402
 
-TIMEOUT_SECONDS = 60
+TIMEOUT_SECONDS = 90
 
 CHILD = textwrap.dedent(
     """
@@ -84,13 +84,29 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_child(tmp_path: Path, *, counting: bool) -> dict[str, Any]:
+API_CHILD = textwrap.dedent(
+    """
+    import json, requests
+    from oms_webhooks.local.stack import LocalStack
+
+    with LocalStack(api_port=0, aws_port=0, worker_factories=[]) as stack:
+        answer = requests.get(
+            stack.api_url + "/whisperer/hooks/",
+            headers={"Authorization": "Token " + stack.dev_token},
+            timeout=30,
+        )
+    print(json.dumps({"status": answer.status_code}))
+    """
+)
+
+
+def _run_child(tmp_path: Path, *, counting: bool, code: str = CHILD) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTO_", "OMS_WEBHOOKS_"))}
     env["MOTO_RECORDER_FILEPATH"] = str(tmp_path / "recording.jsonl")
     if counting:
         env["OMS_WEBHOOKS_COUNT_AWS_CALLS"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-c", CHILD],
+        [sys.executable, "-c", code],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -216,3 +232,22 @@ def test_units_count_the_index_and_the_larger_size() -> None:
     # THEN put = 1 + 1 (index), update = 2 + 2 (index), both at the larger size
     assert units.wru == 6
     assert units.wru_indexes == 3
+
+
+def test_the_local_api_calls_are_attributed_to_the_authorizer_and_the_api(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a local stack whose processes log their AWS calls
+    # WHEN one API request goes through the local gateway
+    result = _run_child(tmp_path, counting=True, code=API_CHILD)
+    assert result["status"] == 200
+    # THEN the token lookup is the authorizer's and the listing is the api's
+    lines = calls.read_call_log(str(tmp_path))
+    by_function: dict[str | None, set[str]] = {}
+    for line in lines:
+        if line["kind"] == "call":
+            by_function.setdefault(line["function"], set()).add(line["operation"])
+    assert "GetItem" in by_function["oms-webhooks-authorizer"]
+    assert "Query" in by_function["oms-webhooks-api"]
+    invoked = sorted(x["function"] for x in lines if x["kind"] == "invocation")
+    assert invoked == ["oms-webhooks-api", "oms-webhooks-authorizer"]
