@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import deliveries, delivery_message, health
+from oms_webhooks import breaker, deliveries, delivery_message, health
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.delivery_message import MalformedMessage as MalformedMessage
 from oms_webhooks.envelope import build_envelope
@@ -50,10 +50,15 @@ from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.retry_after import parse_retry_after
 from oms_webhooks.sealing import unseal
 from oms_webhooks.sender import AttemptResult, SendOptions, send
+from oms_webhooks.settings import get_settings
 from oms_webhooks.signing import signature_headers
 from oms_webhooks.tables import AttemptModel, DeliveryModel, EventPayloadModel, SubscriptionModel
 
-OutcomeKind = Literal["delivered", "retry", "failed", "cancelled", "skipped", "not_due"]
+OutcomeKind = Literal[
+    "delivered", "retry", "failed", "cancelled", "skipped", "not_due", "held", "divert"
+]
+#: The dispatcher's lanes (DESIGN §9): slow targets' deliveries move to the slow one.
+Lane = Literal["main", "slow"]
 #: A message this many seconds early for its countdown is still attempted (clock slack).
 DUE_SLACK_SECONDS = 1.0
 #: Retry-After values are never honoured beyond this, in seconds (one SQS hop).
@@ -75,6 +80,8 @@ class Outcome:
     detail: str = ""
     result: AttemptResult | None = None
     disabled: health.Disabled | None = None
+    #: The attempt opened its target's circuit breaker (a metric counts opens).
+    circuit_opened: bool = False
 
 
 @dataclass(frozen=True)
@@ -479,7 +486,10 @@ def resend(
     if not claim(prepared, manual=True, lease_seconds=lease_seconds(options)):
         raise Conflict("another attempt of this delivery is in progress; retry in a moment")
     result = attempt(prepared, options)
-    return record(prepared, result, manual=True)
+    # A resend counts as a probe of the target's circuit breaker (DESIGN §9).
+    keys = breaker.keys_for(prepared.subscription.target_url, prepared.delivery.tenant)
+    opened = breaker.report(keys, result, probe=True)
+    return replace(record(prepared, result, manual=True), circuit_opened=opened)
 
 
 class HostLimiter:
@@ -531,26 +541,79 @@ def dispatch(
     limiter: HostLimiter | None = None,
     *,
     detail: str | None = None,
+    lane: Lane = "main",
 ) -> Outcome:
-    """Handle one delivery message end to end (prepare, claim, attempt, record).
+    """Handle one delivery message end to end (prepare, gate, claim, attempt, record).
 
     ``detail``: the event's Detail if the message carried it (no payload read).
 
-    With a ``limiter``, a delivery whose host already has its share of
-    attempts in flight is ``not_due`` for a second (no attempt, no retry used).
+    The gate (DESIGN §9): a delivery whose target's circuit breaker is open
+    is ``held`` (no attempt, no retry used, still pending; ``failed`` once
+    held past its creation + retention − 1 day); on the ``main`` lane a
+    delivery whose target is marked slow is a ``divert`` (the caller moves
+    its message to the slow lane). With a ``limiter``, a delivery whose host
+    already has its share of attempts in flight is ``not_due`` for a second.
     A lost claim is settled by :func:`after_lost_claim`.
     """
     for _ in range(_CLAIM_ROUNDS):
         prepared = prepare(uid, detail=detail)
         if isinstance(prepared, Outcome):
             return prepared
+        keys = breaker.keys_for(prepared.subscription.target_url, prepared.delivery.tenant)
+        verdict = breaker.check(keys, probe_lease=lease_seconds(options))
+        if verdict.kind == "hold":
+            return _held(prepared, verdict)
+        if lane == "main" and verdict.kind == "go" and breaker.is_slow(keys):
+            return Outcome("divert", uid, detail="target marked slow: moved to the slow lane")
         slot = limiter.acquire(prepared.subscription.target_url) if limiter else nullcontext(True)
         with slot as granted:
             if not granted:
                 return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="host busy")
             if claim(prepared, lease_seconds=lease_seconds(options)):
-                return record(prepared, attempt(prepared, options))
+                result = watched_attempt(prepared, options, keys)
+                opened = breaker.report(keys, result, probe=verdict.kind == "probe")
+                return replace(record(prepared, result), circuit_opened=opened)
         settled = after_lost_claim(uid)
         if settled is not None:
             return settled
     return Outcome("not_due", uid, delay=HOST_BUSY_DELAY_SECONDS, detail="claim contended")
+
+
+def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys) -> AttemptResult:
+    """:func:`attempt`, marking the target slow once it runs past ``slow_attempt_seconds``.
+
+    A timeout marks it slow too; a quick answer lifts a slow mark (DESIGN §9).
+    """
+    threshold = get_settings().slow_attempt_seconds
+    timer = threading.Timer(threshold, breaker.mark_slow, args=(keys,))
+    timer.daemon = True
+    timer.start()
+    try:
+        result = attempt(prepared, options)
+    finally:
+        timer.cancel()
+    if result.failure == "timeout":
+        breaker.mark_slow(keys)
+    elif result.status_code is not None and result.response_time_ms < threshold * 1000:
+        breaker.clear_slow(keys)
+    return result
+
+
+def _held(prepared: Prepared, verdict: breaker.Verdict, *, now: float | None = None) -> Outcome:
+    """A delivery behind an open circuit: hold it, or end it once held past its retention."""
+    now = time.time() if now is None else now
+    delivery = prepared.delivery
+    give_up = (
+        delivery.created_date.timestamp()
+        + get_settings().delivery_retention_seconds
+        - HELD_GIVE_UP_MARGIN_SECONDS
+    )
+    if now >= give_up:
+        since = datetime.fromtimestamp(verdict.since or now, UTC).isoformat()
+        return _finish_failed(delivery, f"circuit open since {since}")
+    delay = min(verdict.delay, max(breaker.MIN_HOLD_SECONDS, give_up - now))
+    return Outcome("held", delivery.pk, delay=delay, detail="circuit open")
+
+
+#: A delivery held by an open circuit ends ``failed`` this long before its retention ends.
+HELD_GIVE_UP_MARGIN_SECONDS = 86_400

@@ -70,7 +70,17 @@ DELIVERY_QUEUE = QueueSpec(
     max_receive_count=1_000,
     function_timeout=60,
 )
-QUEUES: tuple[QueueSpec, ...] = (INGRESS_QUEUE, DELIVERY_QUEUE)
+#: Dispatcher → dispatcher: the slow lane (DESIGN §9). Deliveries of targets
+#: marked slow (an attempt ran past ``slow_attempt_seconds`` or timed out) move
+#: here, so their attempts hold the slow lane's invocations, never the main
+#: lane's; it has its own event source mapping and maximum concurrency.
+DELIVERY_SLOW_QUEUE = QueueSpec(
+    name="oms-webhooks-delivery-slow",
+    visibility_timeout=360,
+    max_receive_count=1_000,
+    function_timeout=60,
+)
+QUEUES: tuple[QueueSpec, ...] = (INGRESS_QUEUE, DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE)
 
 
 def ingress_event_pattern(source: str = DEFAULT_EVENT_SOURCE) -> dict[str, Any]:

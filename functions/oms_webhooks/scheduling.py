@@ -28,6 +28,8 @@ from oms_webhooks.resources import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY
 VISIBILITY_MARGIN_SECONDS = 120
 #: Re-send a message this long before its retention runs out, in seconds.
 RETENTION_MARGIN_SECONDS = 3_600
+#: A held message received this often is re-sent fresh (SQS maxReceiveCount is 1,000).
+RESEND_AT_RECEIVE_COUNT = 900
 #: SQS's largest DelaySeconds (15 minutes).
 SQS_MAX_DELAY_SECONDS = 900
 
@@ -47,6 +49,7 @@ def plan_hold(
     received_at: float,
     sent_at: float,
     retention: int = SQS_MAX_RETENTION_SECONDS,
+    receive_count: int = 1,
 ) -> Hold:
     """Decide how to keep a message hidden for ``delay`` seconds.
 
@@ -58,6 +61,10 @@ def plan_hold(
         sent_at: Unix seconds of the message's original send (SQS
             ``SentTimestamp``); the retention counts from it.
         retention: the queue's message retention in seconds.
+        receive_count: the message's ``ApproximateReceiveCount``; from
+            :data:`RESEND_AT_RECEIVE_COUNT` on, the message is re-sent fresh
+            (every hold is a receive, and ``maxReceiveCount`` is 1,000:
+            DESIGN §9), delayed at most 15 minutes.
 
     Returns:
         A :class:`Hold` with ``visibility`` (0-43,200 s, within what is left
@@ -66,7 +73,7 @@ def plan_hold(
     left_of_cap = SQS_MAX_VISIBILITY_SECONDS - (now - received_at) - VISIBILITY_MARGIN_SECONDS
     visibility = int(max(0.0, min(delay, left_of_cap)))
     expires = sent_at + retention - RETENTION_MARGIN_SECONDS
-    if now + visibility >= expires:
+    if now + visibility >= expires or receive_count >= RESEND_AT_RECEIVE_COUNT:
         return Hold(resend_delay=int(max(0.0, min(delay, SQS_MAX_DELAY_SECONDS))))
     return Hold(visibility=visibility)
 

@@ -257,6 +257,19 @@ class SubscriptionConfigOut(BaseModel):
     auth: BasicAuthOut | None = None
 
 
+class CircuitOut(BaseModel):
+    """A subscription's target as its circuit breaker sees it (DESIGN §9)."""
+
+    state: Literal["closed", "open", "half_open"] = Field(
+        "closed",
+        description="open: deliveries are held (still pending, no retry used) until `until`; "
+        "half_open: one probe is being made; closed: deliveries flow",
+    )
+    until: datetime | None = Field(
+        None, description="When an open circuit lets a probe through; null when closed"
+    )
+
+
 class SubscriptionOut(BaseModel):
     """A subscription as the API returns it (no secret, no password)."""
 
@@ -286,6 +299,12 @@ class SubscriptionOut(BaseModel):
     )
     disabled_at: datetime | None = Field(
         None, description="When it was turned inactive (by the service or a change); null if active"
+    )
+    circuit: CircuitOut = Field(
+        default_factory=CircuitOut,
+        description="The target's circuit breaker for this tenant: after "
+        "OMS_WEBHOOKS_BREAKER_THRESHOLD (5) timeouts or connection failures in a row, "
+        "deliveries are held, not attempted, until a probe gets an answer",
     )
     config: SubscriptionConfigOut
     filter: str | None = Field(None, description=_FILTER_DESCRIPTION, examples=FILTER_EXAMPLES)

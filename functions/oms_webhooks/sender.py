@@ -56,7 +56,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -114,6 +114,11 @@ class AttemptResult:
       UTF-8 of the response body's start, decoded with ``errors="replace"`` and
       cut at a character boundary; ``""`` without a body.
     - ``retry_after``: the raw ``Retry-After`` header of a 429 or 503, else None.
+    - ``failure``: without a status, what kind of failure counts against the
+      target's circuit breaker (DESIGN §9): ``"timeout"`` (connect, read, or
+      the attempt's deadline) or ``"connection"`` (refused, reset, TLS, DNS,
+      a broken exchange); None with a status, or when the URL guard refused
+      the target or the request was invalid.
     """
 
     at: datetime
@@ -122,6 +127,7 @@ class AttemptResult:
     response_time_ms: int
     response_excerpt: str = ""
     retry_after: str | None = None
+    failure: Literal["connection", "timeout"] | None = None
 
     @property
     def delivered(self) -> bool:
@@ -239,7 +245,15 @@ class PinnedAddressAdapter(HTTPAdapter):
 
 
 class _Refused(Exception):
-    """An attempt ends before any connection (bad URL, DNS failure, refused address)."""
+    """An attempt ends before any connection (bad URL, DNS failure, refused address).
+
+    ``failure`` is ``"connection"`` for a DNS failure (it counts against the
+    target's circuit breaker), None for a refused URL or address.
+    """
+
+    def __init__(self, message: str, failure: Literal["connection"] | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 @dataclass(frozen=True)
@@ -310,11 +324,13 @@ def _vet(url: str, options: SendOptions) -> list[str]:
     try:
         addresses = resolve_host(host, port, timeout=options.dns_timeout)
     except TimeoutError:
-        raise _Refused(f"DNS lookup failed (timed out after {options.dns_timeout} s)") from None
+        raise _Refused(
+            f"DNS lookup failed (timed out after {options.dns_timeout} s)", "connection"
+        ) from None
     except (OSError, UnicodeError) as exc:
-        raise _Refused(f"DNS lookup failed ({exc})") from None
+        raise _Refused(f"DNS lookup failed ({exc})", "connection") from None
     if not addresses:
-        raise _Refused("DNS lookup failed (no address)")
+        raise _Refused("DNS lookup failed (no address)", "connection")
     literal = _is_ip_literal(host)
     for address in addresses:
         try:
@@ -432,6 +448,23 @@ def _describe(exc: BaseException, options: SendOptions) -> str:
     return f"connection error: {_innermost(chain)}"
 
 
+def _failure_kind(exc: BaseException) -> Literal["connection", "timeout"]:
+    """A network error as the circuit breaker counts it (DESIGN §9)."""
+    chain = list(_causes(exc))
+    timeouts = (
+        requests.Timeout,
+        urllib3.exceptions.TimeoutError,
+        TimeoutError,
+    )
+    if any(isinstance(e, timeouts) for e in chain) and not any(
+        isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain
+    ):
+        return "timeout"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "timeout"
+    return "connection"
+
+
 def _innermost(chain: list[BaseException]) -> str:
     leaf = chain[-1]
     return str(leaf) or type(leaf).__name__
@@ -479,7 +512,11 @@ def send(
     started = time.monotonic()
 
     def result(
-        status: int | None, error: str | None, head: bytes = b"", retry_after: str | None = None
+        status: int | None,
+        error: str | None,
+        head: bytes = b"",
+        retry_after: str | None = None,
+        failure: Literal["connection", "timeout"] | None = None,
     ) -> AttemptResult:
         return AttemptResult(
             at=at,
@@ -488,6 +525,7 @@ def send(
             response_time_ms=round((time.monotonic() - started) * 1000),
             response_excerpt=excerpt(head, options.excerpt_bytes),
             retry_after=retry_after,
+            failure=failure,
         )
 
     session = (session_factory or requests.Session)()
@@ -497,7 +535,7 @@ def send(
         addresses = _vet(prepared.url or "", options)
     except _Refused as refusal:
         session.close()
-        return result(None, str(refusal))
+        return result(None, str(refusal), failure=refusal.failure)
     deadline = AttemptDeadline(options.connect_timeout + options.read_timeout)
     try:
         for index, address in enumerate(addresses):
@@ -505,10 +543,10 @@ def send(
                 response = _post(prepared, address, options, session, deadline)
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if deadline.expired:
-                    return result(None, deadline.error)
+                    return result(None, deadline.error, failure="timeout")
                 if index + 1 < len(addresses) and _connect_failed(exc):
                     continue
-                return result(None, _describe(exc, options))
+                return result(None, _describe(exc, options), failure=_failure_kind(exc))
             except ValueError as exc:  # e.g. a header value http.client refuses
                 return result(None, f"invalid request: {exc}")
             return result(response.status_code, response.error, response.head, response.retry_after)

@@ -64,6 +64,34 @@ class Settings(BaseSettings):
         description="Deliveries to one host:port at once in one dispatcher invocation; "
         "the rest come back a second later without using up a retry.",
     )
+    breaker_threshold: int = Field(
+        5,
+        ge=1,
+        description="Consecutive timeouts or connection failures that open a target's "
+        "circuit breaker (DESIGN §9).",
+    )
+    breaker_cooldown_seconds: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="Seconds an opened circuit breaker holds deliveries before a probe; "
+        "doubles on each failed probe, up to 600.",
+    )
+    breaker_cache_seconds: float = Field(
+        1.0, ge=0, description="Seconds a dispatcher keeps a read circuit breaker item."
+    )
+    slow_attempt_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="An attempt still running after this many seconds marks its target slow: "
+        "the target's next deliveries take the slow lane.",
+    )
+    slow_lane_seconds: int = Field(
+        300, ge=1, description="Seconds a slow mark lasts unless a quick answer lifts it."
+    )
+    delivery_slow_queue_url: str = Field(
+        "", description="URL of the slow lane's delivery queue (empty: no slow lane)."
+    )
     secret_rotation_grace_seconds: int = Field(
         86_400, ge=0, description="How long the previous secret still signs after a rotation."
     )

@@ -31,7 +31,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
-from oms_webhooks import health
+from oms_webhooks import breaker, health
 from oms_webhooks.countdown import validate_schedule
 from oms_webhooks.cursors import decode_cursor, encode_cursor
 from oms_webhooks.errors import Conflict, Forbidden, LimitExceeded, NotFound, ValidationFailed
@@ -553,9 +553,20 @@ def to_resource(
             "failing_since": item_health.failing_since if item_health else None,
             "disabled_reason": item_health.disabled_reason if item_health else None,
             "disabled_at": _disabled_at(item, item_health),
+            "circuit": _circuit(item),
             "config": {"auth": auth},
             "filter": item.filter,
             "created_date": item.created_date,
             "modified_date": item.modified_date,
         }
     )
+
+
+def _circuit(item: SubscriptionModel) -> dict[str, Any]:
+    """The ``circuit`` field: the target's breaker as this tenant sees it (DESIGN §9)."""
+    view = breaker.circuit_view(item.target_url, item.tenant)
+    until = view["until"]
+    return {
+        "state": view["state"],
+        "until": datetime.fromtimestamp(until, UTC) if until is not None else None,
+    }

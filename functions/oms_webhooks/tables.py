@@ -30,6 +30,8 @@ Layout:
   (hash ``log_tenant``, range ``log_sort`` = ``<created ISO>#<uuid>``) serves
   the delivery log newest first; only delivery items carry ``log_tenant``,
   and it copies only what the log's list shows (the claim never writes it).
+  Circuit breaker keys live here too (``pk`` = ``target#...``,
+  :class:`TargetStateModel`), expiring a day after their last change.
 * ``tokens``: hash ``token_hash`` (SHA-256 hex of the token; the token itself
   is never stored); GSI ``by-token-id`` for revocation by id.
 """
@@ -291,6 +293,34 @@ class EventPayloadModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class TargetStateModel(Model):
+    """A circuit breaker key's state (DESIGN §9), in the deliveries table.
+
+    ``pk`` = ``target#conn#<origin>`` (connection failures of an origin) or
+    ``target#time#<origin>#<tenant>`` (timeouts and slowness of an origin for
+    one tenant), ``sk`` = ``state``. ``failures``: consecutive failures;
+    ``state``: ``closed``, ``open`` or ``half_open``; ``until``: Unix seconds
+    the breaker stays open, or the probe's lease while half-open;
+    ``cooldown``: seconds of the current (or last) opening; ``opened_at``:
+    Unix seconds of the first opening of this outage; ``slow_until``: Unix
+    seconds until which the target's deliveries go to the slow lane.
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="state")
+    failures = NumberAttribute(default=0)
+    state = UnicodeAttribute(default="closed")
+    until = NumberAttribute(null=True)
+    cooldown = NumberAttribute(null=True)
+    opened_at = NumberAttribute(null=True)
+    slow_until = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 #: Every model; models sharing a table follow the table's owner.
 MODELS: tuple[type[Model], ...] = (
     SubscriptionModel,
@@ -301,6 +331,7 @@ MODELS: tuple[type[Model], ...] = (
     DeliveryModel,
     AttemptModel,
     EventPayloadModel,
+    TargetStateModel,
 )
 #: The model that owns each table's definition (keys, indexes, TTL).
 TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel, DeliveryModel)

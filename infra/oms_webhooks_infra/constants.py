@@ -36,6 +36,9 @@ CTX_STACK_NAME: Final = "stackName"
 DEFAULT_LOG_RETENTION_DAYS: Final = 30
 DEFAULT_REMOVAL_POLICY: Final = "retain"
 DEFAULT_DISPATCHER_MAX_CONCURRENCY: Final = 20
+#: Maximum concurrency of the slow lane's mapping (DESIGN §9): slow targets
+#: share it; the main lane keeps its own ``dispatcherMaxConcurrency``.
+DISPATCHER_SLOW_MAX_CONCURRENCY: Final = 10
 DEFAULT_METRICS_NAMESPACE: Final = "OmsWebhooks"
 DEFAULT_LOG_LEVEL: Final = "INFO"
 

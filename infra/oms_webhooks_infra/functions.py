@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
+from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
 from oms_webhooks.tables import table_specs
 from oms_webhooks_infra import constants as c
 from oms_webhooks_infra.bundling import code_asset
@@ -176,10 +176,24 @@ class FunctionsConstruct(Construct):
                 max_concurrency=self._config.dispatcher_max_concurrency,
             )
         )
+        # The slow lane (DESIGN §9): the same function under a second mapping
+        # with its own maximum concurrency, so slow targets' attempts never
+        # take the main lane's invocations.
+        slow = self._messaging.delivery_slow_queue
+        dispatcher.add_event_source(
+            sources.SqsEventSource(
+                slow,
+                batch_size=DELIVERY_SLOW_QUEUE.batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=c.DISPATCHER_SLOW_MAX_CONCURRENCY,
+            )
+        )
         # Router fans out; dispatcher re-sends before SQS retention expires;
         # the API re-sends manually.
         for function in (router, dispatcher, self.functions["Api"]):
             delivery.grant_send_messages(function)
+        # The dispatcher moves slow targets' deliveries and re-sends held ones.
+        slow.grant_send_messages(dispatcher)
         # Malformed delivery messages go straight to the DLQ (not 1,000 receives later).
         self._messaging.delivery_dead_letter_queue.grant_send_messages(dispatcher)
 

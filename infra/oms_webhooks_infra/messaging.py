@@ -14,6 +14,7 @@ from constructs import Construct
 
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     RULE_NAME,
     SQS_MAX_RETENTION_SECONDS,
@@ -51,6 +52,7 @@ class MessagingConstruct(Construct):
         bus: the EventBridge bus (created, or imported by name).
         ingress_queue: EventBridge → router.
         delivery_queue: router → dispatcher.
+        delivery_slow_queue: dispatcher → dispatcher, the slow lane (DESIGN §9).
         dead_letter_queues: every DLQ by logical name (the two queues' and the rule target's).
     """
 
@@ -68,17 +70,19 @@ class MessagingConstruct(Construct):
         self.ingress_queue = self._build_queue("Ingress", INGRESS_QUEUE)
         self.delivery_queue = self._build_queue("Delivery", DELIVERY_QUEUE)
         self.delivery_dead_letter_queue = self.dead_letter_queues["DeliveryDeadLetterQueue"]
+        self.delivery_slow_queue = self._build_queue("DeliverySlow", DELIVERY_SLOW_QUEUE)
         self.bus = self._build_bus(bus_name, use_existing_bus)
         self.rule = self._build_rule(event_source)
         CfnOutput(self, "BusName", value=self.bus.event_bus_name).override_logical_id("BusName")
 
     def environment(self, event_source: str) -> dict[str, str]:
-        """The settings the functions read: delivery queue URL, bus name, event source.
+        """The settings the functions read: delivery queues' URLs, bus name, event source.
 
-        Only the delivery queue's URL: nothing but EventBridge sends to the ingress queue.
+        Only the delivery queues' URLs: nothing but EventBridge sends to the ingress queue.
         """
         return {
             queue_url_env_var(DELIVERY_QUEUE): self.delivery_queue.queue_url,
+            queue_url_env_var(DELIVERY_SLOW_QUEUE): self.delivery_slow_queue.queue_url,
             f"{c.SETTINGS_ENV_PREFIX}DELIVERY_DLQ_URL": self.delivery_dead_letter_queue.queue_url,
             f"{c.SETTINGS_ENV_PREFIX}BUS_NAME": self.bus.event_bus_name,
             f"{c.SETTINGS_ENV_PREFIX}EVENT_SOURCE": event_source,

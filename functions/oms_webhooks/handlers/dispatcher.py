@@ -53,6 +53,14 @@ def _dead_letter(record: SQSRecord, reason: str) -> None:
     )
 
 
+def _lane(record: SQSRecord, settings: Settings) -> tuple[dispatch.Lane, str]:
+    """The record's lane and its queue's URL (the slow lane's queue, else the delivery queue)."""
+    slow = settings.delivery_slow_queue_url
+    if slow and record.event_source_arn.rsplit(":", 1)[-1] == slow.rsplit("/", 1)[-1]:
+        return "slow", slow
+    return "main", settings.delivery_queue_url
+
+
 def _handle(
     record: SQSRecord, batch_started: float, budget_ends: float, limiter: dispatch.HostLimiter
 ) -> None:
@@ -63,17 +71,24 @@ def _handle(
         _dead_letter(record, str(exc))
         return
     uid = message.delivery_uuid
+    lane, queue_url = _lane(record, settings)
     if time.time() + _attempt_budget(settings) > budget_ends:
         # Not enough of the invocation left for a whole attempt: come back soon.
-        _hold(record, settings, uid, delay=1.0, batch_started=batch_started)
+        _hold(record, queue_url, uid, delay=1.0, batch_started=batch_started)
         return
+    # Without a slow queue there is nowhere to divert to: every lane attempts.
     outcome = dispatch.dispatch(
-        uid, SendOptions.from_settings(settings), limiter, detail=message.detail
+        uid,
+        SendOptions.from_settings(settings),
+        limiter,
+        detail=message.detail,
+        lane=lane if settings.delivery_slow_queue_url else "slow",
     )
     extra: dict[str, Any] = {
         "delivery_uuid": uid,
         "outcome": outcome.kind,
         "detail": outcome.detail,
+        "lane": lane,
     }
     if outcome.result is not None:
         metrics.add_metric(name="DeliveryAttempted", unit=MetricUnit.Count, value=1)
@@ -84,9 +99,19 @@ def _handle(
         )
     if outcome.kind == "failed":
         metrics.add_metric(name="DeliveryFailed", unit=MetricUnit.Count, value=1)
+    if outcome.circuit_opened:
+        metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
+    if outcome.kind == "held":
+        metrics.add_metric(name="DeliveryHeld", unit=MetricUnit.Count, value=1)
     logger.info("delivery handled", extra=extra)
-    if outcome.kind in ("retry", "not_due"):
-        _hold(record, settings, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
+    if outcome.kind == "divert":
+        # The slow lane takes it over; this message is done (deleted with the batch).
+        client("sqs").send_message(
+            QueueUrl=settings.delivery_slow_queue_url, MessageBody=record.body
+        )
+        metrics.add_metric(name="DeliveryDiverted", unit=MetricUnit.Count, value=1)
+    elif outcome.kind in ("retry", "not_due", "held"):
+        _hold(record, queue_url, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
 
 
 def _handle_logged(
@@ -114,15 +139,21 @@ def _attempt_budget(settings: Settings) -> float:
 
 
 def _hold(
-    record: SQSRecord, settings: Settings, uid: str, *, delay: float, batch_started: float
+    record: SQSRecord, queue_url: str, uid: str, *, delay: float, batch_started: float
 ) -> None:
     """Keep the message hidden ``delay`` seconds and report it failed (or re-send it)."""
     sent_at = int(record.attributes.sent_timestamp) / 1000
-    hold = scheduling.plan_hold(delay, now=time.time(), received_at=batch_started, sent_at=sent_at)
+    hold = scheduling.plan_hold(
+        delay,
+        now=time.time(),
+        received_at=batch_started,
+        sent_at=sent_at,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+    )
     deleted = scheduling.apply_hold(
         hold,
         sqs=client("sqs"),
-        queue_url=settings.delivery_queue_url,
+        queue_url=queue_url,
         receipt_handle=record.receipt_handle,
         delivery_uuid=uid,
         message_body=record.body,

@@ -67,7 +67,7 @@ from oms_webhooks.local.provision import (
     LOCAL_REGION,
     LOCAL_SECRET_ACCESS_KEY,
 )
-from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE, QueueSpec
+from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE, QueueSpec
 
 if TYPE_CHECKING:
     from oms_webhooks.local.stack import LocalStack
@@ -377,12 +377,16 @@ def queue_poller(
 
 
 def local_pollers(stack: LocalStack) -> list[QueuePoller]:
-    """The local stack's worker factory: ingress → router, delivery → dispatcher."""
+    """The local stack's worker factory: ingress → router, delivery and slow lane → dispatcher."""
     endpoint = stack.aws_endpoint_url
     return [
         queue_poller(endpoint, INGRESS_QUEUE, ROUTER_HANDLER, function_name=ROUTER_FUNCTION),
         queue_poller(
             endpoint, DELIVERY_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
+        ),
+        # The slow lane: the same function under a second event source mapping.
+        queue_poller(
+            endpoint, DELIVERY_SLOW_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
         ),
     ]
 

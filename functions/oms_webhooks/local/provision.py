@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     QUEUES,
     RULE_NAME,
@@ -396,7 +397,8 @@ def provisioned_environ(
     """The settings the handlers need that only exist once provisioned.
 
     Returns:
-        ``OMS_WEBHOOKS_DELIVERY_QUEUE_URL`` (the router sends to it) and
+        ``OMS_WEBHOOKS_DELIVERY_QUEUE_URL`` (the router sends to it),
+        ``OMS_WEBHOOKS_DELIVERY_SLOW_QUEUE_URL`` (the slow lane) and
         ``OMS_WEBHOOKS_DELIVERY_DLQ_URL`` (the dispatcher moves malformed
         messages there).
     """
@@ -409,6 +411,7 @@ def provisioned_environ(
     sqs = ctx.client("sqs")
     return {
         "OMS_WEBHOOKS_DELIVERY_QUEUE_URL": queue_url(ctx, DELIVERY_QUEUE),
+        "OMS_WEBHOOKS_DELIVERY_SLOW_QUEUE_URL": queue_url(ctx, DELIVERY_SLOW_QUEUE),
         "OMS_WEBHOOKS_DELIVERY_DLQ_URL": str(
             sqs.get_queue_url(QueueName=DELIVERY_QUEUE.dlq_name)["QueueUrl"]
         ),
