@@ -298,9 +298,16 @@ def report(
             TargetStateModel.cooldown.set(int(cooldown)),
             TargetStateModel.opened_at.set(TargetStateModel.opened_at | int(now)),
         ],
-        condition=TargetStateModel.state == counted.state,
+        condition=_in_state(counted.state),
     )
     return opened is not None and counted.state == "closed"
+
+
+def _in_state(state: str) -> Any:
+    """The condition "the key is in ``state``" (a new item has no ``state``: closed)."""
+    if state == "closed":
+        return TargetStateModel.state.does_not_exist() | (TargetStateModel.state == "closed")
+    return TargetStateModel.state == state
 
 
 # --- the slow lane -----------------------------------------------------------

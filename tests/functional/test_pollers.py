@@ -33,6 +33,7 @@ from oms_webhooks.local.provision import RULE_TARGET_ID, provision
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     QUEUES,
     RULE_NAME,
@@ -104,11 +105,14 @@ def test_stack_exports_the_delivery_queue_url_and_runs_pollers(stack: LocalStack
     assert get_settings().delivery_queue_url == url
     pollers = {w.queue_url: w for w in stack.workers if isinstance(w, QueuePoller)}
     ingress = _client(stack, "sqs").get_queue_url(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
-    assert set(pollers) == {url, ingress}
+    slow = _client(stack, "sqs").get_queue_url(QueueName=DELIVERY_SLOW_QUEUE.name)["QueueUrl"]
+    assert get_settings().delivery_slow_queue_url == slow
+    assert set(pollers) == {url, ingress, slow}
     assert all(poller.running for poller in pollers.values())
     # Each poller's context names its own function (the router's, the dispatcher's).
     assert pollers[ingress].function_name == ROUTER_FUNCTION == "oms-webhooks-router"
     assert pollers[url].function_name == DISPATCHER_FUNCTION == "oms-webhooks-dispatcher"
+    assert pollers[slow].function_name == DISPATCHER_FUNCTION
 
 
 # -- EventBridge → SQS (moto delivers to SQS targets; checked here) ------------------

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
+from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
 from oms_webhooks.settings import Settings
 from oms_webhooks_infra import constants as c
 from tests.infra.conftest import Synthesized
@@ -104,6 +104,7 @@ def test_each_function_has_its_own_role_and_log_group(synthesized: Synthesized) 
     [
         (c.HANDLERS["Router"], INGRESS_QUEUE, c.ROUTER_MAX_CONCURRENCY),
         (c.HANDLERS["Dispatcher"], DELIVERY_QUEUE, c.DEFAULT_DISPATCHER_MAX_CONCURRENCY),
+        (c.HANDLERS["Dispatcher"], DELIVERY_SLOW_QUEUE, c.DISPATCHER_SLOW_MAX_CONCURRENCY),
     ],
 )
 def test_queue_consumers_report_batch_item_failures(
@@ -119,7 +120,7 @@ def test_queue_consumers_report_batch_item_failures(
             "ScalingConfig": {"MaximumConcurrency": max_concurrency},
         },
     )
-    synthesized.template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
+    synthesized.template.resource_count_is("AWS::Lambda::EventSourceMapping", 3)
 
 
 def test_no_wildcard_action_and_only_this_stacks_resources(synthesized: Synthesized) -> None:

@@ -46,3 +46,14 @@ def test_short_countdown_near_expiry_resends_with_its_own_delay() -> None:
 
 def test_negative_delay_is_zero() -> None:
     assert plan_hold(-3, now=NOW, received_at=NOW, sent_at=NOW) == Hold(visibility=0)
+
+
+def test_a_message_received_900_times_is_re_sent_fresh() -> None:
+    # DESIGN §9: every hold is a receive; maxReceiveCount is 1,000.
+    now = 1_000_000.0
+    kept = plan_hold(30, now=now, received_at=now, sent_at=now - 60, receive_count=899)
+    fresh = plan_hold(30, now=now, received_at=now, sent_at=now - 60, receive_count=900)
+    far = plan_hold(7_200, now=now, received_at=now, sent_at=now - 60, receive_count=950)
+    assert kept.visibility == 30 and kept.resend_delay is None
+    assert fresh.resend_delay == 30 and fresh.visibility is None
+    assert far.resend_delay == 900
