@@ -1,23 +1,40 @@
-"""Benchmark 2, dead-endpoint isolation: healthy latency with and without a dead endpoint.
+"""Benchmark 2, isolation: healthy latency beside a dead, dripping or slow partner (DESIGN §9).
 
 On the local stack (moto, the real router and dispatcher fed by its SQS
-pollers), one event type has a healthy subscription (a receiver on
-127.0.0.1 answering 200 at once). ``--n`` events (default 100) are published
-at ``--rate`` events per second (default 10) and the latency of each healthy
-delivery is taken from ``publish_events`` to its arrival at the receiver:
-the clean run (baseline). Then a second subscription of the same type is
-added whose endpoint accepts the connection and never answers (so each
-attempt ends at the read timeout, set to ``--read-timeout`` s, default 2,
-via ``OMS_WEBHOOKS_READ_TIMEOUT_SECONDS``), and the same is measured again.
+pollers: the shipped defaults unless ``--read-timeout`` says otherwise), one
+event type has a healthy subscription (a receiver on 127.0.0.1 answering 200
+at once). ``--n`` events (default 100) are published at ``--rate`` events
+per second (default 10) and the latency of each healthy delivery is taken
+from ``publish_events`` to its arrival at the receiver: the clean run
+(baseline). Then another tenant subscribes a misbehaving partner to the same
+event type and the same is measured again. ``--variant``:
 
-Goal: healthy p99 ≤ 1.5 s and ≤ 1.5 × the clean p99 (DESIGN §5: one dead
-endpoint must not hold back the others). The dead subscription keeps its
-default retry schedule, so its retries compete too, as they would.
+* ``dead`` (default): accepts the connection and never reads nor answers;
+  each attempt ends at the read timeout (``--read-timeout``, default the
+  shipped 10 s, via ``OMS_WEBHOOKS_READ_TIMEOUT_SECONDS``);
+* ``dripping``: sends its status line and headers one byte every 0.5 s, so
+  each wait for data is short: the attempt ends at its deadline (connect +
+  read timeout in all);
+* ``slow``: answers ``200`` after 8 s (within the default read timeout);
+* ``fast``: a control, answers ``200`` at once (the cost of a second
+  subscription alone, on this machine).
+
+The partner keeps its default retry schedule, so its retries compete too.
+Goal: healthy p99 ≤ 1.5 s (and ≤ 1.5 × the clean p99). Cross-check, which
+fails the run (exit 1) when it does not hold: the partner's accepted
+connections equal the attempts in its delivery log (waited for up to 60 s
+after the run, so that attempts in flight are recorded).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import socket
+import sys
+import threading
+import time
 from typing import Any
 
 import _common as c
@@ -27,12 +44,91 @@ NAME = "dead_endpoint_isolation"
 EVENT_TYPE = "shipment.created"
 GOAL_P99_S = 1.5
 GOAL_RATIO = 1.5
-WAIT_SECONDS = 45.0
+WAIT_SECONDS = 60.0
+SHIPPED_READ_TIMEOUT_S = 10.0
+BAD_TENANT = "bench-partner"
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+
+class Partner:
+    """A partner on 127.0.0.1: ``dead``, ``dripping``, ``slow`` or ``fast`` (module docstring).
+
+    ``accepted`` counts the connections it accepted.
+    """
+
+    def __init__(self, variant: str) -> None:
+        self.variant = variant
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((c.HOST, 0))
+        self._sock.listen(512)
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.accepted = 0
+        threading.Thread(target=self._accept, name="partner", daemon=True).start()
+
+    def url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:<port><path>``."""
+        return f"http://{c.HOST}:{self._sock.getsockname()[1]}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                self._conns.append(conn)
+            if self.variant != "dead":
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.settimeout(30)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            if self.variant in ("slow", "fast"):
+                if not self._stop.wait(8.0 if self.variant == "slow" else 0.0):
+                    conn.sendall(_OK)
+                return
+            for index in range(len(_OK)):  # dripping
+                if self._stop.wait(0.5):
+                    return
+                conn.sendall(_OK[index : index + 1])
+
+    def stop(self) -> None:
+        """Stop accepting and close every connection."""
+        self._stop.set()
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.close()
+        self._sock.close()
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="events per second (10)")
-    parser.add_argument("--read-timeout", type=float, default=2.0, help="delivery read timeout")
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=SHIPPED_READ_TIMEOUT_S,
+        help="delivery read timeout in seconds (default: the shipped 10)",
+    )
+    parser.add_argument(
+        "--variant",
+        choices=("dead", "dripping", "slow", "fast"),
+        default="dead",
+        help="the partner (fast: a control, answers 200 at once)",
+    )
 
 
 def _run(name: str, healthy: Any, n: int, rate: float) -> dict[str, Any]:
@@ -45,34 +141,70 @@ def _run(name: str, healthy: Any, n: int, rate: float) -> dict[str, Any]:
     return {**c.summary(latencies), "missing": n - len(arrived)}
 
 
+def _logged_attempts(subscription_id: str) -> int:
+    """Attempts in the delivery log of the partner's subscription (DynamoDB, as the API reads)."""
+    from oms_webhooks.tables import AttemptModel, DeliveryModel
+
+    total = 0
+    for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
+        if delivery.subscription_id != subscription_id:
+            continue
+        total += sum(
+            1 for _ in AttemptModel.query(delivery.pk, AttemptModel.sk.startswith("attempt#"))
+        )
+    return total
+
+
+def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
+    from oms_webhooks.tables import DeliveryModel
+
+    counts: dict[str, int] = {}
+    for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
+        if delivery.subscription_id == subscription_id:
+            counts[delivery.status] = counts.get(delivery.status, 0) + 1
+    return counts
+
+
 def main() -> None:
-    """Run the benchmark and print its JSON line."""
+    """Run the benchmark, print its JSON line; exit 1 if connections ≠ logged attempts."""
     args = c.parse_args(__doc__ or NAME, default_n=100, extra=_extra)
     env = {"OMS_WEBHOOKS_READ_TIMEOUT_SECONDS": str(args.read_timeout)}
+    load_before = os.getloadavg()
     healthy = c.receiver()
-    dead = c.BlackHole()
+    partner = Partner(args.variant)
     try:
         with c.local_stack(env=env):
             c.subscribe("bench", EVENT_TYPE, healthy.url("/healthy"))
             c.publish_paced(EVENT_TYPE, [{"run": "warmup", "seq": 0}])
             c.wait_until(lambda: c.arrivals(healthy.requests, "warmup"), 15.0)
             clean = _run("clean", healthy, args.n, args.rate)
-            c.subscribe("bench", EVENT_TYPE, dead.url("/dead"))
-            dirty = _run("dead", healthy, args.n, args.rate)
+            bad = c.subscribe(BAD_TENANT, EVENT_TYPE, partner.url("/partner"))
+            started = time.monotonic()
+            dirty = _run(args.variant, healthy, args.n, args.rate)
+            # Attempts in flight finish (or time out) and are recorded; then compare.
+            c.wait_until(lambda: _logged_attempts(bad.id) == partner.accepted, WAIT_SECONDS, 0.5)
+            attempts = _logged_attempts(bad.id)
+            connections = partner.accepted
+            outcomes = _deliveries_by_outcome(bad.id)
+            elapsed = time.monotonic() - started
     finally:
-        dead_connections = dead.accepted
-        dead.stop()
+        partner.stop()
         healthy.stop()
     p99, clean_p99 = dirty["p99"], clean["p99"]
     value = c.ratio(p99, clean_p99)
     c.emit(
         NAME,
         n=args.n,
+        variant=args.variant,
         rate_per_s=args.rate,
         read_timeout_s=args.read_timeout,
         healthy_latency_s=dirty,
-        dead_connections=dead_connections,
-        dispatcher_pollers=concurrency_from_env(),
+        partner_connections=connections,
+        partner_attempts_logged=attempts,
+        partner_deliveries=outcomes,
+        partner_run_s=round(elapsed, 1),
+        dispatcher_pollers_per_lane=concurrency_from_env(),
+        load_average=[round(x, 2) for x in load_before],
         goal=f"p99 <= {GOAL_P99_S} s and ratio <= {GOAL_RATIO}",
         goal_met={
             "p99": p99 is not None and p99 <= GOAL_P99_S and dirty["missing"] == 0,
@@ -81,6 +213,13 @@ def main() -> None:
         baseline={"healthy_latency_s": clean},
         ratio=value,
     )
+    if connections != attempts:
+        print(
+            f"{NAME}: the partner accepted {connections} connections but the delivery log "
+            f"has {attempts} attempts",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

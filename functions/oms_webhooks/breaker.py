@@ -22,11 +22,13 @@ makes the probe; the others keep holding until the lease ends. A manual
 resend counts as a probe (its failure re-opens an open key, doubled).
 
 **Slow lane** (:func:`is_slow`, :func:`mark_slow`). An attempt still running
-after ``OMS_WEBHOOKS_SLOW_ATTEMPT_SECONDS`` (1 s), or ending in a timeout,
+after ``OMS_WEBHOOKS_SLOW_ATTEMPT_SECONDS`` (0.25 s), or ending in a timeout,
 marks its (origin, tenant) key slow for ``OMS_WEBHOOKS_SLOW_LANE_SECONDS``
 (300 s): the main lane's dispatcher then moves that target's deliveries to
-the slow queue, so that healthy deliveries never wait behind it. A quick
-answer on the slow lane lifts the mark.
+the slow queue, so that healthy deliveries never wait behind it. Within one
+process the running attempt itself says so at once (:func:`in_flight`), so
+a burst to a target that just went dead is cut off after 0.25 s, not after
+the write and the cache. A quick answer on the slow lane lifts the mark.
 
 **Storage and cost.** One small item per key in the deliveries table
 (:class:`~oms_webhooks.tables.TargetStateModel`), read through an in-memory
@@ -38,9 +40,11 @@ one read per key per second per process and no write.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -61,6 +65,7 @@ __all__ = [
     "check",
     "circuit_view",
     "clear_cache",
+    "in_flight",
     "is_slow",
     "keys_for",
     "mark_slow",
@@ -313,8 +318,44 @@ def _in_state(state: str) -> Any:
 # --- the slow lane -----------------------------------------------------------
 
 
+#: Attempts in flight in this process, per (origin, tenant) key: their monotonic starts.
+_in_flight: dict[str, list[float]] = {}
+_in_flight_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def in_flight(keys: Keys) -> Iterator[None]:
+    """Register an attempt in flight to the target for :func:`is_slow` (this process)."""
+    started = time.monotonic()
+    with _in_flight_lock:
+        _in_flight.setdefault(keys.timeout, []).append(started)
+    try:
+        yield
+    finally:
+        with _in_flight_lock:
+            starts = _in_flight.get(keys.timeout, [])
+            with contextlib.suppress(ValueError):
+                starts.remove(started)
+            if not starts:
+                _in_flight.pop(keys.timeout, None)
+
+
+def _slow_in_flight(key: str, threshold: float) -> bool:
+    """Whether this process has an attempt to ``key`` running longer than ``threshold`` s."""
+    now = time.monotonic()
+    with _in_flight_lock:
+        return any(now - started > threshold for started in _in_flight.get(key, ()))
+
+
 def is_slow(keys: Keys, *, now: float | None = None) -> bool:
-    """Whether the target is marked slow for this tenant (its deliveries take the slow lane)."""
+    """Whether the target is slow for this tenant (its deliveries take the slow lane).
+
+    Slow: this process has an attempt to it running past
+    ``slow_attempt_seconds`` (known at once, before any write), or its item
+    carries a slow mark (:func:`mark_slow`, seen by every process).
+    """
+    if _slow_in_flight(keys.timeout, get_settings().slow_attempt_seconds):
+        return True
     now = time.time() if now is None else now
     state = _read((keys.timeout,))[keys.timeout]
     return (state.slow_until or 0) > now

@@ -589,7 +589,8 @@ def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys
     timer.daemon = True
     timer.start()
     try:
-        result = attempt(prepared, options)
+        with breaker.in_flight(keys):
+            result = attempt(prepared, options)
     finally:
         timer.cancel()
     if result.failure == "timeout":

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Seconds a dispatcher keeps a read circuit breaker item."
     )
     slow_attempt_seconds: float = Field(
-        1.0,
+        0.25,
         gt=0,
         description="An attempt still running after this many seconds marks its target slow: "
         "the target's next deliveries take the slow lane.",
