@@ -69,6 +69,7 @@ __all__ = [
     "is_slow",
     "keys_for",
     "mark_slow",
+    "note_fast",
     "report",
 ]
 
@@ -340,19 +341,42 @@ def in_flight(keys: Keys) -> Iterator[None]:
                 _in_flight.pop(keys.timeout, None)
 
 
+#: Monotonic time of the last quick answer per (origin, tenant) key, in this process.
+_fast_at: dict[str, float] = {}
+#: A quick answer vouches for its target for this long, in seconds.
+KNOWN_FAST_SECONDS: Final = 60.0
+
+
+def note_fast(keys: Keys) -> None:
+    """Remember that the target just answered quickly (it may take parallel attempts)."""
+    with _in_flight_lock:
+        _fast_at[keys.timeout] = time.monotonic()
+
+
 def _slow_in_flight(key: str, threshold: float) -> bool:
-    """Whether this process has an attempt to ``key`` running longer than ``threshold`` s."""
+    """Whether this process's attempts say ``key`` is slow.
+
+    True when an attempt to it has run longer than ``threshold`` seconds,
+    or when one is in flight and no quick answer in the last
+    :data:`KNOWN_FAST_SECONDS` vouches for it: an unknown target gets one
+    main-lane attempt at a time until it shows it answers quickly, so a
+    target that turns out dead holds one main-lane batch, not several.
+    """
     now = time.monotonic()
     with _in_flight_lock:
-        return any(now - started > threshold for started in _in_flight.get(key, ()))
+        starts = _in_flight.get(key, ())
+        if any(now - started > threshold for started in starts):
+            return True
+        return bool(starts) and now - _fast_at.get(key, -KNOWN_FAST_SECONDS) > KNOWN_FAST_SECONDS
 
 
 def is_slow(keys: Keys, *, now: float | None = None) -> bool:
     """Whether the target is slow for this tenant (its deliveries take the slow lane).
 
     Slow: this process has an attempt to it running past
-    ``slow_attempt_seconds`` (known at once, before any write), or its item
-    carries a slow mark (:func:`mark_slow`, seen by every process).
+    ``slow_attempt_seconds`` (known at once, before any write), or one in
+    flight while no recent quick answer vouches for it, or its item carries
+    a slow mark (:func:`mark_slow`, seen by every process).
     """
     if _slow_in_flight(keys.timeout, get_settings().slow_attempt_seconds):
         return True

@@ -596,6 +596,7 @@ def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys
     if result.failure == "timeout":
         breaker.mark_slow(keys)
     elif result.status_code is not None and result.response_time_ms < threshold * 1000:
+        breaker.note_fast(keys)
         breaker.clear_slow(keys)
     return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +18,10 @@ import requests
 
 from oms_webhooks import breaker, deliveries, dispatch
 from oms_webhooks.publisher import publish_event
-from oms_webhooks.sender import SendOptions
+from oms_webhooks.sender import AttemptResult, SendOptions
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import get_subscription
+from oms_webhooks.tables import DeliveryModel
 from tests.functional.helpers import subscribe, wait_until
 from tests.raw_endpoints import (
     RawEndpoint,
@@ -178,3 +180,46 @@ def test_an_open_circuit_holds_deliveries_without_attempts(
     assert detail["status"] == "pending" and len(detail["attempts"]) == 2
     assert detail["retry_count"] == 1
     assert all(a["error"] == "connection refused" for a in detail["attempts"])
+
+
+def _open_circuit(url: str, tenant: str) -> None:
+    keys = breaker.keys_for(url, tenant)
+    refused = AttemptResult(
+        at=datetime.now(UTC), status_code=None, error="x", response_time_ms=1, failure="connection"
+    )
+    for _ in range(get_settings().breaker_threshold):
+        breaker.report(keys, refused)
+
+
+def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
+    client: requests.Session, tenant: Any
+) -> None:
+    # GIVEN two deliveries to a target whose circuit is open, one created 29.5 days ago
+    sub = subscribe(client, event_type="package.created", target_url="http://127.0.0.1:9/")
+    record = get_subscription(tenant.name, sub["id"])
+    made = []
+    for suffix in ("new", "old"):
+        event_id = f"held-{suffix}-{time.time_ns()}"
+        deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", "{}")
+        delivery, _ = deliveries.create_delivery(
+            record, event_id=event_id, event_type="package.created", event_time="t"
+        )
+        made.append(delivery)
+    fresh, old = made
+    old.update(actions=[DeliveryModel.created_date.set(datetime.now(UTC) - timedelta(days=29.5))])
+    _open_circuit(record.target_url, tenant.name)
+    options = SendOptions.from_settings(get_settings())
+    # WHEN the dispatcher looks at them
+    held = dispatch.dispatch(fresh.pk, options)
+    ended = dispatch.dispatch(old.pk, options)
+    # THEN the new one is held (no attempt, no retry used, still pending) ...
+    assert held.kind == "held" and held.delay is not None and held.delay >= 5
+    again = deliveries.get_delivery(fresh.pk)
+    assert again is not None and again.status == "pending" and int(again.attempt_count) == 0
+    # ... and the one held past creation + retention − 1 day ends failed, with the reason
+    assert ended.kind == "failed" and ended.detail.startswith("circuit open since ")
+    gone = deliveries.get_delivery(old.pk)
+    assert gone is not None and gone.status == "failed" and int(gone.attempt_count) == 0
+    # AND the subscription shows the circuit open to its tenant
+    circuit = client.get(f"/whisperer/hooks/{sub['id']}/").json()["circuit"]
+    assert circuit["state"] == "open" and circuit["until"] is not None

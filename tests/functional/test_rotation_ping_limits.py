@@ -147,10 +147,13 @@ def test_concurrent_deliveries_per_host_are_limited_without_using_retries(
         limiter = dispatch.HostLimiter(1)
         options = SendOptions(allow_private=True)
         outcomes: list[dispatch.Outcome] = []
-        # WHEN they are dispatched at once
+        # WHEN they are dispatched at once (on the slow lane: on the main lane
+        # the second and third would move there, the target being unknown yet)
         threads = [
             threading.Thread(
-                target=lambda u=u: outcomes.append(dispatch.dispatch(u, options, limiter))
+                target=lambda u=u: outcomes.append(
+                    dispatch.dispatch(u, options, limiter, lane="slow")
+                )
             )
             for u in uids
         ]
