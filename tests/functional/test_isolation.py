@@ -223,3 +223,30 @@ def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
     # AND the subscription shows the circuit open to its tenant
     circuit = client.get(f"/whisperer/hooks/{sub['id']}/").json()["circuit"]
     assert circuit["state"] == "open" and circuit["until"] is not None
+
+
+def test_ping_and_resend_to_a_dripping_partner_end_at_the_deadline(
+    client: requests.Session, tenant: Any
+) -> None:
+    # GIVEN a partner that drips its status line a byte every 0.1 s
+    with RawEndpoint(dripping(0.1)) as partner:
+        sub = subscribe(client, event_type="package.created", target_url=partner.url("/"))
+        record = get_subscription(tenant.name, sub["id"])
+        event_id = f"drip-{time.time_ns()}"
+        deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", "{}")
+        delivery, _ = deliveries.create_delivery(
+            record, event_id=event_id, event_type="package.created", event_time="t"
+        )
+        expected = "not delivered: no complete response within 2.0 s (connect + read timeout)"
+        for path in (
+            f"/whisperer/hooks/{sub['id']}/ping/",
+            f"/whisperer/hook_events/{delivery.pk}/retry/",
+        ):
+            # WHEN an operator pings it or resends to it
+            started = time.monotonic()
+            answer = client.post(path)
+            # THEN the answer comes at connect + read timeout (2 s), a 200 saying why
+            assert time.monotonic() - started < 8.0
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["detail"] == expected and answer.json()["delivered"] is False
+        assert partner.accepted == 2
