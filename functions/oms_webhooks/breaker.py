@@ -395,7 +395,7 @@ def mark_slow(keys: Keys, *, now: float | None = None) -> None:
 def clear_slow(keys: Keys, *, now: float | None = None) -> None:
     """Lift the slow mark (a quick answer), writing only if the cached item shows one."""
     now = time.time() if now is None else now
-    if is_slow(keys, now=now):
+    if (_read((keys.timeout,))[keys.timeout].slow_until or 0) > now:
         _update(keys.timeout, [TargetStateModel.slow_until.remove()])
 
 
