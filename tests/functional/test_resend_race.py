@@ -23,7 +23,7 @@ from oms_webhooks.subscriptions import get_subscription
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, Response
 
-OPTIONS = SendOptions(allow_private=True, connect_timeout=1.0, read_timeout=3.0)
+OPTIONS = SendOptions(allow_private=True, connect_timeout=1.0, read_timeout=8.0)
 
 
 def _delivery(client: requests.Session, tenant: Any, url: str) -> str:
@@ -41,8 +41,8 @@ def _delivery(client: requests.Session, tenant: Any, url: str) -> str:
 def test_a_resend_during_an_automatic_attempt_is_a_409_without_a_post(
     client: requests.Session, tenant: Any
 ) -> None:
-    # GIVEN an automatic attempt in flight to a target that answers after 1 s
-    with Receiver(default=Response(status=500, body=b"down", delay=1.0)) as receiver:
+    # GIVEN an automatic attempt in flight to a target that answers after 3 s (room for a loaded machine)
+    with Receiver(default=Response(status=500, body=b"down", delay=3.0)) as receiver:
         uid = _delivery(client, tenant, receiver.url("/"))
         with ThreadPoolExecutor(1) as pool:
             automatic = pool.submit(dispatch.dispatch, uid, OPTIONS)
@@ -63,8 +63,8 @@ def test_a_resend_during_an_automatic_attempt_is_a_409_without_a_post(
 def test_an_automatic_attempt_during_a_resend_holds_back_until_its_lease_ends(
     client: requests.Session, tenant: Any
 ) -> None:
-    # GIVEN an operator's resend in flight to a target that answers after 1 s
-    with Receiver(default=Response(status=500, body=b"down", delay=1.0)) as receiver:
+    # GIVEN an operator's resend in flight to a target that answers after 3 s (room for a loaded machine)
+    with Receiver(default=Response(status=500, body=b"down", delay=3.0)) as receiver:
         uid = _delivery(client, tenant, receiver.url("/"))
         with ThreadPoolExecutor(1) as pool:
             manual = pool.submit(client.post, f"/whisperer/hook_events/{uid}/retry/")
