@@ -308,7 +308,16 @@ class Units:
                     self._write(body["TableName"], key, item_size(body["Item"]), (), 2.0)
                 else:
                     self._keyed_write(body["TableName"], body, kind, 2.0)
-        elif op in ("BatchWriteItem", "BatchGetItem", "TransactGetItems"):
+        elif op == "BatchGetItem":
+            # Every requested key is read (a missing item costs the minimum, as GetItem).
+            for name, request in params.get("RequestItems", {}).items():
+                found = {self.key(name, i): i for i in response.get("Responses", {}).get(name, [])}
+                for key in request.get("Keys", []):
+                    item = found.get(self.key(name, key))
+                    if item:
+                        self._note_item(name, item)
+                    self._read(item_size(item), bool(request.get("ConsistentRead")))
+        elif op in ("BatchWriteItem", "TransactGetItems"):
             raise NotImplementedError(f"units of {op} are not counted yet")
 
     def _keyed_write(self, table: str, body: Mapping[str, Any], op: str, factor: float) -> None:

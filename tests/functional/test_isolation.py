@@ -1,6 +1,6 @@
 """One partner's trouble stays its own (DESIGN §9), on the local stack with raw-socket partners.
 
-Timeouts are short settings (connect 0.5 s, read 1.5 s; an attempt marks its
+Timeouts are short settings (connect 0.5 s, read 3 s; an attempt marks its
 target slow after 0.3 s); the assertions are about what happened (which
 lane, how many connections, what was logged), with generous waits.
 """
@@ -41,7 +41,7 @@ LATER = {"choice": "fixed", "kwargs": {"seconds": 3600}}
 def _short_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in {
         "CONNECT_TIMEOUT_SECONDS": "0.5",
-        "READ_TIMEOUT_SECONDS": "1.5",
+        "READ_TIMEOUT_SECONDS": "3.0",
         "SLOW_ATTEMPT_SECONDS": "0.3",
     }.items():
         monkeypatch.setenv(f"OMS_WEBHOOKS_{name}", value)
@@ -68,9 +68,9 @@ def _attempts(client: requests.Session, subscription_id: str) -> list[dict[str, 
     [
         pytest.param(silent, False, id="silent"),
         pytest.param(dripping(0.1), False, id="dripping"),
-        pytest.param(slow(0.8), True, id="slow-within-timeout"),
+        pytest.param(slow(0.6), True, id="slow-within-timeout"),
         pytest.param(interim(b"102 Processing", b"103 Early Hints"), True, id="interim-1xx"),
-        pytest.param(endless_interim(0.3), False, id="endless-1xx"),
+        pytest.param(endless_interim(0.5), False, id="endless-1xx"),
     ],
 )
 def test_a_misbehaving_partner_costs_only_its_own_deliveries(
@@ -237,7 +237,7 @@ def test_ping_and_resend_to_a_dripping_partner_end_at_the_deadline(
         delivery, _ = deliveries.create_delivery(
             record, event_id=event_id, event_type="package.created", event_time="t"
         )
-        expected = "not delivered: no complete response within 2.0 s (connect + read timeout)"
+        expected = "not delivered: no complete response within 3.5 s (connect + read timeout)"
         for path in (
             f"/whisperer/hooks/{sub['id']}/ping/",
             f"/whisperer/hook_events/{delivery.pk}/retry/",
@@ -245,8 +245,8 @@ def test_ping_and_resend_to_a_dripping_partner_end_at_the_deadline(
             # WHEN an operator pings it or resends to it
             started = time.monotonic()
             answer = client.post(path)
-            # THEN the answer comes at connect + read timeout (2 s), a 200 saying why
-            assert time.monotonic() - started < 8.0
+            # THEN the answer comes at connect + read timeout (3.5 s), a 200 saying why
+            assert time.monotonic() - started < 12.0
             assert answer.status_code == 200, answer.text
             assert answer.json()["detail"] == expected and answer.json()["delivered"] is False
         assert partner.accepted == 2

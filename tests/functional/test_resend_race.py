@@ -41,7 +41,7 @@ def _delivery(client: requests.Session, tenant: Any, url: str) -> str:
 def test_a_resend_during_an_automatic_attempt_is_a_409_without_a_post(
     client: requests.Session, tenant: Any
 ) -> None:
-    # GIVEN an automatic attempt in flight to a target that answers after 3 s (room for a loaded machine)
+    # GIVEN an automatic attempt in flight to a target answering after 3 s (loaded machine)
     with Receiver(default=Response(status=500, body=b"down", delay=3.0)) as receiver:
         uid = _delivery(client, tenant, receiver.url("/"))
         with ThreadPoolExecutor(1) as pool:
@@ -63,7 +63,7 @@ def test_a_resend_during_an_automatic_attempt_is_a_409_without_a_post(
 def test_an_automatic_attempt_during_a_resend_holds_back_until_its_lease_ends(
     client: requests.Session, tenant: Any
 ) -> None:
-    # GIVEN an operator's resend in flight to a target that answers after 3 s (room for a loaded machine)
+    # GIVEN an operator's resend in flight to a target answering after 3 s (loaded machine)
     with Receiver(default=Response(status=500, body=b"down", delay=3.0)) as receiver:
         uid = _delivery(client, tenant, receiver.url("/"))
         with ThreadPoolExecutor(1) as pool:
