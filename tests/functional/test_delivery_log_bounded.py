@@ -1,0 +1,105 @@
+"""A filtered delivery-log page reads a bounded part of the log (third attack run).
+
+The list's filters (``webhook``, ``event_type``, ``delivered``,
+``response_http_status``, the token scope) are DynamoDB filter expressions,
+applied after the read. Paging by ``limit + 1`` entries, a filter that
+matched rarely read the tenant's whole log in one request: 2,000 deliveries
+and ``?limit=1&webhook=<id>`` ran past API Gateway's 29 s (504) and held the
+local API for minutes. Now a request reads at most
+``delivery_log.MAX_ENTRIES_READ`` entries and answers with what it found and
+a cursor after the last entry read; following the cursors finds everything,
+once, newest first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from oms_webhooks import deliveries, delivery_log
+from oms_webhooks.tables import SubscriptionModel
+
+#: A small read bound (the production one is 1,000), so the test needs few deliveries.
+READ_BOUND = 10
+
+
+def _subscription(tenant: str, event_type: str) -> SubscriptionModel:
+    now = datetime.now(UTC)
+    return SubscriptionModel(
+        tenant,
+        uuid.uuid4().hex,
+        event_type=event_type,
+        target_url="https://partner.example/hook",
+        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
+        max_retries=3,
+        is_active=True,
+        created_date=now,
+        modified_date=now,
+    )
+
+
+def _deliver(subscription: SubscriptionModel) -> str:
+    delivery, created = deliveries.create_delivery(
+        subscription,
+        event_id=uuid.uuid4().hex,
+        event_type=subscription.event_type,
+        event_time="2026-12-01T10:00:00Z",
+    )
+    assert created
+    return str(delivery.pk)
+
+
+def _follow(tenant: str, **filters: Any) -> list[list[str]]:
+    """Every page's delivery ids, following the cursors to the end."""
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        page = delivery_log.list_deliveries(tenant, cursor=cursor, **filters)
+        assert len(page.items) <= filters.get("limit", delivery_log.DEFAULT_PAGE_SIZE)
+        pages.append([d.pk for d in page.items])
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+        assert len(pages) < 50, "the cursors never end"
+
+
+def test_a_rare_filter_answers_within_the_read_bound_and_its_cursors_find_the_match(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_log, "MAX_ENTRIES_READ", READ_BOUND)
+    # GIVEN a tenant whose oldest delivery is the only one of its subscription,
+    # under 24 newer deliveries of another subscription
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    rare = _subscription(tenant, "shipment.created")
+    common = _subscription(tenant, "package.created")
+    wanted = _deliver(rare)
+    newer = [_deliver(common) for _ in range(24)]
+    # WHEN the log is listed for the rare subscription, one delivery a page
+    pages = _follow(tenant, subscription_id=rare.id, limit=1)
+    # THEN the first answer stops at the read bound: nothing found yet, and a cursor
+    assert pages[0] == []
+    # ... and following the cursors finds the one delivery exactly once
+    assert [pk for page in pages for pk in page] == [wanted]
+    assert len(pages) <= -(-25 // READ_BOUND) + 1
+    # ... a filter on another field too (the event type)
+    assert [
+        pk for page in _follow(tenant, event_type="shipment.created", limit=5) for pk in page
+    ] == [wanted]
+    # ... while a filter that matches everything still fills its pages, newest first
+    all_pages = _follow(tenant, event_type=None, delivered=False, limit=7)
+    assert [pk for page in all_pages for pk in page] == [*reversed(newer), wanted]
+    assert [len(page) for page in all_pages[:-1]] == [7] * (len(all_pages) - 1)
+
+
+def test_unfiltered_pages_are_full_and_end_without_a_cursor(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_log, "MAX_ENTRIES_READ", READ_BOUND)
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    subscription = _subscription(tenant, "package.created")
+    made = [_deliver(subscription) for _ in range(12)]
+    pages = _follow(tenant, limit=4)
+    assert pages == [made[::-1][0:4], made[::-1][4:8], made[::-1][8:12]]
