@@ -90,6 +90,8 @@ STEPS_PER_FUNCTION_CALL: Final = 8
 COMPILE_CACHE_SIZE: Final = 1024
 #: Longest error text an outcome carries (it is logged).
 _MAX_ERROR_CHARS: Final = 200
+#: Functions that serialise their whole argument, nested values included.
+_SERIALISING_FUNCTIONS: Final = frozenset({"to_string"})
 
 _FUNCTIONS: Final[dict[str, Any]] = Functions.FUNCTION_TABLE
 
@@ -261,9 +263,30 @@ class _BudgetedInterpreter(TreeInterpreter):  # type: ignore[misc]
     def visit_function_expression(self, node: dict[str, Any], value: Any) -> Any:
         resolved = [self.visit(child, value) for child in node["children"]]
         self._charge(STEPS_PER_FUNCTION_CALL + sum(_size(arg) for arg in resolved))
+        if node["value"] in _SERIALISING_FUNCTIONS:
+            # Charged for everything it will write (keys, values, nested
+            # ones), before writing it, instead of for its result: the
+            # argument may hold one large value many times over (``to_string([@,
+            # @, ...])``), and serialising it first would cost what the budget
+            # is there to refuse.
+            for arg in resolved:
+                self._charge_deep(arg)
         result = self._functions.call_function(node["value"], resolved)
-        self._charge(_size(result))
+        if node["value"] not in _SERIALISING_FUNCTIONS:
+            self._charge(_size(result))
         return result
+
+    def _charge_deep(self, value: Any) -> None:
+        """Charge the size of every value inside ``value``, stopping once over the budget."""
+        stack = [value]
+        while stack:
+            current = stack.pop()
+            self._charge(_size(current))
+            if isinstance(current, dict):
+                stack.extend(current.keys())
+                stack.extend(current.values())
+            elif isinstance(current, list):
+                stack.extend(current)
 
     def visit_flatten(self, node: dict[str, Any], value: Any) -> Any:
         result = super().visit_flatten(node, value)

@@ -7,6 +7,7 @@ Plain unit tests of :mod:`oms_webhooks.filters` on the sample OMS events of
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,27 @@ def test_a_filter_within_the_budget_runs_on_a_large_payload() -> None:
     # AND the same per-item work with a function call each goes over
     outcome = evaluate("items[*].to_number(price)", payload)
     assert outcome.error is not None and "budget" in outcome.error
+
+
+def test_to_string_of_one_large_value_many_times_stops_before_serialising() -> None:
+    # GIVEN a filter that serialises a 250 KB string 55 times over (15 MB of
+    # JSON; an attack run measured 45 ms per evaluation, the budget ran out
+    # only once the text was written)
+    expression = "to_string([" + ",".join(["s"] * 55) + "]) == ''"
+    validate(expression)
+    payload = {"s": "y" * 250_000}
+    # WHEN it runs, its memory traced
+    tracemalloc.start()
+    try:
+        outcome = evaluate(expression, payload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # THEN it stops at the budget without writing the text
+    assert outcome.error is not None and "budget" in outcome.error
+    assert peak < 1_000_000, f"{peak} bytes traced: the argument was serialised"
+    # ... while to_string of a payload within the budget still runs
+    assert evaluate("length(to_string(@)) > `0`", _big_package(50)).error is None
 
 
 def test_the_budget_is_counted_not_timed() -> None:
