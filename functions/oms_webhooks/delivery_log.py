@@ -28,6 +28,11 @@ DEFAULT_PAGE_SIZE = 50
 #: tenant's whole log in one request (an attack run: 2,000 deliveries and
 #: ``?limit=1&webhook=<id>`` ran past API Gateway's 29 s).
 MAX_ENTRIES_READ = 1000
+#: Most attempts the detail view shows, the latest ones, oldest first: manual
+#: resends add attempts without a bound, and 600 of them made a 7.5 MB answer
+#: (over Lambda's 6 MB response limit: a 502 on AWS; third attack run); 100
+#: take ~1.2 MB at most.
+MAX_ATTEMPTS_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -147,12 +152,22 @@ def get_delivery(tenant: str, uid: str, *, allowed: frozenset[str] | None = None
     return item
 
 
-def attempts_of(uid: str) -> list[AttemptModel]:
-    """Every recorded attempt of delivery ``uid``, oldest first."""
+def attempts_of(uid: str, *, limit: int | None = None) -> list[AttemptModel]:
+    """Attempts of delivery ``uid``, oldest first: every one, or the latest ``limit``."""
     bind_tables()
-    return list(
-        AttemptModel.query(uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True)
+    if limit is None:
+        return list(
+            AttemptModel.query(uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True)
+        )
+    latest = AttemptModel.query(
+        uid,
+        AttemptModel.sk.startswith("attempt#"),
+        consistent_read=True,
+        scan_index_forward=False,
+        limit=limit,
+        page_size=limit,
     )
+    return list(latest)[::-1]
 
 
 def to_resource(item: DeliveryModel) -> dict[str, Any]:
@@ -180,7 +195,8 @@ def to_detail(item: DeliveryModel) -> tuple[dict[str, Any], str | None]:
     """The detail view, and the event payload's JSON text as stored (None once expired).
 
     The view is the list view plus ``request_payload`` (its ``payload`` left
-    null) and every attempt. The payload stays text: the API writes it into
+    null) and the latest attempts (at most :data:`MAX_ATTEMPTS_SHOWN`, oldest
+    first). The payload stays text: the API writes it into
     the answer as it is, so a payload nested as deep as the router accepts
     is shown without being parsed and re-serialised (pydantic stops
     serialising at a depth of a few hundred; issue 13).
@@ -201,6 +217,6 @@ def to_detail(item: DeliveryModel) -> tuple[dict[str, Any], str | None]:
             "response_time": int(a.response_time),
             "response_content": a.response_content,
         }
-        for a in attempts_of(item.pk)
+        for a in attempts_of(item.pk, limit=MAX_ATTEMPTS_SHOWN)
     ]
     return view, payload.detail if payload is not None else None

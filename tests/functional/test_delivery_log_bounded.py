@@ -1,4 +1,4 @@
-"""A filtered delivery-log page reads a bounded part of the log (third attack run).
+"""The delivery log answers within bounds, however large the log (third attack run).
 
 The list's filters (``webhook``, ``event_type``, ``delivered``,
 ``response_http_status``, the token scope) are DynamoDB filter expressions,
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from oms_webhooks import deliveries, delivery_log
-from oms_webhooks.tables import SubscriptionModel
+from oms_webhooks.tables import AttemptModel, SubscriptionModel
 
 #: A small read bound (the production one is 1,000), so the test needs few deliveries.
 READ_BOUND = 10
@@ -103,3 +103,26 @@ def test_unfiltered_pages_are_full_and_end_without_a_cursor(
     made = [_deliver(subscription) for _ in range(12)]
     pages = _follow(tenant, limit=4)
     assert pages == [made[::-1][0:4], made[::-1][4:8], made[::-1][8:12]]
+
+
+def test_the_detail_view_shows_the_latest_attempts_oldest_first(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Manual resends add attempts without a bound: 600 of them made a 7.5 MB
+    # detail answer, over Lambda's 6 MB response limit (a 502 on AWS).
+    monkeypatch.setattr(delivery_log, "MAX_ATTEMPTS_SHOWN", 5)
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    uid = _deliver(_subscription(tenant, "package.created"))
+    for number in range(8):
+        AttemptModel(
+            uid,
+            f"attempt#{number:04d}",
+            at=datetime.now(UTC),
+            response_http_status=500,
+            response_time=number,
+            response_content="x" * 100,
+        ).save()
+    view, _ = delivery_log.to_detail(delivery_log.get_delivery(tenant, uid))
+    assert [a["response_time"] for a in view["attempts"]] == [3, 4, 5, 6, 7]
+    # ... while the attempts themselves stay, every one (the benchmarks count them)
+    assert len(delivery_log.attempts_of(uid)) == 8
