@@ -232,7 +232,8 @@ def local_stack(
     ``env`` is applied before the stack starts (e.g. a short read timeout);
     ``pollers=False`` runs no SQS pollers, so nothing but the benchmark
     touches the queues; ``worker_factories`` replaces the default workers;
-    ``aws_process`` serves moto from a process of its own.
+    ``aws_process=True`` serves moto from a process of its own, as
+    ``oms-webhooks local`` does (its CPU: ``stack.aws_stats()``).
     """
     from oms_webhooks.local.stack import LocalStack
     from oms_webhooks.settings import get_settings

@@ -13,9 +13,17 @@ Cross-checked (exit 1 when they differ): the deliveries at the receiver
 (their ``webhook-id``) against the deliveries the delivery log lists as
 delivered, and the events published against the events arrived.
 
-Everything runs in one Python process on the machine's cores (moto, the
-pollers, the handlers, the receiver), so this measures the local stack, not
-AWS: it tells how much work each delivery costs, not a deployment's ceiling.
+The stack is laid out as ``oms-webhooks local`` runs it: moto's server in a
+process of its own (:mod:`oms_webhooks.local.aws_server`), the pollers and
+handlers in this one (with the receiver), so the figures report both
+processes' CPU per delivery (``cpu_ms_per_delivery`` here,
+``aws_server.cpu_ms_per_delivery`` there) and the AWS requests moto served
+per delivery. This measures the local stack, not AWS: it tells how much work
+each delivery costs, not a deployment's ceiling.
+
+Before the burst, ``--paced`` events (default 50) go out one at a time at
+10 a second on the idle stack: ``paced_latency_s`` is PutEvents → arrival at
+the receiver for each.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ import _common as c
 NAME = "throughput"
 EVENT_TYPE = "package.status.packed"
 WAIT_SECONDS = 90.0
+#: The paced phase: events, one every 1 / rate seconds, on the idle stack.
+PACED_EVENTS = 50
+PACED_RATE = 10.0
 
 
 def _bare_loop(url: str, n: int, body: bytes) -> float:
@@ -48,13 +59,21 @@ def main() -> None:
     args = c.parse_args(__doc__ or NAME, default_n=1000)
     receiver = c.receiver()
     try:
-        with c.local_stack(), c.ApiCallRecorder() as recorder:
+        with c.local_stack(aws_process=True) as stack, c.ApiCallRecorder() as recorder:
             c.subscribe("bench", EVENT_TYPE, receiver.url("/hook"))
             c.publish_paced(EVENT_TYPE, [{"run": "warmup", "seq": 0}])
             c.wait_until(lambda: c.arrivals(receiver.requests, "warmup"), 15.0)
             sample = receiver.requests[-1].body
+            paced = [{"run": "paced", "seq": i} for i in range(PACED_EVENTS)]
+            paced_sent = c.publish_paced(EVENT_TYPE, paced, rate=PACED_RATE)
+            c.wait_until(
+                lambda: len(c.arrivals(receiver.requests, "paced")) >= len(paced), 30.0, 0.1
+            )
+            paced_arrived = c.arrivals(receiver.requests, "paced")
+            paced_latency = [paced_arrived[i] - paced_sent[i] for i in paced_arrived]
             details = [{"run": "load", "seq": i} for i in range(args.n)]
             recorder.clear()
+            aws_started = stack.aws_stats()
             cpu_started = time.process_time()
             sent = c.publish_paced(EVENT_TYPE, details)
             publish_s = max(sent.values()) - min(sent.values())
@@ -63,11 +82,14 @@ def main() -> None:
             )
             arrived = c.arrivals(receiver.requests, "load")
             cpu_s = time.process_time() - cpu_started
+            aws_ended = stack.aws_stats()
             calls = recorder.snapshot()
             load = [r for r in receiver.requests if _run_of(r) == "load"]
             total = len(load)
             at_receiver = set(c.webhook_ids(load))
-            warmup = set(c.webhook_ids([r for r in receiver.requests if _run_of(r) == "warmup"]))
+            warmup = set(
+                c.webhook_ids([r for r in receiver.requests if _run_of(r) in ("warmup", "paced")])
+            )
             # The dispatcher records a delivery just after its POST is answered.
             logged: set[str] = set()
 
@@ -97,6 +119,15 @@ def main() -> None:
         publish_s=round(publish_s, 2),
         pollers_per_queue=concurrency_from_env(),
         cpu_ms_per_delivery=round(cpu_s / max(1, len(arrived)) * 1000, 1),
+        aws_server={
+            "cpu_ms_per_delivery": round(
+                (aws_ended["cpu_s"] - aws_started["cpu_s"]) / max(1, len(arrived)) * 1000, 1
+            ),
+            "requests_per_delivery": round(
+                (aws_ended["requests"] - aws_started["requests"]) / max(1, len(arrived)), 2
+            ),
+        },
+        paced_latency_s=c.summary(paced_latency),
         aws_calls_per_delivery=round(
             sum(1 for x in calls if x.operation != "ReceiveMessage" or x.response.get("Messages"))
             / max(1, len(arrived)),

@@ -39,6 +39,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from oms_webhooks.local import moto_speedups
 from oms_webhooks.local.moto_dynamodb import serialise_dynamodb
 from oms_webhooks.local.persistence import LocalState
 
@@ -61,6 +62,7 @@ class AwsApp:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         serialise_dynamodb()  # moto's transactions are not atomic across its threads
+        moto_speedups.install()
         self._moto = DomainDispatcherApplication(create_backend_app)
         self.state = LocalState(state_dir, fresh=fresh) if state_dir is not None else None
         self.requests = 0
