@@ -19,7 +19,7 @@ import base64
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -84,6 +84,44 @@ def _connection(region: str, host: str | None) -> Connection:
 
 def _transaction() -> TransactWrite:
     return TransactWrite(connection=_connection(aws_region(), aws_endpoint_url()))
+
+
+#: Tries of one TransactWriteItems that DynamoDB cancels for a transaction conflict.
+CONFLICT_TRIES = 4
+
+
+def _conflicted(exc: TransactWriteError) -> bool:
+    """Cancelled only because another write touched one of its items at the same moment."""
+    codes = {reason.code for reason in exc.cancellation_reasons if reason is not None}
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
+def _transact(write: Callable[[TransactWrite], None]) -> None:
+    """Run one ``TransactWriteItems`` built by ``write``, retrying transaction conflicts.
+
+    DynamoDB cancels a transaction with the reason ``TransactionConflict`` when
+    another transaction touches one of its items at the same time (two creates
+    of one tenant both update its counter item). That is nobody's input error:
+    the transaction is built and sent again, up to :data:`CONFLICT_TRIES` times
+    with jittered backoff (≤ 50 ms, 100 ms, 200 ms), as the AWS documentation
+    on transaction conflict handling advises.
+
+    Raises:
+        TransactWriteError: a condition failed (the caller maps it to a 4xx),
+            or another DynamoDB error.
+        Conflict: still conflicting after every try (a 409: retry later).
+    """
+    for attempt in range(CONFLICT_TRIES):
+        try:
+            with _transaction() as tx:
+                write(tx)
+            return
+        except TransactWriteError as exc:
+            if not _conflicted(exc):
+                raise
+        if attempt + 1 < CONFLICT_TRIES:
+            time.sleep(secrets.randbelow(50 * 2**attempt + 1) / 1000)
+    raise Conflict("a concurrent change to the same items kept conflicting; retry")
 
 
 def _duplicate() -> Conflict:
@@ -219,16 +257,19 @@ def create_subscription(
         *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
     )
     counter = _counter(tenant)
+
+    def write(tx: TransactWrite) -> None:
+        tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
+        tx.save(item, condition=SubscriptionModel.id.does_not_exist())
+        tx.update(
+            counter,
+            actions=[TenantCounterModel.total.add(1)],
+            condition=TenantCounterModel.total.does_not_exist()
+            | (TenantCounterModel.total < limit),
+        )
+
     try:
-        with _transaction() as tx:
-            tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
-            tx.save(item, condition=SubscriptionModel.id.does_not_exist())
-            tx.update(
-                counter,
-                actions=[TenantCounterModel.total.add(1)],
-                condition=TenantCounterModel.total.does_not_exist()
-                | (TenantCounterModel.total < limit),
-            )
+        _transact(write)
     except TransactWriteError as exc:
         failed = _failed_conditions(exc)
         if failed and failed[0]:
@@ -335,17 +376,20 @@ def update_subscription(
     if was_active and not item.is_active:
         item.deactivated_at = item.modified_date  # DESIGN §10: pending ones are cancelled
     new_key = (item.event_type, item.target_url)
+
+    def write(tx: TransactWrite) -> None:
+        if new_key != old_key:
+            old_guard = TargetGuardModel(*_guard_key(tenant, *old_key), subscription_id=item.id)
+            tx.delete(old_guard, condition=TargetGuardModel.subscription_id == item.id)
+            new_guard = TargetGuardModel(*_guard_key(tenant, *new_key), subscription_id=item.id)
+            tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
+        tx.save(item)
+        if item.is_active and not was_active:
+            # Re-activated: failing_since and the disabled reason start afresh.
+            tx.delete(health.health_item(tenant, item.id))
+
     try:
-        with _transaction() as tx:
-            if new_key != old_key:
-                old_guard = TargetGuardModel(*_guard_key(tenant, *old_key), subscription_id=item.id)
-                tx.delete(old_guard, condition=TargetGuardModel.subscription_id == item.id)
-                new_guard = TargetGuardModel(*_guard_key(tenant, *new_key), subscription_id=item.id)
-                tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
-            tx.save(item)
-            if item.is_active and not was_active:
-                # Re-activated: failing_since and the disabled reason start afresh.
-                tx.delete(health.health_item(tenant, item.id))
+        _transact(write)
     except TransactWriteError as exc:
         failed = _failed_conditions(exc)
         if new_key != old_key and len(failed) >= 3 and failed[1]:
@@ -432,14 +476,17 @@ def delete_subscription(
     guard = TargetGuardModel(
         *_guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
     )
+
+    def write(tx: TransactWrite) -> None:
+        # Versioned: a concurrent change (a new target_url moves the
+        # uniqueness guard) makes this fail instead of leaving a stale guard.
+        tx.delete(item, condition=SubscriptionModel.id.exists())
+        tx.delete(guard, add_version_condition=False)
+        tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
+        tx.delete(health.health_item(tenant, item.id))
+
     try:
-        with _transaction() as tx:
-            # Versioned: a concurrent change (a new target_url moves the
-            # uniqueness guard) makes this fail instead of leaving a stale guard.
-            tx.delete(item, condition=SubscriptionModel.id.exists())
-            tx.delete(guard, add_version_condition=False)
-            tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
-            tx.delete(health.health_item(tenant, item.id))
+        _transact(write)
     except TransactWriteError as exc:
         if any(_failed_conditions(exc)):
             try:
