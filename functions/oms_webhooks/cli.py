@@ -160,7 +160,7 @@ def banner(stack: LocalStack) -> str:
             f"  AWS endpoint:  {stack.aws_endpoint_url}  (moto; region us-east-1, testing/testing)",
             *_state_lines(stack),
             "",
-            "Development token (tenant 'dev'), shown once:",
+            "Development token (tenant 'dev'; kept in the state directory):",
             "",
             f"  export TOKEN={stack.dev_token}",
             f"  export AWS_ENDPOINT_URL={stack.aws_endpoint_url}",
