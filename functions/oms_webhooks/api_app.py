@@ -31,7 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
-from oms_webhooks import __version__, delivery_log, dispatch, subscriptions
+from oms_webhooks import __version__, delivery_log, dispatch, operational_events, subscriptions
 from oms_webhooks.errors import (
     NotAuthenticated,
     NotFound,
@@ -657,6 +657,7 @@ def resend_delivery(
         force=force,
         allowed=_scope(),
     )
+    operational_events.publish(outcome.notices)  # never raises; failures are logged
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})

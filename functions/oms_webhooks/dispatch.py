@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import breaker, deliveries, delivery_message, health
+from oms_webhooks import breaker, deliveries, delivery_message, health, operational_events
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.delivery_message import MalformedMessage as MalformedMessage
 from oms_webhooks.envelope import build_envelope
@@ -72,6 +72,7 @@ class Outcome:
     ``delay`` (seconds) is set for ``retry`` and ``not_due``: how long the
     message must stay hidden before the next look. ``disabled`` is set when
     this attempt turned the subscription inactive (410, or failing too long).
+    ``notices`` are the operational events to put on the bus (DESIGN §10).
     """
 
     kind: OutcomeKind
@@ -82,6 +83,7 @@ class Outcome:
     disabled: health.Disabled | None = None
     #: The attempt opened its target's circuit breaker (a metric counts opens).
     circuit_opened: bool = False
+    notices: tuple[operational_events.OperationalEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,22 @@ def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
             DeliveryModel.modified_date.set(datetime.now(UTC)),
         ]
     )
-    return Outcome("failed", delivery.pk, detail=reason)
+    notice = operational_events.delivery_ended(
+        delivered=False,
+        delivery=delivery.pk,
+        subscription_id=delivery.subscription_id,
+        tenant=delivery.tenant,
+        event_type=delivery.event_type,
+        event_id=delivery.event_id,
+        attempts=int(delivery.attempt_count or 0),
+        response_http_status=_int_or_none(delivery.response_http_status),
+        error=reason,
+    )
+    return Outcome("failed", delivery.pk, detail=reason, notices=(notice,))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def claim(prepared: Prepared, *, manual: bool = False, lease_seconds: float = 0.0) -> bool:
@@ -414,7 +431,30 @@ def record(
         outcome = Outcome("retry", delivery.pk, delay=delay, result=result)
         actions.append(DeliveryModel.next_attempt_at.set(int(now + delay)))
     delivery.update(actions=actions)
+    if delivery.status in (deliveries.DELIVERED, deliveries.FAILED):
+        outcome = replace(outcome, notices=(_ended(prepared, result, number),))
     return _with_health(outcome, subscription, result, manual=manual)
+
+
+def _ended(
+    prepared: Prepared, result: AttemptResult, attempts: int
+) -> operational_events.OperationalEvent:
+    """``webhook.delivery.succeeded``/``failed`` for a delivery that just ended."""
+    delivery = prepared.delivery
+    error = result.error or (
+        f"HTTP {result.status_code}" if result.status_code is not None else None
+    )
+    return operational_events.delivery_ended(
+        delivered=result.delivered,
+        delivery=delivery.pk,
+        subscription_id=delivery.subscription_id,
+        tenant=delivery.tenant,
+        event_type=delivery.event_type,
+        event_id=delivery.event_id,
+        attempts=attempts,
+        response_http_status=result.status_code,
+        error=error,
+    )
 
 
 def _with_health(
@@ -428,7 +468,18 @@ def _with_health(
         disabled = health.disable(subscription, health.GONE_REASON)
     else:
         disabled = health.note_failure(subscription, may_disable=not manual)
-    return replace(outcome, disabled=disabled) if disabled is not None else outcome
+    if disabled is None:
+        return outcome
+    notice = operational_events.subscription_disabled(
+        subscription_id=subscription.id,
+        tenant=subscription.tenant,
+        event_type=subscription.event_type,
+        target_url=subscription.target_url,
+        reason=disabled.reason,
+        failing_since=disabled.failing_since,
+        disabled_at=disabled.disabled_at,
+    )
+    return replace(outcome, disabled=disabled, notices=(*outcome.notices, notice))
 
 
 class ResendRefused(Conflict):

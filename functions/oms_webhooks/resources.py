@@ -20,6 +20,8 @@ from oms_webhooks.event_types import EVENT_TYPES
 #: Default EventBridge bus name and event source (DESIGN §2, both configurable).
 DEFAULT_BUS_NAME = "oms"
 DEFAULT_EVENT_SOURCE = "oms"
+#: Default Source of the service's operational events (DESIGN §10; never routed to partners).
+DEFAULT_OPERATIONAL_SOURCE = "oms-webhooks"
 #: Name of the rule that sends catalogue events to the ingress queue.
 RULE_NAME = "oms-webhooks-ingress"
 

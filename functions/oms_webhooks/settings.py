@@ -14,6 +14,8 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from oms_webhooks.resources import DEFAULT_OPERATIONAL_SOURCE
+
 
 class Settings(BaseSettings):
     """All settings of the service, with their defaults and units."""
@@ -95,6 +97,17 @@ class Settings(BaseSettings):
     secret_rotation_grace_seconds: int = Field(
         86_400, ge=0, description="How long the previous secret still signs after a rotation."
     )
+    operational_source: str = Field(
+        DEFAULT_OPERATIONAL_SOURCE,
+        min_length=1,
+        description="EventBridge Source of the service's operational events (DESIGN §10); "
+        "must differ from event_source, so they are never routed to partners.",
+    )
+    emit_delivery_succeeded: bool = Field(
+        False,
+        description="Also put webhook.delivery.succeeded on the bus for every delivered "
+        "delivery (adds PutEvents' $1 per million deliveries).",
+    )
     auto_disable_after_seconds: int = Field(
         432_000,
         ge=1,
@@ -112,6 +125,11 @@ class Settings(BaseSettings):
         names = {self.subscriptions_table, self.tokens_table, self.deliveries_table}
         if len(names) != 3:
             raise ValueError("table names must differ")
+        if self.operational_source == self.event_source:
+            raise ValueError(
+                "operational_source must differ from event_source: the ingress rule "
+                "would route operational events to partners"
+            )
         return self
 
 

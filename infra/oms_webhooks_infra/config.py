@@ -13,7 +13,11 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
-from oms_webhooks.resources import DEFAULT_BUS_NAME, DEFAULT_EVENT_SOURCE
+from oms_webhooks.resources import (
+    DEFAULT_BUS_NAME,
+    DEFAULT_EVENT_SOURCE,
+    DEFAULT_OPERATIONAL_SOURCE,
+)
 from oms_webhooks_infra import constants as c
 
 _REMOVAL_POLICIES = {
@@ -72,6 +76,8 @@ class DeploymentConfig:
         bus_name: EventBridge bus the OMS puts events on.
         use_existing_bus: import ``bus_name`` instead of creating it.
         event_source: the events' ``Source`` the rule matches.
+        operational_source: ``Source`` of the service's operational events
+            (DESIGN §10); must differ from ``event_source``.
         allow_private_targets: always false in a deployment (see :meth:`from_context`).
         log_retention_days: retention of every log group, in days.
         removal_policy: what happens to the tables on stack deletion (default retain).
@@ -85,6 +91,7 @@ class DeploymentConfig:
     bus_name: str = DEFAULT_BUS_NAME
     use_existing_bus: bool = False
     event_source: str = DEFAULT_EVENT_SOURCE
+    operational_source: str = DEFAULT_OPERATIONAL_SOURCE
     allow_private_targets: bool = False
     log_retention_days: int = c.DEFAULT_LOG_RETENTION_DAYS
     removal_policy: str = c.DEFAULT_REMOVAL_POLICY
@@ -112,6 +119,7 @@ class DeploymentConfig:
             bus_name=str(get(c.CTX_BUS_NAME, DEFAULT_BUS_NAME)),
             use_existing_bus=_as_bool(c.CTX_USE_EXISTING_BUS, get(c.CTX_USE_EXISTING_BUS, False)),
             event_source=str(get(c.CTX_EVENT_SOURCE, DEFAULT_EVENT_SOURCE)),
+            operational_source=str(get(c.CTX_OPERATIONAL_SOURCE, DEFAULT_OPERATIONAL_SOURCE)),
             allow_private_targets=_as_bool(
                 c.CTX_ALLOW_PRIVATE_TARGETS, get(c.CTX_ALLOW_PRIVATE_TARGETS, False)
             ),
@@ -138,6 +146,12 @@ class DeploymentConfig:
             raise ValueError(
                 f"context {c.CTX_ALLOW_PRIVATE_TARGETS!r} must be false in a deployment: "
                 "in Lambda, loopback and private addresses reach the runtime API"
+            )
+        if self.operational_source == self.event_source:
+            raise ValueError(
+                f"context {c.CTX_OPERATIONAL_SOURCE!r} must differ from {c.CTX_EVENT_SOURCE!r} "
+                f"({self.event_source!r}): the ingress rule would route the service's "
+                "operational events to partners"
             )
         if self.removal_policy not in _REMOVAL_POLICIES:
             raise ValueError(

@@ -51,6 +51,7 @@ class FunctionsConstruct(Construct):
         self._grant_tables()
         self._grant_secrets_key()
         self._build_queue_access()
+        self._grant_operational_events()
 
     @property
     def authorizer(self) -> lambda_.Function:
@@ -70,6 +71,7 @@ class FunctionsConstruct(Construct):
             f"{c.SETTINGS_ENV_PREFIX}ALLOW_PRIVATE_TARGETS": "false",
             **self._storage.table_environment(),
             **self._messaging.environment(self._config.event_source),
+            f"{c.SETTINGS_ENV_PREFIX}OPERATIONAL_SOURCE": self._config.operational_source,
         }
 
     def _build_function(self, name: str, timeout_seconds: int) -> lambda_.Function:
@@ -154,6 +156,11 @@ class FunctionsConstruct(Construct):
         key = self._storage.secrets_key
         key.grant(self.functions["Api"], "kms:Encrypt", "kms:Decrypt")
         key.grant_decrypt(self.functions["Dispatcher"])
+
+    def _grant_operational_events(self) -> None:
+        """The dispatcher and the API (a manual resend) put operational events on the bus."""
+        for name in ("Dispatcher", "Api"):
+            self._messaging.bus.grant_put_events_to(self.functions[name])
 
     def _build_queue_access(self) -> None:
         router, dispatcher = self.functions["Router"], self.functions["Dispatcher"]

@@ -51,3 +51,12 @@ def test_private_targets_are_refused_in_a_deployment() -> None:
 def test_malformed_values_are_refused(key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):
         _config(**{key: value})
+
+
+def test_operational_source_equal_to_the_oms_source_is_refused() -> None:
+    # DESIGN §10: the ingress rule matches the OMS source; operational events must not match it.
+    assert _config().operational_source == "oms-webhooks"
+    with pytest.raises(ValueError, match="operationalSource"):
+        _config(operationalSource="oms")
+    with pytest.raises(ValueError, match="operationalSource"):
+        _config(eventSource="erp", operationalSource="erp")

@@ -201,3 +201,13 @@ def test_router_writes_deliveries_idempotently(synthesized: Synthesized) -> None
     statements = _statements_of(synthesized, c.HANDLERS["Router"])
     deliveries = _logical_id(synthesized, "AWS::DynamoDB::Table", "DeliveriesTable")
     assert {"dynamodb:PutItem", "dynamodb:GetItem"} <= _actions_on(statements, deliveries)
+
+
+def test_only_dispatcher_and_api_put_operational_events(synthesized: Synthesized) -> None:
+    bus = _logical_id(synthesized, "AWS::Events::EventBus", "Bus")
+    for name in ("Dispatcher", "Api"):
+        statements = _statements_of(synthesized, c.HANDLERS[name])
+        assert _actions_on(statements, bus) == {"events:PutEvents"}, name
+    for name in ("Authorizer", "Router"):
+        statements = _statements_of(synthesized, c.HANDLERS[name])
+        assert _actions_on(statements, bus) == set(), name

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import delivery_message, dispatch, scheduling
+from oms_webhooks import delivery_message, dispatch, operational_events, scheduling
 from oms_webhooks.aws_clients import client
 from oms_webhooks.sender import SendOptions
 from oms_webhooks.settings import Settings, get_settings
@@ -104,6 +104,7 @@ def _handle(
     if outcome.kind == "held":
         metrics.add_metric(name="DeliveryHeld", unit=MetricUnit.Count, value=1)
     logger.info("delivery handled", extra=extra)
+    _publish_notices(outcome)
     if outcome.kind == "divert":
         # The slow lane takes it over; this message is done (deleted with the batch).
         client("sqs").send_message(
@@ -112,6 +113,19 @@ def _handle(
         metrics.add_metric(name="DeliveryDiverted", unit=MetricUnit.Count, value=1)
     elif outcome.kind in ("retry", "not_due", "held"):
         _hold(record, queue_url, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
+
+
+def _publish_notices(outcome: dispatch.Outcome) -> None:
+    """Put the outcome's operational events on the bus; a failure is logged and counted only."""
+    if not outcome.notices:
+        return
+    failed = operational_events.publish(outcome.notices)
+    if failed:
+        metrics.add_metric(name="OperationalEventNotPublished", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "operational events not published; the delivery is unaffected",
+            extra={"delivery_uuid": outcome.delivery_uuid, "detail_types": failed},
+        )
 
 
 def _handle_logged(

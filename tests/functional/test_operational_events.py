@@ -1,0 +1,223 @@
+"""Operational events on the bus, caught by a rule to a test queue (DESIGN §10).
+
+The local stack's bus carries them with Source ``oms-webhooks``; a test rule
+sends them to an SQS queue of the test's own, where they are read back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from oms_webhooks.aws_clients import client as aws_client
+from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.operational_events import MAX_ERROR_CHARS, public_url
+from oms_webhooks.publisher import publish_event
+from oms_webhooks.settings import get_settings
+from tests.functional.helpers import subscribe, wait_until
+from tests.receivers import Receiver, Response
+
+FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
+
+
+class Catcher:
+    """An SQS queue behind an EventBridge rule for the operational source."""
+
+    def __init__(self) -> None:
+        name = f"ops-{uuid.uuid4().hex[:12]}"
+        self.sqs, self.events = aws_client("sqs"), aws_client("events")
+        self.bus, self.rule = get_settings().bus_name, name
+        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        pattern = {"source": [get_settings().operational_source]}
+        self.events.put_rule(Name=name, EventBusName=self.bus, EventPattern=json.dumps(pattern))
+        self.events.put_targets(
+            Rule=name,
+            EventBusName=self.bus,
+            Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}],
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.events.remove_targets(Rule=self.rule, EventBusName=self.bus, Ids=["q"])
+        self.events.delete_rule(Name=self.rule, EventBusName=self.bus)
+        self.sqs.delete_queue(QueueUrl=self.url)
+
+    def drain(self) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        self.seen += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+        return self.seen
+
+    def wait_for(
+        self, detail_type: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
+        """The first event of ``detail_type`` whose detail satisfies ``predicate``."""
+
+        def find() -> dict[str, Any] | None:
+            for event in self.drain():
+                if event["detail-type"] == detail_type and predicate(event["detail"]):
+                    return event
+            return None
+
+        found: dict[str, Any] = wait_until(find, timeout=timeout)
+        return found
+
+
+@pytest.fixture
+def catcher(stack: LocalStack) -> Iterator[Catcher]:
+    c = Catcher()
+    yield c
+    c.close()
+
+
+def test_public_url_drops_query_fragment_and_user_info() -> None:
+    assert (
+        public_url("https://u:p@Example.com:8443/a/b?token=x#f") == "https://example.com:8443/a/b"
+    )
+    assert public_url("http://127.0.0.1/hook") == "http://127.0.0.1/hook"
+
+
+def test_an_exhausted_delivery_emits_delivery_failed(
+    client: requests.Session, receiver: Receiver, catcher: Catcher
+) -> None:
+    # GIVEN a subscription whose endpoint always fails, with one retry
+    receiver.respond(*[Response(status=500, body=b"secret stack trace")] * 5)
+    sub = subscribe(
+        client,
+        event_type="package.created",
+        target_url=receiver.url("/hook?api_key=s3cret"),
+        retry_countdown_config=FAST,
+        max_retries=1,
+        secret_key="whsec_dGVzdHRlc3R0ZXN0dGVzdA==",
+        additional_headers={"X-Partner-Key": "hdr-secret"},
+    )
+    event_id = publish_event("package.created", {"id": "p-1", "card": "4111"})
+    # THEN webhook.delivery.failed arrives with exactly the fields of DESIGN §10
+    event = catcher.wait_for("webhook.delivery.failed", lambda d: d["subscription"] == sub["id"])
+    assert event["source"] == "oms-webhooks"
+    detail = event["detail"]
+    assert set(detail) == {
+        "delivery",
+        "subscription",
+        "tenant",
+        "event_type",
+        "event_id",
+        "attempts",
+        "response_http_status",
+        "error",
+    }
+    assert detail["event_id"] == event_id and detail["event_type"] == "package.created"
+    assert detail["attempts"] == 2 and detail["response_http_status"] == 500
+    assert detail["error"] == "HTTP 500"
+    text = json.dumps(event)
+    for secret in ("s3cret", "hdr-secret", "whsec_", "secret stack trace", "4111"):
+        assert secret not in text
+
+
+def test_a_disabled_subscription_emits_subscription_disabled(
+    client: requests.Session,
+    receiver: Receiver,
+    catcher: Catcher,
+    setting: Callable[[str, str], None],
+) -> None:
+    setting("auto_disable_after_seconds", "2")
+    receiver.respond(*[Response(status=503)] * 50)
+    sub = subscribe(
+        client,
+        event_type="shipment.created",
+        target_url=receiver.url("/in?sig=abc"),
+        retry_countdown_config=FAST,
+        max_retries=20,
+    )
+    publish_event("shipment.created", {"id": 7})
+    event = catcher.wait_for(
+        "webhook.subscription.disabled", lambda d: d["subscription"] == sub["id"]
+    )
+    detail = event["detail"]
+    assert set(detail) == {
+        "subscription",
+        "tenant",
+        "event_type",
+        "target_url",
+        "reason",
+        "failing_since",
+        "disabled_at",
+    }
+    assert detail["target_url"] == receiver.url("/in")
+    assert detail["reason"] == f"failing since {detail['failing_since']}"
+    assert detail["event_type"] == "shipment.created"
+    assert detail["disabled_at"].endswith("Z")
+
+
+def test_delivery_succeeded_only_when_enabled(
+    client: requests.Session,
+    receiver: Receiver,
+    catcher: Catcher,
+    setting: Callable[[str, str], None],
+) -> None:
+    quiet = subscribe(client, event_type="transfer.status.created", target_url=receiver.url("/a"))
+    publish_event("transfer.status.created", {"id": 1})
+    receiver.wait_for(1, timeout=10)
+    wait_until(lambda: client.get("/whisperer/hook_events/").json()["results"][0]["delivered"])
+    time.sleep(1.0)  # the dispatcher puts its notices just after recording the attempt
+    catcher.drain()
+    assert not [e for e in catcher.seen if e["detail"].get("subscription") == quiet["id"]]
+    setting("emit_delivery_succeeded", "true")
+    loud = subscribe(
+        client, event_type="transfer.status.transferred", target_url=receiver.url("/b")
+    )
+    publish_event("transfer.status.transferred", {"id": 2})
+    event = catcher.wait_for(
+        "webhook.delivery.succeeded", lambda d: d["subscription"] == loud["id"]
+    )
+    assert event["detail"]["error"] is None and event["detail"]["attempts"] == 1
+
+
+def test_a_publish_failure_never_fails_or_repeats_the_delivery(
+    client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
+) -> None:
+    # GIVEN operational events going to a bus that does not exist
+    setting("emit_delivery_succeeded", "true")
+    setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
+    subscribe(client, event_type="stock_location.updated", target_url=receiver.url("/"))
+    # WHEN the OMS publishes on the real bus and the delivery succeeds
+    publish_event("stock_location.updated", {"id": 9}, bus_name="oms")
+    receiver.wait_for(1, timeout=10)
+
+    def delivered() -> bool:
+        results = client.get("/whisperer/hook_events/").json()["results"]
+        return bool(results) and results[0]["status"] == "delivered"
+
+    # THEN the delivery stays delivered and is not sent again
+    wait_until(delivered)
+    time.sleep(1.5)
+    assert len(receiver.requests) == 1
+
+
+def test_publish_reports_what_failed_and_never_raises(
+    stack: LocalStack, setting: Callable[[str, str], None]
+) -> None:
+    from oms_webhooks.operational_events import DELIVERY_FAILED, delivery_ended, publish
+
+    event = delivery_ended(
+        delivered=False,
+        delivery="d" * 32,
+        subscription_id="s",
+        tenant="t",
+        event_type="package.created",
+        event_id="e",
+        attempts=3,
+        response_http_status=None,
+        error="x" * 1000,
+    )
+    assert len(event.detail["error"]) == MAX_ERROR_CHARS
+
+    # A bus that does not exist: moto refuses the entry; publish says so, never raises
+    setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
+    assert publish([event]) == [DELIVERY_FAILED]
