@@ -9,6 +9,7 @@ second one (DESIGN §4). Records expire after the delivery retention
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -48,17 +49,48 @@ def expires_at(retentions: int = 1) -> datetime:
     )
 
 
+#: Shards of one event type's day in the kept-events index (DESIGN §10): each
+#: takes ~1,000 writes/s (a DynamoDB partition), so a type may reach ~8,000 events/s.
+KEPT_EVENT_SHARDS = 8
+
+
+def kept_keys(event_type: str, event_id: str, stored: datetime) -> tuple[str, str]:
+    """``(kept_key, kept_sort)`` of an event stored at ``stored`` (the kept-events index)."""
+    shard = int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % KEPT_EVENT_SHARDS
+    day = stored.astimezone(UTC).strftime("%Y-%m-%d")
+    return f"{event_type}#{day}#{shard}", f"{kept_time(stored)}#{event_id}"
+
+
+def kept_time(moment: datetime) -> str:
+    """The sortable UTC time of the kept-events index (microseconds, fixed width)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def store_payload(event_id: str, event_type: str, event_time: str, detail_json: str) -> None:
-    """Store an event's Detail once (a re-put of the same event writes the same item)."""
+    """Store an event's Detail once: the kept event (DESIGN §10).
+
+    The first write wins (conditional put), so a router retry of the same
+    event keeps the first stored time, the event's place in the kept-events
+    index.
+    """
     bind_tables()
-    EventPayloadModel(
+    stored = datetime.now(UTC)
+    kept_key, kept_sort = kept_keys(event_type, event_id, stored)
+    item = EventPayloadModel(
         f"event#{event_id}",
         "payload",
         event_type=event_type,
         event_time=event_time,
         detail=detail_json,
+        kept_key=kept_key,
+        kept_sort=kept_sort,
         expires_at=expires_at(2),
-    ).save()
+    )
+    try:
+        item.save(condition=EventPayloadModel.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def load_payload(event_id: str) -> EventPayloadModel | None:

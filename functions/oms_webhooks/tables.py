@@ -53,7 +53,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from oms_webhooks.settings import Settings, aws_endpoint_url, aws_region, get_settings
@@ -278,8 +283,29 @@ class AttemptModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class KeptEventByTypeTime(GlobalSecondaryIndex["EventPayloadModel"]):
+    """Sparse, keys-only index of kept events by type and time (DESIGN §10, recover).
+
+    Hash ``kept_key`` = ``<event type>#<UTC day>#<shard>`` (the shard a hash of
+    the event id, so a busy type spreads over :data:`KEPT_EVENT_SHARDS`
+    partitions a day), range ``kept_sort`` = ``<stored ISO time>#<event id>``.
+    """
+
+    class Meta:
+        index_name = "by-type-time"
+        projection = KeysOnlyProjection()
+
+    kept_key = UnicodeAttribute(hash_key=True)
+    kept_sort = UnicodeAttribute(range_key=True)
+
+
 class EventPayloadModel(Model):
-    """An event's Detail, stored once per event (``pk`` = ``event#<id>``, ``sk`` = ``payload``)."""
+    """An event's Detail, stored once per event (``pk`` = ``event#<id>``, ``sk`` = ``payload``).
+
+    It is the kept event (DESIGN §10): written whether or not a subscription
+    matched, kept two delivery retentions, found by type and time through
+    :class:`KeptEventByTypeTime`.
+    """
 
     class Meta:
         table_name = "oms-webhooks-deliveries"
@@ -290,7 +316,11 @@ class EventPayloadModel(Model):
     event_type = UnicodeAttribute()
     event_time = UnicodeAttribute()
     detail = UnicodeAttribute()
+    kept_key = UnicodeAttribute(null=True)
+    kept_sort = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+    by_type_time = KeptEventByTypeTime()
 
 
 class TargetStateModel(Model):
@@ -341,14 +371,16 @@ TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel, DeliveryModel)
 class IndexSpec:
     """A global secondary index: name, keys as ``(attribute, type)``, projection.
 
-    ``non_key_attributes`` is None for a projection of ALL attributes, else
-    the attributes an INCLUDE projection copies besides the keys.
+    ``projection`` is DynamoDB's ``ALL``, ``INCLUDE`` or ``KEYS_ONLY``;
+    ``non_key_attributes`` (INCLUDE only, else None) the attributes an
+    INCLUDE projection copies besides the keys.
     """
 
     name: str
     hash_key: tuple[str, str]
     range_key: tuple[str, str] | None = None
     non_key_attributes: tuple[str, ...] | None = None
+    projection: str = "ALL"
 
 
 @dataclass(frozen=True)
@@ -372,9 +404,19 @@ class TableSpec:
 
 
 def table_spec(model: type[Model]) -> TableSpec:
-    """Describe ``model``'s table (keys, GSIs, TTL attribute) as a :class:`TableSpec`."""
+    """Describe ``model``'s table (keys, GSIs, TTL attribute) as a :class:`TableSpec`.
+
+    The GSIs of every model sharing the table are included.
+    """
     schema = model._get_schema()
     types = {a["AttributeName"]: a["AttributeType"] for a in schema["attribute_definitions"]}
+    gsis = list(schema["global_secondary_indexes"])
+    for other in MODELS:
+        if other is not model and other.Meta.settings_field == model.Meta.settings_field:  # type: ignore[attr-defined]
+            other_schema = other._get_schema()
+            gsis += other_schema["global_secondary_indexes"]
+            for a in other_schema["attribute_definitions"]:
+                types.setdefault(a["AttributeName"], a["AttributeType"])
 
     def keys(key_schema: Any) -> tuple[tuple[str, str], tuple[str, str] | None]:
         hash_name = next(k["AttributeName"] for k in key_schema if k["KeyType"] == "HASH")
@@ -384,13 +426,14 @@ def table_spec(model: type[Model]) -> TableSpec:
 
     hash_key, range_key = keys(schema["key_schema"])
     indexes = []
-    for gsi in schema["global_secondary_indexes"]:
+    for gsi in gsis:
         ih, ir = keys(gsi["key_schema"])
         projection = gsi["projection"]
+        kind = str(projection.get("ProjectionType", "ALL"))
         included = None
-        if projection["ProjectionType"] != "ALL":
+        if kind == "INCLUDE":
             included = tuple(projection.get("NonKeyAttributes", ()))
-        indexes.append(IndexSpec(gsi["index_name"], ih, ir, included))
+        indexes.append(IndexSpec(gsi["index_name"], ih, ir, included, kind))
     ttl = next(
         (n for n, a in model.get_attributes().items() if type(a).__name__ == "TTLAttribute"), None
     )

@@ -92,9 +92,7 @@ class StorageConstruct(Construct):
                 index_name=index.name,
                 partition_key=_attribute(index.hash_key),
                 sort_key=_attribute(index.range_key) if index.range_key else None,
-                projection_type=dynamodb.ProjectionType.ALL
-                if index.non_key_attributes is None
-                else dynamodb.ProjectionType.INCLUDE,
+                projection_type=dynamodb.ProjectionType(index.projection),
                 non_key_attributes=None
                 if index.non_key_attributes is None
                 else list(index.non_key_attributes),

@@ -211,8 +211,7 @@ def test_provisioning_is_idempotent_and_follows_the_specs(stack: LocalStack) -> 
         assert set(indexes) == {i.name for i in spec.indexes}
         for index in spec.indexes:
             projection = indexes[index.name]["Projection"]
-            expected = "ALL" if index.non_key_attributes is None else "INCLUDE"
-            assert projection["ProjectionType"] == expected
+            assert projection["ProjectionType"] == index.projection
             assert projection.get("NonKeyAttributes") == (
                 None if index.non_key_attributes is None else list(index.non_key_attributes)
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk.assertions import Match
 
@@ -43,13 +45,10 @@ def test_table_keys_and_indexes_match_the_spec(synthesized: Synthesized, spec: T
         assert keys["HASH"] == index.hash_key[0]
         assert types[index.hash_key[0]] == index.hash_key[1]
         assert keys.get("RANGE") == (index.range_key[0] if index.range_key else None)
-        if index.non_key_attributes is None:
-            assert gsi["Projection"] == {"ProjectionType": "ALL"}
-        else:
-            assert gsi["Projection"] == {
-                "ProjectionType": "INCLUDE",
-                "NonKeyAttributes": list(index.non_key_attributes),
-            }
+        expected: dict[str, Any] = {"ProjectionType": index.projection}
+        if index.non_key_attributes is not None:
+            expected["NonKeyAttributes"] = list(index.non_key_attributes)
+        assert gsi["Projection"] == expected
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.settings_field)

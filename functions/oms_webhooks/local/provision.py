@@ -136,9 +136,12 @@ def create_table_request(spec: TableSpec, settings: Settings) -> dict[str, Any]:
 
 
 def _projection(index: IndexSpec) -> dict[str, Any]:
-    if index.non_key_attributes is None:
-        return {"ProjectionType": "ALL"}
-    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.non_key_attributes)}
+    if index.projection == "INCLUDE":
+        return {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": list(index.non_key_attributes or ()),
+        }
+    return {"ProjectionType": index.projection}
 
 
 def _ensure_table(ctx: ProvisionContext, spec: TableSpec) -> str:
@@ -154,6 +157,8 @@ def _ensure_table(ctx: ProvisionContext, spec: TableSpec) -> str:
     dynamodb.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+    if state == "exists" and _add_missing_indexes(dynamodb, spec, ctx.settings):
+        state = "updated"
     if spec.ttl_attribute:
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
@@ -162,6 +167,25 @@ def _ensure_table(ctx: ProvisionContext, spec: TableSpec) -> str:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
     return f"dynamodb table {name}: {state}"
+
+
+def _add_missing_indexes(dynamodb: Any, spec: TableSpec, settings: Settings) -> bool:
+    """Add the GSIs of ``spec`` an existing table lacks (a state kept from an older version)."""
+    name = spec.name(settings)
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    have = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    request = create_table_request(spec, settings)
+    missing = [i for i in request.get("GlobalSecondaryIndexes", []) if i["IndexName"] not in have]
+    for index in missing:
+        keys = {k["AttributeName"] for k in index["KeySchema"]}
+        dynamodb.update_table(
+            TableName=name,
+            AttributeDefinitions=[
+                a for a in request["AttributeDefinitions"] if a["AttributeName"] in keys
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+    return bool(missing)
 
 
 def provision_tables(ctx: ProvisionContext) -> list[str]:

@@ -1,0 +1,56 @@
+"""Kept events: every OMS event's payload item, found by type and time (DESIGN §10)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from oms_webhooks import deliveries, kept_events
+from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.publisher import publish_event
+from oms_webhooks.tables import DeliveryModel, table_spec
+from tests.functional.helpers import wait_until
+
+
+def test_an_event_no_subscription_matched_is_kept_and_found_by_type_and_time(
+    stack: LocalStack,
+) -> None:
+    # GIVEN events of a type nobody subscribes to in this test
+    since = datetime.now(UTC)
+    ids = [publish_event("package.status.packed_for_refund", {"n": n}) for n in range(12)]
+    wait_until(lambda: all(deliveries.load_payload(i) for i in ids))
+    # THEN the index finds each one once, oldest first, and nothing of another type
+    found = list(kept_events.find("package.status.packed_for_refund", since, datetime.now(UTC)))
+    assert sorted(k.event_id for k in found) == sorted(ids)
+    assert [k.sort for k in found] == sorted(k.sort for k in found)
+    assert not list(kept_events.find("package.status.shipped", since, datetime.now(UTC)))
+    # AND a window that ends before them finds none; a resumed read skips what was seen
+    assert not list(
+        kept_events.find("package.status.packed_for_refund", since - timedelta(hours=1), since)
+    )
+    rest = list(
+        kept_events.find(
+            "package.status.packed_for_refund", since, datetime.now(UTC), after=found[4].sort
+        )
+    )
+    assert rest == found[5:]
+
+
+def test_the_kept_event_is_the_payload_item_and_keeps_its_first_time(stack: LocalStack) -> None:
+    event_id = publish_event("package.status.cancelled", {"id": 1})
+    first = wait_until(lambda: deliveries.load_payload(event_id))
+    # A router retry of the same event stores nothing new: its place in the index stays.
+    deliveries.store_payload(event_id, "package.status.cancelled", first.event_time, first.detail)
+    again = deliveries.load_payload(event_id)
+    assert again is not None and again.kept_sort == first.kept_sort
+    assert first.kept_key.startswith("package.status.cancelled#")
+
+
+def test_the_index_is_sparse_keys_only_and_sharded() -> None:
+    spec = table_spec(DeliveryModel)
+    (index,) = [i for i in spec.indexes if i.name == "by-type-time"]
+    assert index.projection == "KEYS_ONLY"
+    keys = {
+        deliveries.kept_keys("package.created", f"e-{n}", datetime(2026, 5, 1, tzinfo=UTC))[0]
+        for n in range(200)
+    }
+    assert keys == {f"package.created#2026-05-01#{s}" for s in range(deliveries.KEPT_EVENT_SHARDS)}
