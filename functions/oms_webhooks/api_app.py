@@ -31,7 +31,15 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
-from oms_webhooks import __version__, delivery_log, dispatch, operational_events, subscriptions
+from oms_webhooks import (
+    __version__,
+    delivery_log,
+    dispatch,
+    operational_events,
+    recovery,
+    subscriptions,
+)
+from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.errors import (
     NotAuthenticated,
     NotFound,
@@ -48,6 +56,9 @@ from oms_webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
     ErrorOut,
+    RecoverAcceptedOut,
+    RecoverIn,
+    RecoveryOut,
     Registry,
     ResendIn,
     RotateSecretIn,
@@ -662,6 +673,61 @@ def resend_delivery(
     assert result is not None  # a resend always makes its attempt
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})
     return _attempt_answer(result)
+
+
+@app.post(
+    f"{BASE}/hooks/<subscription_id>/recover/",
+    summary="Recover the events a subscription missed in a window",
+    tags=["subscriptions"],
+    status_code=202,
+    responses={
+        202: {"description": "Accepted; the recovery runs in the background"},
+        **_BAD_INPUT,
+        **_AUTH_ERRORS,
+        **_NOT_FOUND,
+        **_error_response(409, "The subscription is inactive (re-activate it first)"),
+        **_BODY_ERRORS,
+    },
+)
+def recover_subscription(
+    subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
+    body: Annotated[RecoverIn, Body()],
+) -> RecoverAcceptedOut:
+    """Send again every kept event of the window the subscription has not received.
+
+    Each event keeps its delivery id (its ``webhook-id``): a delivery that
+    failed or was cancelled is re-opened, a missing one created, a pending or
+    delivered one skipped, so recovering twice sends nothing twice. They are
+    enqueued in the background at ``OMS_WEBHOOKS_RECOVER_RATE`` per second.
+    """
+    item = recovery.start(
+        _tenant(),
+        subscription_id,
+        body.since,
+        body.until,
+        sqs=aws_client("sqs"),
+        queue_url=get_settings().recovery_queue_url,
+        allowed=_scope(),
+    )
+    logger.info("recovery started", extra={"subscription_id": subscription_id})
+    return RecoverAcceptedOut(
+        detail="recovery started", recovery=item.recovery_id, queued=int(item.queued or 0)
+    )
+
+
+@app.get(
+    f"{BASE}/hooks/<subscription_id>/recover/<recovery_id>/",
+    summary="Progress of a recovery",
+    tags=["subscriptions"],
+    responses={**_AUTH_ERRORS, **_error_response(404, "No such subscription or recovery")},
+)
+def get_recovery(
+    subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
+    recovery_id: Annotated[str, Path(description="The recovery id (32 hex)")],
+) -> RecoveryOut:
+    """How far the recovery has come: ``queued``, ``skipped``, ``status``."""
+    item = recovery.get_recovery(_tenant(), subscription_id, recovery_id, allowed=_scope())
+    return RecoveryOut.model_validate(recovery.to_resource(item))
 
 
 @app.get(f"{BASE}/openapi.json", include_in_schema=False)

@@ -148,7 +148,8 @@ def opened_before(delivery: DeliveryModel, moment: datetime | None) -> bool:
     """
     if moment is None:
         return False
-    return bool(delivery.created_date < moment)
+    opened = delivery.reopened_date or delivery.created_date
+    return bool(opened < moment)
 
 
 def get_delivery(uid: str) -> DeliveryModel | None:

@@ -390,7 +390,8 @@ def record(
         response_content=result.response_excerpt or None,
         expires_at=expires,
     ).save()
-    retries_used = max(0, number - int(delivery.manual_count or 0) - 1)
+    counted = number - int(delivery.manual_count or 0) - int(delivery.attempts_before_reopen or 0)
+    retries_used = max(0, counted - 1)
     actions: list[Any] = [
         DeliveryModel.retry_count.set(retries_used),
         DeliveryModel.lease_until.remove(),

@@ -82,7 +82,21 @@ DELIVERY_SLOW_QUEUE = QueueSpec(
     max_receive_count=1_000,
     function_timeout=60,
 )
-QUEUES: tuple[QueueSpec, ...] = (INGRESS_QUEUE, DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE)
+#: API (recover) → recoverer: one message per recovery (re-sent to resume).
+#: A recovery that fails 5 times is poison.
+RECOVERY_QUEUE = QueueSpec(
+    name="oms-webhooks-recovery",
+    visibility_timeout=720,
+    max_receive_count=5,
+    function_timeout=120,
+    batch_size=1,
+)
+QUEUES: tuple[QueueSpec, ...] = (
+    INGRESS_QUEUE,
+    DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
+    RECOVERY_QUEUE,
+)
 
 
 def ingress_event_pattern(source: str = DEFAULT_EVENT_SOURCE) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -409,3 +410,52 @@ class RotateSecretOut(SubscriptionOut):
     secret_key: str | None = Field(
         None, description="The generated secret, shown once; null when you gave the secret"
     )
+
+
+def _iso_text(value: Any) -> Any:
+    """Recover's times are ISO 8601 strings (not Unix seconds); naive means UTC."""
+    if not isinstance(value, str) or not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
+    return value
+
+
+class RecoverIn(BaseModel):
+    """Body of ``POST /whisperer/hooks/{id}/recover/`` (DESIGN §10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: Annotated[datetime, BeforeValidator(_iso_text)] = Field(
+        description="Start of the window (ISO 8601; within the delivery retention)"
+    )
+    until: Annotated[
+        datetime | None, BeforeValidator(lambda v: v if v is None else _iso_text(v))
+    ] = Field(
+        None,
+        description="End of the window (ISO 8601); default now, plus the router cache "
+        "window so that events fanned out from a stale cache are covered too",
+    )
+
+
+class RecoverAcceptedOut(BaseModel):
+    """The 202 answer of a recover: the recovery's id and what it has queued so far."""
+
+    detail: str
+    recovery: str
+    queued: int
+
+
+class RecoveryOut(BaseModel):
+    """A recovery's progress (``GET /whisperer/hooks/{id}/recover/{recovery}/``)."""
+
+    recovery: str
+    subscription: str
+    status: Literal["running", "done", "stopped"] = Field(
+        description="stopped: the subscription was deactivated or deleted meanwhile"
+    )
+    since: datetime
+    until: datetime | None
+    window_end: datetime = Field(description="The end of the window actually covered")
+    queued: int = Field(description="Deliveries created or re-opened and enqueued so far")
+    skipped: int = Field(description="Events already pending or delivered to it, skipped")
+    created_date: datetime
+    finished_date: datetime | None

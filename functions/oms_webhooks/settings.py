@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         description="Also put webhook.delivery.succeeded on the bus for every delivered "
         "delivery (adds PutEvents' $1 per million deliveries).",
     )
+    recovery_queue_url: str = Field("", description="URL of the SQS recovery queue (recover).")
+    recover_rate: float = Field(
+        10.0,
+        gt=0,
+        le=1000,
+        description="Deliveries a recover enqueues per second at most (DESIGN §10), so a "
+        "recovering partner is not flooded.",
+    )
     auto_disable_after_seconds: int = Field(
         432_000,
         ge=1,

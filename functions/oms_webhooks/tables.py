@@ -248,6 +248,10 @@ class DeliveryModel(Model):
     retry_count = NumberAttribute(default=0)
     attempt_count = NumberAttribute(default=0)
     manual_count = NumberAttribute(default=0)
+    #: Automatic attempts made before a recover re-opened it (not counted as retries).
+    attempts_before_reopen = NumberAttribute(null=True)
+    #: When a recover last re-opened it (DESIGN §10); None if never.
+    reopened_date = UTCDateTimeAttribute(null=True)
     next_attempt_at = NumberAttribute(null=True)
     #: Unix seconds until which an attempt (automatic or manual) holds the delivery.
     lease_until = NumberAttribute(null=True)
@@ -351,6 +355,34 @@ class TargetStateModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class RecoveryModel(Model):
+    """A recover request and its progress (``pk`` = ``recovery#<id>``, ``sk`` = ``recovery``).
+
+    Shares the deliveries table; expires after the delivery retention.
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="recovery")
+    recovery_id = UnicodeAttribute()
+    tenant = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    since = UTCDateTimeAttribute()
+    until = UTCDateTimeAttribute(null=True)
+    window_end = UTCDateTimeAttribute()
+    status = UnicodeAttribute()
+    queued = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    cursor = UnicodeAttribute(null=True)
+    created_date = UTCDateTimeAttribute()
+    modified_date = UTCDateTimeAttribute()
+    finished_date = UTCDateTimeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 #: Every model; models sharing a table follow the table's owner.
 MODELS: tuple[type[Model], ...] = (
     SubscriptionModel,
@@ -362,6 +394,7 @@ MODELS: tuple[type[Model], ...] = (
     AttemptModel,
     EventPayloadModel,
     TargetStateModel,
+    RecoveryModel,
 )
 #: The model that owns each table's definition (keys, indexes, TTL).
 TABLES: tuple[type[Model], ...] = (SubscriptionModel, TokenModel, DeliveryModel)

@@ -62,9 +62,16 @@ HANDLERS: Final = {
     "Api": "oms_webhooks.handlers.api.handler",
     "Router": "oms_webhooks.handlers.router.handler",
     "Dispatcher": "oms_webhooks.handlers.dispatcher.handler",
+    "Recoverer": "oms_webhooks.handlers.recoverer.handler",
 }
 #: Memory per function, in MiB.
-MEMORY_MB: Final = {"Authorizer": 256, "Api": 512, "Router": 512, "Dispatcher": 512}
+MEMORY_MB: Final = {
+    "Authorizer": 256,
+    "Api": 512,
+    "Router": 512,
+    "Dispatcher": 512,
+    "Recoverer": 256,
+}
 #: Timeouts of the API-facing functions, in seconds (API Gateway's integration
 #: timeout is 29 s; the authorizer must answer well within it). The queue
 #: consumers' timeouts come from their ``QueueSpec.function_timeout``.
@@ -74,6 +81,8 @@ API_TIMEOUT_SECONDS: Final = 29
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 #: Concurrent invocations of the router's event source mapping (SQS minimum 2).
 ROUTER_MAX_CONCURRENCY: Final = 10
+#: Concurrent recoveries (each paced at OMS_WEBHOOKS_RECOVER_RATE; SQS minimum 2).
+RECOVERER_MAX_CONCURRENCY: Final = 2
 
 # --- table access, by function and table ``settings_field`` (least privilege) ---
 READ: Final = "read"
@@ -87,6 +96,7 @@ TABLE_ACCESS: Final = {
     "Api": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
     "Router": {"subscriptions_table": READ, "deliveries_table": READ_WRITE},
     "Dispatcher": {"subscriptions_table": READ_WRITE, "deliveries_table": READ_WRITE},
+    "Recoverer": {"subscriptions_table": READ, "deliveries_table": READ_WRITE},
 }
 
 # --- EventBridge rule target ---

@@ -10,7 +10,12 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
+from oms_webhooks.resources import (
+    DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
+    INGRESS_QUEUE,
+    RECOVERY_QUEUE,
+)
 from oms_webhooks.tables import table_specs
 from oms_webhooks_infra import constants as c
 from oms_webhooks_infra.bundling import code_asset
@@ -47,11 +52,13 @@ class FunctionsConstruct(Construct):
             "Api": self._build_function("Api", c.API_TIMEOUT_SECONDS),
             "Router": self._build_function("Router", INGRESS_QUEUE.function_timeout),
             "Dispatcher": self._build_function("Dispatcher", DELIVERY_QUEUE.function_timeout),
+            "Recoverer": self._build_function("Recoverer", RECOVERY_QUEUE.function_timeout),
         }
         self._grant_tables()
         self._grant_secrets_key()
         self._build_queue_access()
         self._grant_operational_events()
+        self._build_recovery_access()
 
     @property
     def authorizer(self) -> lambda_.Function:
@@ -161,6 +168,22 @@ class FunctionsConstruct(Construct):
         """The dispatcher and the API (a manual resend) put operational events on the bus."""
         for name in ("Dispatcher", "Api"):
             self._messaging.bus.grant_put_events_to(self.functions[name])
+
+    def _build_recovery_access(self) -> None:
+        """API → recovery queue → recoverer, which enqueues deliveries (DESIGN §10, recover)."""
+        recoverer, recovery = self.functions["Recoverer"], self._messaging.recovery_queue
+        recoverer.add_event_source(
+            sources.SqsEventSource(
+                recovery,
+                batch_size=RECOVERY_QUEUE.batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=c.RECOVERER_MAX_CONCURRENCY,
+            )
+        )
+        # The API starts recoveries; the recoverer re-queues one to resume it.
+        for function in (self.functions["Api"], recoverer):
+            recovery.grant_send_messages(function)
+        self._messaging.delivery_queue.grant_send_messages(recoverer)
 
     def _build_queue_access(self) -> None:
         router, dispatcher = self.functions["Router"], self.functions["Dispatcher"]

@@ -16,6 +16,7 @@ from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
+    RECOVERY_QUEUE,
     RULE_NAME,
     SQS_MAX_RETENTION_SECONDS,
     QueueSpec,
@@ -69,6 +70,7 @@ class MessagingConstruct(Construct):
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         self.ingress_queue = self._build_queue("Ingress", INGRESS_QUEUE)
         self.delivery_queue = self._build_queue("Delivery", DELIVERY_QUEUE)
+        self.recovery_queue = self._build_queue("Recovery", RECOVERY_QUEUE)
         self.delivery_dead_letter_queue = self.dead_letter_queues["DeliveryDeadLetterQueue"]
         self.delivery_slow_queue = self._build_queue("DeliverySlow", DELIVERY_SLOW_QUEUE)
         self.bus = self._build_bus(bus_name, use_existing_bus)
@@ -84,6 +86,7 @@ class MessagingConstruct(Construct):
             queue_url_env_var(DELIVERY_QUEUE): self.delivery_queue.queue_url,
             queue_url_env_var(DELIVERY_SLOW_QUEUE): self.delivery_slow_queue.queue_url,
             f"{c.SETTINGS_ENV_PREFIX}DELIVERY_DLQ_URL": self.delivery_dead_letter_queue.queue_url,
+            f"{c.SETTINGS_ENV_PREFIX}RECOVERY_QUEUE_URL": self.recovery_queue.queue_url,
             f"{c.SETTINGS_ENV_PREFIX}BUS_NAME": self.bus.event_bus_name,
             f"{c.SETTINGS_ENV_PREFIX}EVENT_SOURCE": event_source,
         }

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms_webhooks.local.pollers import (
     DISPATCHER_FUNCTION,
+    RECOVERER_FUNCTION,
     ROUTER_FUNCTION,
     QueuePoller,
     failed_message_ids,
@@ -36,6 +37,7 @@ from oms_webhooks.resources import (
     DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     QUEUES,
+    RECOVERY_QUEUE,
     RULE_NAME,
     SQS_MAX_RETENTION_SECONDS,
     ingress_event_pattern,
@@ -107,12 +109,14 @@ def test_stack_exports_the_delivery_queue_url_and_runs_pollers(stack: LocalStack
     ingress = _client(stack, "sqs").get_queue_url(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
     slow = _client(stack, "sqs").get_queue_url(QueueName=DELIVERY_SLOW_QUEUE.name)["QueueUrl"]
     assert get_settings().delivery_slow_queue_url == slow
-    assert set(pollers) == {url, ingress, slow}
+    recovery = _client(stack, "sqs").get_queue_url(QueueName=RECOVERY_QUEUE.name)["QueueUrl"]
+    assert set(pollers) == {url, ingress, slow, recovery}
     assert all(poller.running for poller in pollers.values())
     # Each poller's context names its own function (the router's, the dispatcher's).
     assert pollers[ingress].function_name == ROUTER_FUNCTION == "oms-webhooks-router"
     assert pollers[url].function_name == DISPATCHER_FUNCTION == "oms-webhooks-dispatcher"
     assert pollers[slow].function_name == DISPATCHER_FUNCTION
+    assert pollers[recovery].function_name == RECOVERER_FUNCTION == "oms-webhooks-recoverer"
 
 
 # -- EventBridge → SQS (moto delivers to SQS targets; checked here) ------------------

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
+from oms_webhooks.resources import (
+    DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
+    INGRESS_QUEUE,
+    RECOVERY_QUEUE,
+)
 from oms_webhooks.settings import Settings
 from oms_webhooks_infra import constants as c
 from tests.infra.conftest import Synthesized
@@ -105,6 +110,7 @@ def test_each_function_has_its_own_role_and_log_group(synthesized: Synthesized) 
         (c.HANDLERS["Router"], INGRESS_QUEUE, c.ROUTER_MAX_CONCURRENCY),
         (c.HANDLERS["Dispatcher"], DELIVERY_QUEUE, c.DEFAULT_DISPATCHER_MAX_CONCURRENCY),
         (c.HANDLERS["Dispatcher"], DELIVERY_SLOW_QUEUE, c.DISPATCHER_SLOW_MAX_CONCURRENCY),
+        (c.HANDLERS["Recoverer"], RECOVERY_QUEUE, c.RECOVERER_MAX_CONCURRENCY),
     ],
 )
 def test_queue_consumers_report_batch_item_failures(
@@ -211,3 +217,16 @@ def test_only_dispatcher_and_api_put_operational_events(synthesized: Synthesized
     for name in ("Authorizer", "Router"):
         statements = _statements_of(synthesized, c.HANDLERS[name])
         assert _actions_on(statements, bus) == set(), name
+
+
+def test_recoverer_enqueues_deliveries_and_the_api_starts_recoveries(
+    synthesized: Synthesized,
+) -> None:
+    recovery = _logical_id(synthesized, "AWS::SQS::Queue", "MessagingRecoveryQueue")
+    delivery = _logical_id(synthesized, "AWS::SQS::Queue", "MessagingDeliveryQueue")
+    recoverer = _statements_of(synthesized, c.HANDLERS["Recoverer"])
+    assert {"sqs:ReceiveMessage", "sqs:SendMessage"} <= _actions_on(recoverer, recovery)
+    assert "sqs:SendMessage" in _actions_on(recoverer, delivery)
+    api = _statements_of(synthesized, c.HANDLERS["Api"])
+    assert "sqs:SendMessage" in _actions_on(api, recovery)
+    assert "sqs:ReceiveMessage" not in _actions_on(api, recovery)

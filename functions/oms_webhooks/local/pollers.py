@@ -67,7 +67,13 @@ from oms_webhooks.local.provision import (
     LOCAL_REGION,
     LOCAL_SECRET_ACCESS_KEY,
 )
-from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE, QueueSpec
+from oms_webhooks.resources import (
+    DELIVERY_QUEUE,
+    DELIVERY_SLOW_QUEUE,
+    INGRESS_QUEUE,
+    RECOVERY_QUEUE,
+    QueueSpec,
+)
 
 if TYPE_CHECKING:
     from oms_webhooks.local.stack import LocalStack
@@ -87,9 +93,11 @@ ERROR_PAUSE_SECONDS = 0.5
 #: The handlers the local stack runs, as ``module:attribute`` (imported at start).
 ROUTER_HANDLER = "oms_webhooks.handlers.router:handler"
 DISPATCHER_HANDLER = "oms_webhooks.handlers.dispatcher:handler"
+RECOVERER_HANDLER = "oms_webhooks.handlers.recoverer:handler"
 #: The functions' names in their Lambda contexts (and so in their log lines).
 ROUTER_FUNCTION = "oms-webhooks-router"
 DISPATCHER_FUNCTION = "oms-webhooks-dispatcher"
+RECOVERER_FUNCTION = "oms-webhooks-recoverer"
 #: SQS's DeleteMessageBatch takes at most 10 entries.
 _DELETE_BATCH = 10
 
@@ -387,6 +395,14 @@ def local_pollers(stack: LocalStack) -> list[QueuePoller]:
         # The slow lane: the same function under a second event source mapping.
         queue_poller(
             endpoint, DELIVERY_SLOW_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
+        ),
+        # One recovery at a time is enough locally (each is paced anyway).
+        queue_poller(
+            endpoint,
+            RECOVERY_QUEUE,
+            RECOVERER_HANDLER,
+            function_name=RECOVERER_FUNCTION,
+            concurrency=1,
         ),
     ]
 

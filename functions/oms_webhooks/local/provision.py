@@ -34,6 +34,7 @@ from oms_webhooks.resources import (
     DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     QUEUES,
+    RECOVERY_QUEUE,
     RULE_NAME,
     SECRETS_KEY_ALIAS,
     SQS_MAX_RETENTION_SECONDS,
@@ -440,6 +441,7 @@ def provisioned_environ(
             sqs.get_queue_url(QueueName=DELIVERY_QUEUE.dlq_name)["QueueUrl"]
         ),
         "OMS_WEBHOOKS_SECRETS_KMS_KEY_ID": SECRETS_KEY_ALIAS,
+        "OMS_WEBHOOKS_RECOVERY_QUEUE_URL": queue_url(ctx, RECOVERY_QUEUE),
     }
 
 

@@ -1,0 +1,185 @@
+"""Recover on the local stack: kept events re-sent with their original webhook-ids (DESIGN §10)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from oms_webhooks.publisher import publish_event
+from tests.functional.helpers import subscribe, wait_until
+from tests.receivers import Receiver, Response
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _recover(client: requests.Session, sub_id: str, **body: Any) -> requests.Response:
+    return client.post(f"/whisperer/hooks/{sub_id}/recover/", json=body)
+
+
+def _done(client: requests.Session, sub_id: str, recovery: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        answer = client.get(f"/whisperer/hooks/{sub_id}/recover/{recovery}/")
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return body if body["status"] != "running" else None
+
+    result: dict[str, Any] = wait_until(finished, timeout=30)
+    return result
+
+
+def _ids(receiver: Receiver) -> list[str]:
+    return [r.headers["webhook-id"] for r in receiver.requests]
+
+
+def test_a_deactivated_subscription_recovers_exactly_what_it_missed_once(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a subscription that got event 1, then was off while events 2 and 3 were published
+    sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    since = datetime.now(UTC)
+    publish_event("package.created", {"n": 1})
+    receiver.wait_for(1, timeout=10)
+    assert client.patch(path, json={"is_active": False}).status_code == 200
+    publish_event("package.created", {"n": 2})
+    publish_event("package.created", {"n": 3})
+    time.sleep(1.0)  # the router has fanned them out (to nobody)
+    assert len(receiver.requests) == 1
+    assert client.patch(path, json={"is_active": True}).status_code == 200
+    # WHEN it recovers since before event 1 (event 1 was delivered: skipped)
+    answer = _recover(client, sub["id"], since=_iso(since))
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert set(body) == {"detail", "recovery", "queued"}
+    progress = _done(client, sub["id"], body["recovery"])
+    # THEN exactly events 2 and 3 arrive, each once
+    assert progress["status"] == "done" and progress["queued"] == 2
+    assert progress["skipped"] == 1
+    got = receiver.wait_for(3, timeout=10)
+    assert sorted(json.loads(r.body)["payload"]["n"] for r in got[1:]) == [2, 3]
+    # AND their webhook-ids are the delivery ids the log shows
+    log = client.get("/whisperer/hook_events/").json()["results"]
+    assert sorted(_ids(receiver)) == sorted(d["uuid"] for d in log)
+    # WHEN recover is called again, THEN nothing is sent twice
+    again = _recover(client, sub["id"], since=_iso(since))
+    assert again.status_code == 202
+    second = _done(client, sub["id"], again.json()["recovery"])
+    assert second["queued"] == 0 and second["skipped"] == 3
+    time.sleep(1.0)
+    assert len(receiver.requests) == 3
+
+
+def test_a_failed_delivery_is_reopened_with_its_webhook_id(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    # GIVEN a delivery that ended failed (no retries) with one attempt
+    receiver.respond(Response(status=500))
+    since = datetime.now(UTC)
+    sub = subscribe(
+        client, event_type="shipment.created", target_url=receiver.url("/"), max_retries=0
+    )
+    publish_event("shipment.created", {"id": "s-1"})
+    first = receiver.wait_for(1, timeout=10)[0]
+    wait_until(
+        lambda: client.get("/whisperer/hook_events/").json()["results"][0]["status"] == "failed"
+    )
+    # WHEN the partner is back and recovers
+    answer = _recover(client, sub["id"], since=_iso(since))
+    assert answer.status_code == 202
+    assert _done(client, sub["id"], answer.json()["recovery"])["queued"] == 1
+    # THEN the same delivery (same webhook-id) is sent and delivered; both attempts are kept
+    second = receiver.wait_for(2, timeout=10)[1]
+    assert second.headers["webhook-id"] == first.headers["webhook-id"]
+    uid = first.headers["webhook-id"]
+    detail = wait_until(
+        lambda: (
+            (d := client.get(f"/whisperer/hook_events/{uid}/").json())["status"] == "delivered"
+            and d
+        )
+    )
+    assert detail["retry_count"] == 0
+    assert len(detail["attempts"]) == 2
+
+
+def test_recover_refuses_inactive_subscriptions_and_windows_outside_the_retention(
+    client: requests.Session, receiver: Receiver
+) -> None:
+    sub = subscribe(client, event_type="transfer.status.created", target_url=receiver.url("/"))
+    now = datetime.now(UTC)
+    old = _recover(client, sub["id"], since=_iso(now - timedelta(days=31)))
+    assert old.status_code == 400 and "since" in old.json()["errors"]
+    backwards = _recover(
+        client,
+        sub["id"],
+        since=_iso(now - timedelta(hours=1)),
+        until=_iso(now - timedelta(hours=2)),
+    )
+    assert backwards.status_code == 400 and "since" in backwards.json()["errors"]
+    numeric = _recover(client, sub["id"], since=1700000000)
+    assert numeric.status_code == 400 and "since" in numeric.json()["errors"]
+    missing = _recover(client, sub["id"])
+    assert missing.status_code == 400
+    client.patch(f"/whisperer/hooks/{sub['id']}/", json={"is_active": False})
+    inactive = _recover(client, sub["id"], since=_iso(now - timedelta(hours=1)))
+    assert inactive.status_code == 409, inactive.text
+    unknown = _recover(client, "0" * 36, since=_iso(now - timedelta(hours=1)))
+    assert unknown.status_code == 404
+    progress = client.get(f"/whisperer/hooks/{sub['id']}/recover/{'0' * 32}/")
+    assert progress.status_code == 404
+
+
+def test_another_tenant_cannot_see_a_recovery(
+    client: requests.Session, receiver: Receiver, stack: Any
+) -> None:
+    import uuid as uuid_
+
+    from oms_webhooks.tokens import create_token
+    from tests.functional.helpers import api
+
+    sub = subscribe(client, event_type="stock_location.created", target_url=receiver.url("/"))
+    answer = _recover(client, sub["id"], since=_iso(datetime.now(UTC) - timedelta(minutes=1)))
+    assert answer.status_code == 202
+    _, token = create_token(tenant=f"t-{uuid_.uuid4().hex[:16]}")
+    other = api(stack, token)
+    path = f"/whisperer/hooks/{sub['id']}/recover/{answer.json()['recovery']}/"
+    assert other.get(path).status_code == 404
+    assert (
+        other.post(
+            f"/whisperer/hooks/{sub['id']}/recover/", json={"since": "2026-01-01T00:00:00Z"}
+        ).status_code
+        == 404
+    )
+
+
+def test_a_large_recovery_does_not_delay_another_partners_deliveries(
+    client: requests.Session, setting: Callable[[str, str], None]
+) -> None:
+    # GIVEN 20 missed events recovered at 4 per second (5 s)
+    setting("recover_rate", "4")
+    with Receiver() as slow_lane, Receiver() as other:
+        sub = subscribe(client, event_type="package.status.packed", target_url=slow_lane.url("/"))
+        since = datetime.now(UTC)
+        client.patch(f"/whisperer/hooks/{sub['id']}/", json={"is_active": False})
+        for n in range(20):
+            publish_event("package.status.packed", {"n": n})
+        time.sleep(1.0)
+        client.patch(f"/whisperer/hooks/{sub['id']}/", json={"is_active": True})
+        subscribe(client, event_type="shipment.status.updated", target_url=other.url("/"))
+        answer = _recover(client, sub["id"], since=_iso(since))
+        assert answer.status_code == 202
+        # WHEN another partner's event is published while the recovery runs
+        time.sleep(0.5)
+        publish_event("shipment.status.updated", {"id": "x"})
+        other.wait_for(1, timeout=10)
+        # THEN it arrived before the recovery was done
+        recovered_so_far = len(slow_lane.requests)
+        assert recovered_so_far < 20
+        assert _done(client, sub["id"], answer.json()["recovery"])["queued"] == 20
+        assert len(slow_lane.wait_for(20, timeout=15)) == 20
