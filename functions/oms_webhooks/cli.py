@@ -473,6 +473,54 @@ def receiver(port: int, host: str, secrets: tuple[str, ...]) -> None:
     click.echo("Stopped.", err=True)
 
 
+# -- events -----------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT_SETTINGS)
+def events() -> None:
+    """Kept OMS events (an operator's tools)."""
+
+
+@events.command("replay", context_settings=CONTEXT_SETTINGS)
+@click.argument("event_id")
+@click.option(
+    "--subscription",
+    "subscription_id",
+    metavar="ID",
+    default=None,
+    help="Only this subscription (active, of the event's type).",
+)
+@click.option(
+    "--prefix", default="", help="Queue name prefix of a deployment (its stack name), if any."
+)
+@aws_options
+def events_replay(
+    event_id: str, subscription_id: str | None, prefix: str, endpoint_url: str | None
+) -> None:
+    """Send kept event EVENT_ID again to its current matching subscriptions, as new deliveries.
+
+    New deliveries get new ids (new webhook-id headers): the partner asked for
+    the event again. To re-send what a partner missed with the original ids,
+    use the API's recover instead.
+    """
+    import boto3
+
+    from oms_webhooks.replay import ReplayError, replay
+    from oms_webhooks.resources import DELIVERY_QUEUE
+
+    name = f"{prefix}-{DELIVERY_QUEUE.name}" if prefix else DELIVERY_QUEUE.name
+    with aws_target(endpoint_url):
+        sqs = boto3.session.Session().client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        try:
+            made = replay(event_id, sqs=sqs, queue_url=queue_url, subscription_id=subscription_id)
+        except ReplayError as exc:
+            raise _BadInput(str(exc)) from None
+    for sub_id, uid in made:
+        click.echo(f"{uid}\t{sub_id}")
+    click.echo(f"Replayed {event_id} as {len(made)} new delivery(ies).", err=True)
+
+
 # -- dlq ------------------------------------------------------------------------
 
 

@@ -103,9 +103,17 @@ def load_payload(event_id: str) -> EventPayloadModel | None:
 
 
 def create_delivery(
-    subscription: SubscriptionModel, *, event_id: str, event_type: str, event_time: str
+    subscription: SubscriptionModel,
+    *,
+    event_id: str,
+    event_type: str,
+    event_time: str,
+    uid: str | None = None,
 ) -> tuple[DeliveryModel, bool]:
     """Create the delivery of an event to ``subscription`` unless it exists.
+
+    ``uid`` defaults to :func:`delivery_uuid` (idempotent); a replay gives a
+    new one.
 
     Returns:
         ``(delivery, created)``: ``created`` is False when an earlier run
@@ -113,7 +121,7 @@ def create_delivery(
     """
     bind_tables()
     now = datetime.now(UTC)
-    uid = delivery_uuid(event_id, subscription.tenant, subscription.id)
+    uid = uid or delivery_uuid(event_id, subscription.tenant, subscription.id)
     item = DeliveryModel(
         uid,
         "delivery",
