@@ -62,4 +62,4 @@ def test_replay_refuses_an_unknown_event_or_subscription(
 
 def test_events_replay_has_help() -> None:
     result = CliRunner().invoke(main, ["events", "replay", "--help"], catch_exceptions=False)
-    assert result.exit_code == 0 and "new deliveries" in result.output
+    assert result.exit_code == 0 and "--subscription" in result.output
