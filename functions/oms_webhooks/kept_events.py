@@ -38,6 +38,11 @@ def _shard(key: str, low: str, high: str, after: str | None) -> Iterator[KeptEve
         yield KeptEvent(sort, item.pk.removeprefix("event#"))
 
 
+def sort_time(sort: str) -> datetime:
+    """The stored time at the start of a :attr:`KeptEvent.sort` (a recovery's cursor)."""
+    return datetime.strptime(sort.split("#", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def find(
     event_type: str, since: datetime, until: datetime, *, after: str | None = None
 ) -> Iterator[KeptEvent]:

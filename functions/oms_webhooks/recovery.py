@@ -184,6 +184,15 @@ def _save(item: RecoveryModel, **changes: Any) -> None:
     item.update(actions=actions)
 
 
+def _still_active(subscription: SubscriptionModel) -> bool:
+    """Whether the subscription still exists and is active (a strongly consistent read)."""
+    try:
+        current = SubscriptionModel.get(subscription.tenant, subscription.id, consistent_read=True)
+    except SubscriptionModel.DoesNotExist:
+        return False
+    return bool(current.is_active)
+
+
 def run(
     recovery_id: str,
     *,
@@ -223,7 +232,8 @@ def run(
     last_save = time.monotonic()
     while True:
         pass_end = min(end, datetime.now(UTC))
-        for kept in kept_events.find(subscription.event_type, item.since, pass_end, after=cursor):
+        start = kept_events.sort_time(cursor) if cursor else item.since
+        for kept in kept_events.find(subscription.event_type, start, pass_end, after=cursor):
             if time.time() >= deadline:
                 _save(item, cursor=cursor, queued=queued, skipped=skipped)
                 return False
@@ -248,6 +258,9 @@ def run(
             if time.monotonic() - last_save >= SAVE_EVERY_SECONDS:
                 _save(item, cursor=cursor, queued=queued, skipped=skipped)
                 last_save = time.monotonic()
+                if not _still_active(subscription):
+                    _save(item, status=STOPPED, finished_date=datetime.now(UTC))
+                    return True
         if pass_end >= end:
             break
         if time.time() + 1.0 >= deadline:

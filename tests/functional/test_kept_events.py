@@ -54,3 +54,9 @@ def test_the_index_is_sparse_keys_only_and_sharded() -> None:
         for n in range(200)
     }
     assert keys == {f"package.created#2026-05-01#{s}" for s in range(deliveries.KEPT_EVENT_SHARDS)}
+
+
+def test_a_cursor_gives_back_its_time() -> None:
+    moment = datetime(2026, 5, 1, 12, 30, 1, 250000, tzinfo=UTC)
+    _, sort = deliveries.kept_keys("package.created", "e-1", moment)
+    assert kept_events.sort_time(sort) == moment

@@ -183,3 +183,26 @@ def test_a_large_recovery_does_not_delay_another_partners_deliveries(
         assert recovered_so_far < 20
         assert _done(client, sub["id"], answer.json()["recovery"])["queued"] == 20
         assert len(slow_lane.wait_for(20, timeout=15)) == 20
+
+
+def test_a_recovery_stops_when_the_subscription_is_deactivated(
+    client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
+) -> None:
+    # GIVEN a slow recovery (2 per second) of 12 missed events
+    setting("recover_rate", "2")
+    sub = subscribe(client, event_type="transfer.status.cancelled", target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    since = datetime.now(UTC)
+    client.patch(path, json={"is_active": False})
+    for n in range(12):
+        publish_event("transfer.status.cancelled", {"n": n})
+    time.sleep(1.0)
+    client.patch(path, json={"is_active": True})
+    answer = _recover(client, sub["id"], since=_iso(since))
+    assert answer.status_code == 202
+    receiver.wait_for(1, timeout=10)
+    # WHEN the subscription is deactivated meanwhile
+    client.patch(path, json={"is_active": False})
+    # THEN the recovery stops short
+    result = _done(client, sub["id"], answer.json()["recovery"])
+    assert result["status"] == "stopped" and result["queued"] < 12
