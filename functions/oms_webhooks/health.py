@@ -150,6 +150,32 @@ def note_failure(
     return disable(subscription, f"failing since {iso(since)}", failing_since=since, now=now)
 
 
+#: A process notes a held delivery's subscription as failing at most this often, in seconds.
+HELD_NOTE_SECONDS = 60.0
+_held_noted: dict[tuple[str, str], float] = {}
+
+
+def note_held(subscription: SubscriptionModel, *, now: datetime | None = None) -> Disabled | None:
+    """A delivery held by an open circuit breaker: it counts as failing (DESIGN §10).
+
+    No attempt is recorded. Held deliveries come back every few seconds, so a
+    process writes this at most every :data:`HELD_NOTE_SECONDS` per
+    subscription (or a quarter of the auto-disable threshold, if shorter):
+    ``failing_since`` only needs setting once.
+
+    Returns:
+        :class:`Disabled` when this call disabled the subscription, else None.
+    """
+    key = (subscription.tenant, subscription.id)
+    tick = time.monotonic()
+    every = min(HELD_NOTE_SECONDS, get_settings().auto_disable_after_seconds / 4)
+    with _clear_lock:
+        if _held_noted.get(key, 0.0) > tick:
+            return None
+        _held_noted[key] = tick + every
+    return note_failure(subscription, now=now)
+
+
 def iso(moment: datetime) -> str:
     """``moment`` in UTC as ISO 8601 with a ``Z`` (seconds precision)."""
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
