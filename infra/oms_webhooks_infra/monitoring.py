@@ -5,6 +5,8 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -29,6 +31,8 @@ class MonitoringConstruct(Construct):
         functions: dict[str, lambda_.IFunction],
         metrics_namespace: str,
         alarm_topic_arn: str | None,
+        bus: events.IEventBus | None = None,
+        operational_source: str | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self._period = Duration.seconds(c.ALARM_PERIOD_SECONDS)
@@ -42,6 +46,26 @@ class MonitoringConstruct(Construct):
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
             for alarm in self.alarms.values():
                 alarm.add_alarm_action(actions.SnsAction(topic))
+            if bus is not None and operational_source:
+                self._build_disabled_rule(bus, operational_source, topic)
+
+    def _build_disabled_rule(
+        self, bus: events.IEventBus, operational_source: str, topic: sns.ITopic
+    ) -> None:
+        """``webhook.subscription.disabled`` operational events → the alarm topic (DESIGN §10).
+
+        The topic is imported: its policy must let ``events.amazonaws.com`` publish.
+        """
+        events.Rule(
+            self,
+            "SubscriptionDisabledRule",
+            event_bus=bus,
+            description="A partner subscription was disabled (failing too long, or 410 Gone)",
+            event_pattern=events.EventPattern(
+                source=[operational_source], detail_type=["webhook.subscription.disabled"]
+            ),
+            targets=[targets.SnsTopic(topic)],
+        )
 
     def _add(
         self, id_: str, metric: cloudwatch.IMetric, description: str, **kwargs: object

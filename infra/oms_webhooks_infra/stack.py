@@ -51,4 +51,6 @@ class OmsWebhooksStack(Stack):
             functions=dict(self.functions.functions),
             metrics_namespace=self.config.metrics_namespace,
             alarm_topic_arn=self.config.alarm_topic_arn,
+            bus=self.messaging.bus,
+            operational_source=self.config.operational_source,
         )

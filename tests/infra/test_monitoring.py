@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from oms_webhooks_infra import constants as c
 from tests.infra.conftest import Synthesized
@@ -55,3 +58,25 @@ def test_log_groups_have_the_configured_retention(synthesized: Synthesized) -> N
     synthesized.template.all_resources_properties(
         "AWS::Logs::LogGroup", {"RetentionInDays": c.DEFAULT_LOG_RETENTION_DAYS}
     )
+
+
+def test_with_an_alarm_topic_disabled_subscriptions_notify_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from oms_webhooks_infra.app import build_app
+
+    topic = "arn:aws:sns:us-east-1:123456789012:oms-ops"
+    outdir = tmp_path_factory.mktemp("cdk.out.topic")
+    context = {"skipBundling": "true", "alarmTopicArn": topic}
+    app, stack = build_app(context, outdir=str(outdir))
+    app.synth()
+    template = json.loads((outdir / f"{stack.artifact_id}.template.json").read_text())
+    rules = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule"
+        and r["Properties"].get("EventPattern", {}).get("source") == ["oms-webhooks"]
+    ]
+    (rule,) = rules
+    assert rule["EventPattern"]["detail-type"] == ["webhook.subscription.disabled"]
+    assert rule["Targets"][0]["Arn"] == topic
