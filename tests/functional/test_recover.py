@@ -206,3 +206,16 @@ def test_a_recovery_stops_when_the_subscription_is_deactivated(
     # THEN the recovery stops short
     result = _done(client, sub["id"], answer.json()["recovery"])
     assert result["status"] == "stopped" and result["queued"] < 20
+
+
+def test_a_token_scoped_to_other_event_types_cannot_recover(
+    client: requests.Session, receiver: Receiver, stack: Any, tenant: Any
+) -> None:
+    from oms_webhooks.tokens import create_token
+    from tests.functional.helpers import api
+
+    sub = subscribe(client, event_type="shipment.cancelled", target_url=receiver.url("/"))
+    _, token = create_token(tenant=tenant.name, event_types=["package.created"])
+    scoped = api(stack, token)
+    body = {"since": _iso(datetime.now(UTC) - timedelta(minutes=1))}
+    assert scoped.post(f"/whisperer/hooks/{sub['id']}/recover/", json=body).status_code == 404
