@@ -13,7 +13,8 @@ keeps its ``webhook-id``, as Standard Webhooks asks):
 * ``failed`` or ``cancelled`` → re-opened: ``pending``, retry count 0,
   earlier attempts kept, and enqueued;
 * ``pending`` or ``delivered`` → skipped (so calling recover twice sends
-  each event once).
+  each event once); so is an event the subscription's current payload
+  filter (DESIGN §11) does not pass.
 
 Deliveries are enqueued at most ``recover_rate`` per second (default 10), so
 a recovering partner is not flooded and the delivery queue never fills
@@ -35,7 +36,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import deliveries, kept_events
+from oms_webhooks import deliveries, filters, kept_events
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import get_subscription
@@ -239,7 +240,9 @@ def run(
                 return False
             payload = deliveries.load_payload(kept.event_id)
             state = SKIPPED
-            if payload is not None:
+            if payload is not None and filters.matches(
+                subscription.filter, json.loads(payload.detail)
+            ):
                 delivery, state = open_delivery(
                     subscription, kept.event_id, payload.event_type, payload.event_time
                 )

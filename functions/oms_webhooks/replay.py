@@ -3,8 +3,8 @@
 Unlike recover, a replay makes *new* deliveries (new ids, so new
 ``webhook-id`` headers): the partner asked for the event again, it is not a
 retry of the old message. It goes to the event type's current matching
-subscriptions (active, every tenant; the sparse fan-out index), or to one of
-them.
+subscriptions (active, every tenant, the sparse fan-out index; their payload
+filters pass), or to one of them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any
 
-from oms_webhooks import deliveries
+from oms_webhooks import deliveries, filters
 from oms_webhooks.tables import SubscriptionModel, bind_tables
 
 
@@ -50,6 +50,11 @@ def replay(
             raise ReplayError(
                 f"{subscription_id} is not an active subscription of {payload.event_type}"
             )
+    detail = json.loads(payload.detail)
+    passing = [s for s in targets if filters.matches(s.filter, detail)]
+    if subscription_id is not None and not passing:
+        raise ReplayError(f"the filter of {subscription_id} does not pass this event's payload")
+    targets = passing
     made: list[tuple[str, str]] = []
     for subscription in targets:
         uid = uuid.uuid4().hex

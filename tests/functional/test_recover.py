@@ -219,3 +219,22 @@ def test_a_token_scoped_to_other_event_types_cannot_recover(
     scoped = api(stack, token)
     body = {"since": _iso(datetime.now(UTC) - timedelta(minutes=1))}
     assert scoped.post(f"/whisperer/hooks/{sub['id']}/recover/", json=body).status_code == 404
+
+
+def test_recover_honours_the_current_filter(client: requests.Session, receiver: Receiver) -> None:
+    sub = subscribe(client, event_type="package.status.transitioned", target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    since = datetime.now(UTC)
+    client.patch(path, json={"is_active": False})
+    for n in range(4):
+        publish_event("package.status.transitioned", {"n": n})
+    time.sleep(1.0)
+    # WHEN it is re-activated with a filter and recovers
+    patched = client.patch(path, json={"is_active": True, "filter": "n >= `2`"})
+    assert patched.status_code == 200, patched.text
+    answer = _recover(client, sub["id"], since=_iso(since))
+    result = _done(client, sub["id"], answer.json()["recovery"])
+    # THEN only the events its filter passes are sent
+    assert result["queued"] == 2 and result["skipped"] == 2
+    got = receiver.wait_for(2, timeout=10)
+    assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [2, 3]
