@@ -483,7 +483,6 @@ def delete_subscription(
         tx.delete(item, condition=SubscriptionModel.id.exists())
         tx.delete(guard, add_version_condition=False)
         tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
-        tx.delete(health.health_item(tenant, item.id))
 
     try:
         _transact(write)
@@ -495,6 +494,9 @@ def delete_subscription(
                 raise NotFound("subscription not found") from None
             raise Conflict("the subscription was changed concurrently; retry") from None
         raise
+    # Its health goes after it (an orphan left by a crash here is never read:
+    # ids are not reused).
+    health.health_item(tenant, item.id).delete()
 
 
 def list_subscriptions(
