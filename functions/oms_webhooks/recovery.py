@@ -295,3 +295,23 @@ def to_resource(item: RecoveryModel) -> dict[str, Any]:
         "created_date": item.created_date,
         "finished_date": item.finished_date,
     }
+
+
+def resume_running(*, sqs: Any, queue_url: str) -> int:
+    """Queue every running recovery again (the local stack after a restart).
+
+    SQS messages are not kept across a restart of the local stack while the
+    recovery items are: each running one resumes after its saved cursor
+    (sending a second message for one still queued is harmless: deliveries
+    are opened conditionally, so nothing is sent twice).
+
+    Returns:
+        how many recoveries were queued.
+    """
+    bind_tables()
+    condition = (RecoveryModel.sk == "recovery") & (RecoveryModel.status == RUNNING)
+    queued = 0
+    for item in RecoveryModel.scan(condition):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"recovery": item.recovery_id}))
+        queued += 1
+    return queued

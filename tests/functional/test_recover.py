@@ -238,3 +238,40 @@ def test_recover_honours_the_current_filter(client: requests.Session, receiver: 
     assert result["queued"] == 2 and result["skipped"] == 2
     got = receiver.wait_for(2, timeout=10)
     assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [2, 3]
+
+
+def test_a_running_recovery_without_its_message_is_resumed(
+    client: requests.Session, receiver: Receiver, tenant: Any
+) -> None:
+    # GIVEN a running recovery whose queue message was lost (a local stack restart)
+    from oms_webhooks import deliveries, recovery
+    from oms_webhooks.aws_clients import client as aws_client
+    from oms_webhooks.settings import get_settings
+    from oms_webhooks.tables import RecoveryModel
+
+    sub = subscribe(client, event_type="package.shipment.awb_number", target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    since = datetime.now(UTC)
+    client.patch(path, json={"is_active": False})
+    publish_event("package.shipment.awb_number", {"awb": "A1"})
+    time.sleep(1.0)
+    client.patch(path, json={"is_active": True})
+    now = datetime.now(UTC)
+    RecoveryModel(
+        "recovery#" + "ab" * 16,
+        "recovery",
+        recovery_id="ab" * 16,
+        tenant=tenant.name,
+        subscription_id=sub["id"],
+        since=since,
+        window_end=now,
+        status=recovery.RUNNING,
+        created_date=now,
+        modified_date=now,
+        expires_at=deliveries.expires_at(),
+    ).save()
+    # WHEN running recoveries are resumed, THEN it finishes and the event arrives
+    sqs = aws_client("sqs")
+    assert recovery.resume_running(sqs=sqs, queue_url=get_settings().recovery_queue_url) >= 1
+    assert _done(client, sub["id"], "ab" * 16)["queued"] == 1
+    assert json.loads(receiver.wait_for(1, timeout=10)[0].body)["payload"] == {"awb": "A1"}

@@ -298,6 +298,7 @@ class LocalStack:
         #: Items loaded from the state directory and delivery messages re-created at start.
         self.restored_items = 0
         self.resumed_deliveries = 0
+        self.resumed_recoveries = 0
         self._api_port = api_port
         self._aws_port = aws_port
         self._dev_token = dev_token
@@ -371,6 +372,7 @@ class LocalStack:
                 self._control("state/start")
                 self._state_started = True
                 self.resumed_deliveries = resume_pending_deliveries()
+                self.resumed_recoveries = _resume_recoveries()
             self._start_workers()
             self._start_api(api_socket)
         except BaseException:
@@ -629,6 +631,14 @@ class LocalStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _resume_recoveries() -> int:
+    """Queue again the recoveries that were running at the last stop (DESIGN §10)."""
+    from oms_webhooks.aws_clients import client
+    from oms_webhooks.recovery import resume_running
+
+    return resume_running(sqs=client("sqs"), queue_url=get_settings().recovery_queue_url)
 
 
 def resume_pending_deliveries(now: float | None = None) -> int:
