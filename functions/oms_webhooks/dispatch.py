@@ -469,6 +469,13 @@ def _with_health(
         disabled = health.disable(subscription, health.GONE_REASON)
     else:
         disabled = health.note_failure(subscription, may_disable=not manual)
+    return _with_disabled(outcome, subscription, disabled)
+
+
+def _with_disabled(
+    outcome: Outcome, subscription: SubscriptionModel, disabled: health.Disabled | None
+) -> Outcome:
+    """Add ``webhook.subscription.disabled`` to the outcome when it disabled the subscription."""
     if disabled is None:
         return outcome
     notice = operational_events.subscription_disabled(
@@ -666,7 +673,9 @@ def _held(prepared: Prepared, verdict: breaker.Verdict, *, now: float | None = N
         since = datetime.fromtimestamp(verdict.since or now, UTC).isoformat()
         return _finish_failed(delivery, f"circuit open since {since}")
     delay = min(verdict.delay, max(breaker.MIN_HOLD_SECONDS, give_up - now))
-    return Outcome("held", delivery.pk, delay=delay, detail="circuit open")
+    held = Outcome("held", delivery.pk, delay=delay, detail="circuit open")
+    # DESIGN §10: a held delivery counts as failing (no attempt is recorded).
+    return _with_disabled(held, prepared.subscription, health.note_held(prepared.subscription))
 
 
 #: A delivery held by an open circuit ends ``failed`` this long before its retention ends.

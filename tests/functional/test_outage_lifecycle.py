@@ -164,3 +164,40 @@ def test_two_dispatchers_disabling_at_once_disable_once(
     assert health.disable(second, "failing since 2026-01-01T00:00:00Z") is None
     shown = _get(client, sub["id"])
     assert shown["is_active"] is False and shown["disabled_reason"] == "410 Gone"
+
+
+def test_a_delivery_held_by_an_open_circuit_counts_as_failing(
+    client: requests.Session, tenant: Any, setting: Callable[[str, str], None]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from oms_webhooks import breaker
+    from oms_webhooks.sender import AttemptResult
+    from oms_webhooks.settings import get_settings
+    from oms_webhooks.tables import HealthModel
+
+    # GIVEN a subscription failing for 10 s (threshold 5 s) whose target's circuit is
+    # open for a minute (opened by another subscription's attempts to the same origin)
+    setting("auto_disable_after_seconds", "5")
+    setting("breaker_cooldown_seconds", "60")
+    url = "http://127.0.0.1:9/held"
+    sub = subscribe(client, event_type="transfer.status.transitioned", target_url=url)
+    HealthModel(f"{tenant.name}#health", sub["id"]).update(
+        actions=[HealthModel.failing_since.set(datetime.now(UTC) - timedelta(seconds=10))]
+    )
+    refused = AttemptResult(
+        at=datetime.now(UTC), status_code=None, error="x", response_time_ms=1, failure="connection"
+    )
+    keys = breaker.keys_for(url, tenant.name)
+    for _ in range(get_settings().breaker_threshold):
+        breaker.report(keys, refused)
+    # WHEN an event's delivery is held by the open circuit (no attempt)
+    publish_event("transfer.status.transitioned", {"id": 9})
+    # THEN the hold counts as failing: the subscription is disabled without any attempt
+    disabled = wait_until(
+        lambda: (s := _get(client, sub["id"]))["is_active"] is False and s, timeout=15
+    )
+    assert disabled["disabled_reason"].startswith("failing since ")
+    (delivery,) = _deliveries(client, sub["id"])
+    detail = client.get(f"/whisperer/hook_events/{delivery['uuid']}/").json()
+    assert detail["attempts"] == []

@@ -126,7 +126,7 @@ def test_queue_consumers_report_batch_item_failures(
             "ScalingConfig": {"MaximumConcurrency": max_concurrency},
         },
     )
-    synthesized.template.resource_count_is("AWS::Lambda::EventSourceMapping", 3)
+    synthesized.template.resource_count_is("AWS::Lambda::EventSourceMapping", 4)
 
 
 def test_no_wildcard_action_and_only_this_stacks_resources(synthesized: Synthesized) -> None:
