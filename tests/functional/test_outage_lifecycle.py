@@ -180,7 +180,11 @@ def test_a_delivery_held_by_an_open_circuit_counts_as_failing(
     # open for a minute (opened by another subscription's attempts to the same origin)
     setting("auto_disable_after_seconds", "5")
     setting("breaker_cooldown_seconds", "60")
-    url = "http://127.0.0.1:9/held"
+    import socket
+
+    with socket.socket() as probe:  # an origin of its own: breakers are per origin
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/held"
     sub = subscribe(client, event_type="transfer.status.transitioned", target_url=url)
     HealthModel(f"{tenant.name}#health", sub["id"]).update(
         actions=[HealthModel.failing_since.set(datetime.now(UTC) - timedelta(seconds=10))]
