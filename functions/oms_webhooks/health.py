@@ -34,9 +34,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
-from oms_webhooks.settings import get_settings
+from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 from oms_webhooks.tables import HealthModel, SubscriptionModel, bind_tables
 
 #: The reason of a subscription disabled by a 410 Gone answer (DESIGN §4, §10).
@@ -202,21 +204,33 @@ def disable(
     bind_tables()
     now = now or datetime.now(UTC)
     current = subscription
+    health = HealthModel(*health_key(subscription.tenant, subscription.id))
     for _ in range(_DISABLE_TRIES):
         if not current.is_active:
             return None
         try:
-            current.update(
-                actions=[
-                    SubscriptionModel.is_active.set(False),
-                    SubscriptionModel.fanout_event_type.remove(),
-                    SubscriptionModel.deactivated_at.set(now),
-                    SubscriptionModel.modified_date.set(now),
-                ]
-            )
+            # One transaction: nobody ever reads an inactive subscription
+            # without its reason, and a crash cannot leave one half-disabled.
+            with _transaction() as tx:
+                tx.update(
+                    current,
+                    actions=[
+                        SubscriptionModel.is_active.set(False),
+                        SubscriptionModel.fanout_event_type.remove(),
+                        SubscriptionModel.deactivated_at.set(now),
+                        SubscriptionModel.modified_date.set(now),
+                    ],
+                )
+                tx.update(
+                    health,
+                    actions=[
+                        HealthModel.disabled_reason.set(reason),
+                        HealthModel.disabled_at.set(now),
+                    ],
+                )
             break
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+        except TransactWriteError as exc:
+            if exc.cause_response_code != "TransactionCanceledException":
                 raise
         try:
             current = SubscriptionModel.get(
@@ -226,10 +240,8 @@ def disable(
             return None
     else:
         return None
-    HealthModel(*health_key(subscription.tenant, subscription.id)).update(
-        actions=[
-            HealthModel.disabled_reason.set(reason),
-            HealthModel.disabled_at.set(now),
-        ]
-    )
     return Disabled(current, reason, failing_since, now)
+
+
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=Connection(region=aws_region(), host=aws_endpoint_url()))
