@@ -192,10 +192,11 @@ def disable(
 ) -> Disabled | None:
     """Turn an active subscription inactive, stamping ``deactivated_at`` and the reason.
 
-    The subscription update is versioned (PynamoDB adds the condition): when a
-    partner's change races it, the subscription is read again and the update
-    retried, unless it is no longer active (then nothing is done: the other
-    change, or another dispatcher's disable, won).
+    The subscription's update and the health item's reason go in one
+    ``TransactWriteItems``. The subscription update is versioned (PynamoDB
+    adds the condition): when a partner's change races it, the subscription is
+    read again and the update retried, unless it is no longer active (then
+    nothing is done: the other change, or another dispatcher's disable, won).
 
     Returns:
         :class:`Disabled` when this call turned it inactive; None when it
