@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -244,5 +245,11 @@ def disable(
     return Disabled(current, reason, failing_since, now)
 
 
+@lru_cache(maxsize=4)
+def _connection(region: str, host: str | None) -> Connection:
+    # A botocore client costs ~0.1 s to build: one per endpoint and process.
+    return Connection(region=region, host=host)
+
+
 def _transaction() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=aws_region(), host=aws_endpoint_url()))
+    return TransactWrite(connection=_connection(aws_region(), aws_endpoint_url()))

@@ -88,7 +88,8 @@ def test_410_gone_fails_the_delivery_and_deactivates_the_subscription(
     receiver.wait_for(1)
     failed = _only_delivery(client, "failed")
     assert failed["response_http_status"] == 410
-    assert client.get(f"/whisperer/hooks/{sub['id']}/").json()["is_active"] is False
+    # The delivery's record is written first, then the subscription is disabled.
+    wait_until(lambda: client.get(f"/whisperer/hooks/{sub['id']}/").json()["is_active"] is False)
     time.sleep(1.5)
     assert len(receiver.requests) == 1
 
