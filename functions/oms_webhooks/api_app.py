@@ -606,7 +606,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @app.get(
     f"{BASE}/hook_events/<delivery_uuid>/",
-    summary="One delivery with every attempt",
+    summary="One delivery with its latest 100 attempts",
     tags=["deliveries"],
     responses={
         200: {
@@ -620,7 +620,7 @@ def _utc(value: datetime | None) -> datetime | None:
 def get_delivery(
     delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
 ) -> Response[Any]:
-    """The delivery, its request payload and every attempt, if it is the caller's."""
+    """The delivery, its request payload and its latest 100 attempts, if it is the caller's."""
     item = delivery_log.get_delivery(_tenant(), delivery_uuid, allowed=_scope())
     view, payload_json = delivery_log.to_detail(item)
     body = _detail_body(DeliveryDetailOut.model_validate(view), payload_json)

@@ -365,7 +365,7 @@ class AttemptOut(BaseModel):
 
 
 class DeliveryDetailOut(DeliveryOut):
-    """One delivery with the request it sends and every attempt."""
+    """One delivery with the request it sends and its latest 100 attempts (oldest first)."""
 
     request_payload: dict[str, Any]
     attempts: list[AttemptOut]
