@@ -73,3 +73,27 @@ def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def _keep_hypothesis_from_parsing_modules_mid_test() -> None:
+    """Stop Hypothesis from ``ast.parse``-ing newly imported modules while a test runs.
+
+    CPython 3.11 keeps the AST converter's recursion depth in state shared by all
+    threads (python/cpython#106905, gh-95185): two threads building ASTs at once
+    raise ``SystemError: AST constructor recursion depth mismatch``. Hypothesis
+    (6.1xx) parses every newly imported local module for constants inside a
+    property test, while the in-process local stack of the same xdist worker runs
+    moto's server, whose werkzeug router compiles its URL rules from ASTs in its
+    own thread; the collision failed a property test about once in ten loaded
+    runs. The constants are only extra seeds, so the suite goes without them.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - Hypothesis is a test dependency
+        return
+    if hasattr(providers, "_get_local_constants"):
+        frozen = providers._local_constants
+        providers._get_local_constants = lambda: frozen
+
+
+_keep_hypothesis_from_parsing_modules_mid_test()
