@@ -60,7 +60,7 @@ synth: install
 # Benchmarks (bench/, README "Performance"): one JSON line each on stdout.
 # `make bench` runs them all; `make bench NAME=throughput` runs one;
 # BENCH_ARGS passes options (e.g. BENCH_ARGS="--n 200" with NAME=...).
-BENCH_NAMES := batch_concurrency dead_endpoint_isolation fanout_cost cold_import throughput aws_cost retry_punctuality filter_cost
+BENCH_NAMES := batch_concurrency dead_endpoint_isolation fanout_cost cold_import throughput aws_cost retry_punctuality filter_cost kept_events_cost
 .PHONY: bench
 bench: install
 	@set -e; for name in $(or $(NAME),$(BENCH_NAMES)); do \

@@ -29,6 +29,7 @@ TINY_RUNS: dict[str, list[str]] = {
     "aws_cost": ["--n", "1"],
     "retry_punctuality": ["--n", "1", "--retries", "1"],
     "filter_cost": ["--n", "1", "--reps", "1"],
+    "kept_events_cost": ["--n", "2"],
 }
 COMMON_KEYS = {"benchmark", "baseline", "ratio", "n", "versions"}
 #: Benchmarks that cross-check their counts from independent sources (issue 11).
@@ -73,3 +74,6 @@ def test_benchmark_prints_one_json_line_with_the_common_keys(name: str) -> None:
     if name == "aws_cost":
         assert record["cross_check_ok"] is True
         assert record["one_to_one"]["cross_check"]["requests_matched"] > 0
+    if name == "kept_events_cost":
+        assert record["cross_check_ok"] is True
+        assert record["one_match"]["index_counts"]["same_event_ids"] is True
