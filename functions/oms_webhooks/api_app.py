@@ -15,8 +15,10 @@ import base64
 import binascii
 import json
 import re
+import threading
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
@@ -25,7 +27,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, OpenAPI
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -71,6 +72,11 @@ from oms_webhooks.schemas import (
 from oms_webhooks.sender import AttemptResult, SendOptions
 from oms_webhooks.settings import get_settings
 
+if TYPE_CHECKING:
+    # Powertools' OpenAPI document models: ~100 pydantic models (70-140 ms to
+    # import), loaded only when the document or the docs page is asked for.
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
 logger = Logger(service="oms-webhooks", child=True)
 
 BASE = "/whisperer"
@@ -99,6 +105,8 @@ class WhispererResolver(APIGatewayRestResolver):
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPI:
         """The OpenAPI document, with Powertools' 422 responses replaced by our 400."""
+        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
         schema = super().get_openapi_schema(*args, **kwargs)
         doc = schema.model_dump(by_alias=True, exclude_none=True)
         # Powertools' REST resolver matches with or without the trailing slash
@@ -121,25 +129,48 @@ class WhispererResolver(APIGatewayRestResolver):
 
 app = WhispererResolver(enable_validation=True)
 
-#: Title, version, description and security of the OpenAPI document.
-_OPENAPI: dict[str, Any] = {
-    "title": "oms-webhooks",
-    "version": __version__,
-    "description": "Whisperer-compatible webhook subscriptions for OMS events. "
-    "Authenticate with the header `Authorization: Token <token>`.",
-    "security_schemes": {
-        "Token": APIKey.model_validate(
-            {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Token <token>`",
-            }
-        )
-    },
-    "security": [{"Token": []}],
-}
-app.enable_swagger(path=f"{BASE}/docs", **_OPENAPI)
+DOCS_PATH = f"{BASE}/docs"
+_docs_lock = threading.Lock()
+_docs_enabled = threading.Event()
+
+
+@cache
+def openapi_settings() -> dict[str, Any]:
+    """Title, version, description and security of the OpenAPI document (keyword arguments
+    of Powertools' ``get_openapi_json_schema`` and ``enable_swagger``)."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey
+
+    return {
+        "title": "oms-webhooks",
+        "version": __version__,
+        "description": "Whisperer-compatible webhook subscriptions for OMS events. "
+        "Authenticate with the header `Authorization: Token <token>`.",
+        "security_schemes": {
+            "Token": APIKey.model_validate(
+                {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`Token <token>`",
+                }
+            )
+        },
+        "security": [{"Token": []}],
+    }
+
+
+def _enable_docs(event: dict[str, Any]) -> None:
+    """Register Powertools' Swagger UI route at :data:`DOCS_PATH` before its first request.
+
+    Registering it imports the OpenAPI document models (~100 pydantic models),
+    so it waits for a request to the docs page instead of every cold start.
+    """
+    if _docs_enabled.is_set() or not str(event.get("path") or "").rstrip("/").endswith(DOCS_PATH):
+        return
+    with _docs_lock:
+        if not _docs_enabled.is_set():
+            app.enable_swagger(path=DOCS_PATH, **openapi_settings())
+            _docs_enabled.set()
 
 
 def _json(status: int, body: Any) -> Response[Any]:
@@ -733,7 +764,7 @@ def get_recovery(
 @app.get(f"{BASE}/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[Any]:
     """The OpenAPI document (public; paths carry the ``/whisperer`` prefix)."""
-    document = app.get_openapi_json_schema(**_OPENAPI)
+    document = app.get_openapi_json_schema(**openapi_settings())
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
 
@@ -826,4 +857,5 @@ def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "body": json.dumps(refused.as_body(), ensure_ascii=False, separators=(",", ":")),
             "isBase64Encoded": False,
         }
+    _enable_docs(event)
     return app.resolve(event, context)

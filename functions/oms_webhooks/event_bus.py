@@ -3,7 +3,7 @@
 Shared by the OMS publisher (:mod:`oms_webhooks.publisher`, the CLI's
 ``publish``) and the service's own operational events
 (:mod:`oms_webhooks.operational_events`, sent by the dispatcher), so it ships
-in the Lambda asset: it imports nothing but boto3/botocore and the settings.
+in the Lambda asset: it imports nothing but botocore and the settings.
 
 Limits (EventBridge ``PutEvents``, DESIGN §8):
 
@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from oms_webhooks.settings import aws_endpoint_url, aws_region
@@ -151,7 +149,10 @@ def _batches(pending: Sequence[_Pending]) -> Iterable[list[_Pending]]:
 
 def events_client() -> Any:
     """An EventBridge client at the process's endpoint (``AWS_ENDPOINT_URL``; unset = AWS)."""
-    return boto3.session.Session().client(
+    from botocore.config import Config
+    from botocore.session import Session
+
+    return Session().create_client(
         "events",
         endpoint_url=aws_endpoint_url(),
         region_name=aws_region(),
@@ -177,7 +178,7 @@ def put_entries(
     Args:
         entries: request entries (``EventBusName``, ``Source``, ``DetailType``,
             ``Detail`` as a JSON string, optionally ``Time`` and ``Resources``).
-        client: a boto3 EventBridge client; default :func:`events_client`.
+        client: a botocore EventBridge client; default :func:`events_client`.
         max_attempts: calls per entry in all, ≥ 1 (failed entries are retried).
         sleep: how to wait between attempts (tests pass a no-op).
 

@@ -25,17 +25,36 @@ import html
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote, quote_plus
 
-from oms_webhooks.schemas import REDACTED, is_sensitive_header
-from oms_webhooks.sender import AttemptResult, excerpt
+if TYPE_CHECKING:
+    from oms_webhooks.sender import AttemptResult
 
-__all__ = ["MIN_SECRET_CHARS", "REDACTED", "redact", "redact_result", "secret_strings"]
+__all__ = [
+    "MIN_SECRET_CHARS",
+    "REDACTED",
+    "is_sensitive_header",
+    "redact",
+    "redact_result",
+    "secret_strings",
+]
+
+#: What the API shows instead of the value of a credential-like header. Sent
+#: back unchanged in a PUT or PATCH, it keeps the stored value.
+REDACTED: Final = "[redacted]"
+_SENSITIVE_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SENSITIVE_PARTS = ("token", "secret", "key", "password", "passwd", "auth", "credential", "session")
 
 #: Shortest secret value looked for, in characters.
 MIN_SECRET_CHARS: Final = 4
 _WHSEC_PREFIX: Final = "whsec_"
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header's value is a credential the API must not echo (``X-Api-Key``...)."""
+    lower = name.lower()
+    return lower in _SENSITIVE_NAMES or any(part in lower for part in _SENSITIVE_PARTS)
 
 
 def secret_strings(
@@ -117,6 +136,8 @@ def redact_result(result: AttemptResult, secrets: Iterable[str], *, limit: int) 
     secrets = list(secrets)
     if not secrets:
         return result
+    from oms_webhooks.sender import excerpt  # loaded by then: the result came from it
+
     content = redact(result.response_excerpt, secrets)
     if content != result.response_excerpt:
         content = excerpt(content.encode("utf-8"), limit)

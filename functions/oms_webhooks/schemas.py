@@ -31,6 +31,7 @@ from pydantic import (
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
 from oms_webhooks.filters import validate as validate_filter
+from oms_webhooks.redaction import REDACTED, is_sensitive_header
 from oms_webhooks.settings import get_settings
 from oms_webhooks.url_guard import validate_target_url
 
@@ -67,18 +68,6 @@ RESERVED_HEADERS = frozenset(
 RESERVED_HEADER_PREFIXES = ("x-whisperer-", "webhook-")
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
-
-#: What the API shows instead of the value of a credential-like header. Sent
-#: back unchanged in a PUT or PATCH, it keeps the stored value.
-REDACTED = "[redacted]"
-_SENSITIVE_NAMES = frozenset({"authorization", "proxy-authorization", "cookie"})
-_SENSITIVE_PARTS = ("token", "secret", "key", "password", "passwd", "auth", "credential", "session")
-
-
-def is_sensitive_header(name: str) -> bool:
-    """Whether a header's value is a credential the API must not echo (``X-Api-Key``...)."""
-    lower = name.lower()
-    return lower in _SENSITIVE_NAMES or any(part in lower for part in _SENSITIVE_PARTS)
 
 
 def redact_headers(headers: dict[str, str] | None) -> dict[str, str] | None:

@@ -35,13 +35,8 @@ from oms_webhooks import breaker, health
 from oms_webhooks.countdown import validate_schedule
 from oms_webhooks.cursors import decode_cursor, encode_cursor
 from oms_webhooks.errors import Conflict, Forbidden, LimitExceeded, NotFound, ValidationFailed
-from oms_webhooks.schemas import (
-    REDACTED,
-    SubscriptionIn,
-    SubscriptionOut,
-    SubscriptionPatch,
-    redact_headers,
-)
+from oms_webhooks.redaction import REDACTED
+from oms_webhooks.schemas import SubscriptionIn, SubscriptionOut, SubscriptionPatch, redact_headers
 from oms_webhooks.sealing import seal, unseal
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
 from oms_webhooks.tables import (

@@ -38,7 +38,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.result import Ok
 
-from oms_webhooks.api_app import _OPENAPI, app
+from oms_webhooks.api_app import app, openapi_settings
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.tokens import create_token
 
@@ -51,7 +51,7 @@ FUZZ_TOKEN = secrets.token_urlsafe(32)
 
 
 def _document() -> dict[str, Any]:
-    return dict(json.loads(app.get_openapi_json_schema(**_OPENAPI)))
+    return dict(json.loads(app.get_openapi_json_schema(**openapi_settings())))
 
 
 def _config(**extra: Any) -> Any:
