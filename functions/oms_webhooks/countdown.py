@@ -22,18 +22,26 @@ retention. Countdowns are computed with clamping, so no
 configuration builds a huge integer (exponential with no limit and 50 retries
 is a clean :class:`CountdownConfigError`).
 
-More choices are added with :func:`register_policy` and a
-:class:`CountdownPolicy` subclass that declares its kwargs in ``fields``.
+The shape is validated by pydantic: a discriminated union on ``choice``
+whose branches are built from each policy's ``fields`` (strict integers with
+their bounds), so the OpenAPI document gets the same schema
+(:func:`config_json_schema`); pydantic's errors are reworded to name the
+field path and the reason. More choices are added with :func:`register_policy`
+and a :class:`CountdownPolicy` subclass that declares its kwargs in ``fields``.
 Nothing here touches AWS; the dispatcher calls :func:`countdown_for`.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Annotated, Any, ClassVar, Final, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 from oms_webhooks.errors import ValidationFailed
 
@@ -229,6 +237,7 @@ def register_policy(name: str, cls: type[CountdownPolicy], *, replace: bool = Fa
     if name in _POLICIES and not replace:
         raise ValueError(f"countdown policy {name!r} is already registered")
     _POLICIES[name] = cls
+    _config_adapter.cache_clear()
 
 
 def registered_policies() -> dict[str, type[CountdownPolicy]]:
@@ -236,89 +245,151 @@ def registered_policies() -> dict[str, type[CountdownPolicy]]:
     return dict(_POLICIES)
 
 
-register_policy("fixed", FixedPolicy)
-register_policy("linear", LinearPolicy)
-register_policy("exponential", ExponentialPolicy)
-register_policy("random", RandomPolicy)
-
-
 def _check_n(n: int) -> None:
     if not _is_int(n) or n < 0:
         raise ValueError(f"retry number must be an integer >= 0, got {n!r}")
 
 
-def _parse_kwargs(
-    cls: type[CountdownPolicy], raw: Mapping[Any, Any], path: str
-) -> tuple[dict[str, int], dict[str, list[str]]]:
-    params: dict[str, int] = {}
-    errors: dict[str, list[str]] = {}
-    known = ", ".join(cls.fields) or "none"
-    for key in raw:
-        if not isinstance(key, str) or key not in cls.fields:
-            errors[f"{path}.{key}"] = [f"unknown field; expected one of: {known}"]
+_STRICT: Final = ConfigDict(extra="forbid", strict=True)
+
+
+def _kwargs_model(choice: str, cls: type[CountdownPolicy]) -> type[BaseModel]:
+    """The pydantic model of one policy's kwargs, built from its ``fields`` declaration."""
+    fields: dict[str, Any] = {}
     for name, spec in cls.fields.items():
-        value = raw.get(name)
-        if value is None:
-            if spec.required:
-                errors[f"{path}.{name}"] = ["this field is required"]
-            elif spec.default is not None:
-                params[name] = spec.default
-        elif not _is_int(value):
-            errors[f"{path}.{name}"] = [f"must be an integer, not {_type_name(value)}"]
-        elif not spec.minimum <= value <= MAX_INT:
-            errors[f"{path}.{name}"] = [f"must be an integer from {spec.minimum} to {MAX_INT}"]
-        else:
+        bounded = Annotated[int, Field(ge=spec.minimum, le=MAX_INT)]
+        if spec.required:
+            fields[name] = (bounded, ...)
+        else:  # null means "not given": the default applies (see _params)
+            fields[name] = (bounded | None, Field(default=spec.default))
+    return create_model(f"{cls.__name__}Kwargs", __config__=_STRICT, **fields)
+
+
+def _config_model(choice: str, cls: type[CountdownPolicy]) -> type[BaseModel]:
+    """``{"choice": <choice>, "kwargs": {...}}`` for one policy (kwargs omitted = ``{}``)."""
+    tag: Any = Literal[choice]
+    kwargs = Field(default_factory=dict, validate_default=True)
+    return create_model(
+        f"{cls.__name__}Config",
+        __config__=ConfigDict(extra="forbid", strict=True, title=f"{choice} countdown"),
+        __doc__=(cls.__doc__ or choice).strip().splitlines()[0].replace("``", ""),
+        choice=(tag, ...),
+        kwargs=(_kwargs_model(choice, cls), kwargs),
+    )
+
+
+@functools.cache
+def _config_adapter() -> TypeAdapter[Any]:
+    """The discriminated union on ``choice`` of every registered policy (built on first use).
+
+    Rebuilt after :func:`register_policy`; built lazily so that importing this
+    module costs nothing at a cold start.
+    """
+    models = tuple(_config_model(choice, cls) for choice, cls in sorted(_POLICIES.items()))
+    union = models[0] if len(models) == 1 else Union[models]  # noqa: UP007 - built at run time
+    tagged: Any = Annotated[union, Field(discriminator="choice")]
+    return TypeAdapter(tagged)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """JSON Schema of ``retry_countdown_config``: one object schema per choice, inlined.
+
+    For the OpenAPI document (no ``$defs``: the document keeps its own
+    components); ``choice`` is a ``const`` in each branch of the ``oneOf``.
+    """
+    schema = _config_adapter().json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items() if k != "discriminator"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return dict(inline(schema))
+
+
+def _message(error: ErrorDetails, raw: Mapping[Any, Any] | None) -> tuple[str, str]:
+    """(field path, message) of one pydantic error, in the words of DESIGN §3's fields."""
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    path = ".".join([CONFIG_FIELD, *(str(part) for part in loc[1:])])
+    cls = _POLICIES.get(str(loc[0])) if loc else None
+    name = str(loc[-1]) if loc else ""
+    if not loc:
+        if kind == "union_tag_not_found":
+            return f"{CONFIG_FIELD}.choice", "this field is required"
+        if kind == "union_tag_invalid" and raw is not None:
+            choice = raw.get("choice")
+            shown = repr(choice) if isinstance(choice, str) else _type_name(choice)
+            expected = ", ".join(sorted(_POLICIES))
+            return f"{CONFIG_FIELD}.choice", f"unknown choice {shown}; expected one of: {expected}"
+        shape = '{"choice": ..., "kwargs": {...}}'
+        return CONFIG_FIELD, f"must be an object {shape}, not {_type_name(value)}"
+    if kind in ("extra_forbidden", "invalid_key"):
+        if len(loc) == 2:
+            return path, "unknown field; expected choice and kwargs"
+        known = ", ".join(cls.fields) if cls is not None and cls.fields else "none"
+        return path, f"unknown field; expected one of: {known}"
+    if kind == "model_type":
+        return path, f"must be an object, not {_type_name(value)}"
+    if kind == "missing" or (kind == "int_type" and value is None):
+        return path, "this field is required"
+    if kind == "int_type":
+        return path, f"must be an integer, not {_type_name(value)}"
+    spec = cls.fields.get(name) if cls is not None else None
+    return path, f"must be an integer from {spec.minimum if spec else 0} to {MAX_INT}"
+
+
+def _params(cls: type[CountdownPolicy], kwargs: BaseModel) -> dict[str, int]:
+    """The validated kwargs with each absent or null optional kwarg at its default (if any)."""
+    params: dict[str, int] = {}
+    for name, spec in cls.fields.items():
+        value = getattr(kwargs, name)
+        value = spec.default if value is None else value
+        if value is not None:
             params[name] = value
-    if not errors:
-        for name, messages in cls.check(params).items():
-            errors[f"{path}.{name}"] = messages
-    return params, errors
+    return params
 
 
 def parse_countdown_config(raw: object) -> CountdownPolicy:
     """Validate a ``retry_countdown_config`` value and build its policy.
 
-    ``raw`` is the JSON value; None means the default config. ``kwargs`` may
-    be omitted (then every required kwarg is reported missing) and an
-    optional kwarg may be null (= not given). Raises
-    :class:`CountdownConfigError` naming each bad field (all at once).
+    ``raw`` is the JSON value; None means the default config. The shape is a
+    pydantic discriminated union on ``choice`` with strict integer kwargs
+    (:func:`config_json_schema`); ``kwargs`` may be omitted (then every
+    required kwarg is reported missing) and an optional kwarg may be null
+    (= not given). Raises :class:`CountdownConfigError` naming each bad field
+    (all of one choice at once).
     """
     if raw is None:
         raw = DEFAULT_COUNTDOWN_CONFIG
-    path = CONFIG_FIELD
-    if not isinstance(raw, Mapping):
+    try:
+        model = _config_adapter().validate_python(raw)
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        given = raw if isinstance(raw, Mapping) else None
+        for error in exc.errors():
+            path, message = _message(error, given)
+            errors.setdefault(path, []).append(message)
+        raise CountdownConfigError(errors) from None
+    cls = _POLICIES[model.choice]
+    params = _params(cls, model.kwargs)
+    checked = cls.check(params)
+    if checked:
         raise CountdownConfigError(
-            {
-                path: [
-                    f'must be an object {{"choice": ..., "kwargs": {{...}}}}, not {_type_name(raw)}'
-                ]
-            }
+            {f"{CONFIG_FIELD}.kwargs.{name}": messages for name, messages in checked.items()}
         )
-    errors: dict[str, list[str]] = {}
-    for key in raw:
-        if key not in ("choice", "kwargs"):
-            errors[f"{path}.{key}"] = ["unknown field; expected choice and kwargs"]
-    choice = raw.get("choice")
-    kwargs = raw.get("kwargs", {})
-    cls: type[CountdownPolicy] | None = None
-    params: dict[str, int] = {}
-    if choice is None:
-        errors[f"{path}.choice"] = ["this field is required"]
-    elif not isinstance(choice, str) or choice not in _POLICIES:
-        shown = repr(choice) if isinstance(choice, str) else _type_name(choice)
-        errors[f"{path}.choice"] = [
-            f"unknown choice {shown}; expected one of: {', '.join(sorted(_POLICIES))}"
-        ]
-    else:
-        cls = _POLICIES[choice]
-    if not isinstance(kwargs, Mapping):
-        errors[f"{path}.kwargs"] = [f"must be an object, not {_type_name(kwargs)}"]
-    elif cls is not None:
-        params, kwarg_errors = _parse_kwargs(cls, kwargs, f"{path}.kwargs")
-        errors.update(kwarg_errors)
-    if errors or cls is None or not isinstance(choice, str):
-        raise CountdownConfigError(errors)
-    return cls(choice, params)
+    return cls(model.choice, params)
+
+
+register_policy("fixed", FixedPolicy)
+register_policy("linear", LinearPolicy)
+register_policy("exponential", ExponentialPolicy)
+register_policy("random", RandomPolicy)
 
 
 def parse_max_retries(raw: object) -> int:

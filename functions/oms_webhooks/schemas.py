@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from oms_webhooks.countdown import config_json_schema
 from oms_webhooks.event_types import normalize_event_type
 from oms_webhooks.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
 from oms_webhooks.filters import validate as validate_filter
@@ -160,6 +161,22 @@ class SubscriptionConfigIn(BaseModel):
     auth: BasicAuthIn | None = None
 
 
+def _countdown_schema(schema: dict[str, Any]) -> None:
+    """OpenAPI: ``retry_countdown_config`` as the countdown module's union on ``choice``.
+
+    The field is validated by :func:`oms_webhooks.countdown.validate_schedule`
+    (its messages name ``retry_countdown_config.kwargs.<name>``); this only
+    documents the shape, and only when the document is generated.
+    """
+    nullable = "anyOf" in schema
+    description = schema.get("description")
+    schema.clear()
+    union = config_json_schema()
+    schema.update({"anyOf": [union, {"type": "null"}]} if nullable else union)
+    if description:
+        schema["description"] = description
+
+
 class SubscriptionIn(BaseModel):
     """Body of ``POST /whisperer/hooks/`` and ``PUT /whisperer/hooks/{id}/``.
 
@@ -176,7 +193,9 @@ class SubscriptionIn(BaseModel):
     retry_countdown_config: dict[str, Any] | None = Field(
         None,
         description='{"choice": "fixed|linear|exponential|random", "kwargs": {...}}; '
-        'default {"choice": "exponential", "kwargs": {"base": 2}}',
+        'default {"choice": "exponential", "kwargs": {"base": 2}}; validated with the '
+        "whole schedule (its worst case must end within the delivery retention)",
+        json_schema_extra=_countdown_schema,
     )
     max_retries: StrictInt | None = Field(None, description="0-50, default 18")
     additional_headers: dict[str, StrictStr] | None = None
@@ -266,7 +285,7 @@ class SubscriptionOut(BaseModel):
     id: str
     event_type: str
     target_url: str
-    retry_countdown_config: dict[str, Any]
+    retry_countdown_config: dict[str, Any] = Field(json_schema_extra=_countdown_schema)
     max_retries: int
     additional_headers: dict[str, str] | None
     has_secret_key: bool
