@@ -1,17 +1,27 @@
 """The deployment's parameters, read once from CDK context and validated.
 
 Context comes from ``cdk deploy -c key=value`` (always strings), from
-``cdk.json`` or from ``App(context=...)`` (typed values); both are accepted.
+``cdk.json`` or from ``App(context=...)`` (typed values); both are accepted:
+:class:`DeploymentConfig` is a pydantic model (lax types, so ``"50"`` is 50 and
+``"true"`` is true) whose aliases are the context keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from oms_webhooks.resources import (
     DEFAULT_BUS_NAME,
@@ -47,30 +57,30 @@ _RETENTION = {
 }
 
 
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"true", "1", "yes"}:
-        return True
-    if text in {"false", "0", "no", ""}:
-        return False
-    raise ValueError(f"context {key!r}: expected true or false, got {value!r}")
+def _context_bool(value: Any) -> Any:
+    """``-c key=value`` gives strings: ``""`` is false; pydantic reads true/false/1/0/yes/no."""
+    if isinstance(value, str):
+        return value.strip().lower() or False
+    return value
 
 
-def _as_int(key: str, value: Any, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"context {key!r}: expected an integer, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"context {key!r}: must be ≥ {minimum}, got {number}")
-    return number
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True)
-class DeploymentConfig:
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+ContextBool = Annotated[bool, BeforeValidator(_context_bool)]
+
+
+class DeploymentConfig(BaseModel):
     """Every deployment parameter with its default (see ``infra/README.md``).
+
+    A pydantic model whose aliases are the context keys (as the cookbook's
+    ``env_vars.py`` reads the environment), validated once when the stack is
+    built. Fields can be given by name too (tests).
 
     Attributes:
         bus_name: EventBridge bus the OMS puts events on.
@@ -79,69 +89,54 @@ class DeploymentConfig:
         operational_source: ``Source`` of the service's operational events
             (DESIGN §10); must differ from ``event_source``.
         allow_private_targets: always false in a deployment (see :meth:`from_context`).
-        log_retention_days: retention of every log group, in days.
+        log_retention_days: retention of every log group, in days (one CloudWatch accepts).
         removal_policy: what happens to the tables on stack deletion (default retain).
-        dispatcher_max_concurrency: the dispatcher mapping's maximum concurrency (≥ 2).
+        dispatcher_max_concurrency: the dispatcher mapping's maximum concurrency (2-1000).
         metrics_namespace: CloudWatch namespace of the custom metrics.
         log_level: Powertools log level.
         alarm_topic_arn: an existing SNS topic the alarms notify, or None.
         skip_bundling: use the plain source folder as code asset (tests).
     """
 
-    bus_name: str = DEFAULT_BUS_NAME
-    use_existing_bus: bool = False
-    event_source: str = DEFAULT_EVENT_SOURCE
-    operational_source: str = DEFAULT_OPERATIONAL_SOURCE
-    allow_private_targets: bool = False
-    log_retention_days: int = c.DEFAULT_LOG_RETENTION_DAYS
-    removal_policy: str = c.DEFAULT_REMOVAL_POLICY
-    dispatcher_max_concurrency: int = c.DEFAULT_DISPATCHER_MAX_CONCURRENCY
-    metrics_namespace: str = c.DEFAULT_METRICS_NAMESPACE
-    log_level: str = c.DEFAULT_LOG_LEVEL
-    alarm_topic_arn: str | None = None
-    skip_bundling: bool = False
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", validate_by_name=True, coerce_numbers_to_str=True
+    )
 
+    bus_name: str = Field(DEFAULT_BUS_NAME, alias=c.CTX_BUS_NAME)
+    use_existing_bus: ContextBool = Field(False, alias=c.CTX_USE_EXISTING_BUS)
+    event_source: str = Field(DEFAULT_EVENT_SOURCE, alias=c.CTX_EVENT_SOURCE)
+    operational_source: str = Field(DEFAULT_OPERATIONAL_SOURCE, alias=c.CTX_OPERATIONAL_SOURCE)
+    allow_private_targets: ContextBool = Field(False, alias=c.CTX_ALLOW_PRIVATE_TARGETS)
+    log_retention_days: int = Field(
+        c.DEFAULT_LOG_RETENTION_DAYS, alias=c.CTX_LOG_RETENTION_DAYS, ge=1
+    )
+    removal_policy: Annotated[Literal["retain", "destroy", "snapshot"], BeforeValidator(_lower)] = (
+        Field(c.DEFAULT_REMOVAL_POLICY, alias=c.CTX_REMOVAL_POLICY)
+    )
+    dispatcher_max_concurrency: int = Field(
+        c.DEFAULT_DISPATCHER_MAX_CONCURRENCY, alias=c.CTX_DISPATCHER_MAX_CONCURRENCY, ge=2, le=1000
+    )
+    metrics_namespace: str = Field(c.DEFAULT_METRICS_NAMESPACE, alias=c.CTX_METRICS_NAMESPACE)
+    log_level: Annotated[str, BeforeValidator(_upper)] = Field(
+        c.DEFAULT_LOG_LEVEL, alias=c.CTX_LOG_LEVEL
+    )
+    alarm_topic_arn: str | None = Field(None, alias=c.CTX_ALARM_TOPIC_ARN)
+    skip_bundling: ContextBool = Field(False, alias=c.CTX_SKIP_BUNDLING)
+
+    @field_validator("log_retention_days")
     @classmethod
-    def from_context(cls, node: Node) -> DeploymentConfig:
-        """Read and validate the context of ``node``.
+    def _a_cloudwatch_retention(cls, days: int) -> int:
+        if days not in _RETENTION:
+            raise ValueError(f"one of {sorted(_RETENTION)}")
+        return days
 
-        Raises:
-            ValueError: a value is malformed, or ``allowPrivateTargets`` is true
-                (in Lambda, loopback reaches the runtime API and extensions, so
-                a deployment never delivers to private or loopback addresses).
-        """
+    @field_validator("alarm_topic_arn")
+    @classmethod
+    def _empty_is_none(cls, arn: str | None) -> str | None:
+        return arn or None
 
-        def get(key: str, default: Any) -> Any:
-            value = node.try_get_context(key)
-            return default if value is None else value
-
-        config = cls(
-            bus_name=str(get(c.CTX_BUS_NAME, DEFAULT_BUS_NAME)),
-            use_existing_bus=_as_bool(c.CTX_USE_EXISTING_BUS, get(c.CTX_USE_EXISTING_BUS, False)),
-            event_source=str(get(c.CTX_EVENT_SOURCE, DEFAULT_EVENT_SOURCE)),
-            operational_source=str(get(c.CTX_OPERATIONAL_SOURCE, DEFAULT_OPERATIONAL_SOURCE)),
-            allow_private_targets=_as_bool(
-                c.CTX_ALLOW_PRIVATE_TARGETS, get(c.CTX_ALLOW_PRIVATE_TARGETS, False)
-            ),
-            log_retention_days=_as_int(
-                c.CTX_LOG_RETENTION_DAYS, get(c.CTX_LOG_RETENTION_DAYS, cls.log_retention_days), 1
-            ),
-            removal_policy=str(get(c.CTX_REMOVAL_POLICY, cls.removal_policy)).lower(),
-            dispatcher_max_concurrency=_as_int(
-                c.CTX_DISPATCHER_MAX_CONCURRENCY,
-                get(c.CTX_DISPATCHER_MAX_CONCURRENCY, cls.dispatcher_max_concurrency),
-                2,
-            ),
-            metrics_namespace=str(get(c.CTX_METRICS_NAMESPACE, cls.metrics_namespace)),
-            log_level=str(get(c.CTX_LOG_LEVEL, cls.log_level)).upper(),
-            alarm_topic_arn=get(c.CTX_ALARM_TOPIC_ARN, None) or None,
-            skip_bundling=_as_bool(c.CTX_SKIP_BUNDLING, get(c.CTX_SKIP_BUNDLING, False)),
-        )
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Check cross-field rules; raises ``ValueError`` on the first broken one."""
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> DeploymentConfig:
         if self.allow_private_targets:
             raise ValueError(
                 f"context {c.CTX_ALLOW_PRIVATE_TARGETS!r} must be false in a deployment: "
@@ -153,18 +148,32 @@ class DeploymentConfig:
                 f"({self.event_source!r}): the ingress rule would route the service's "
                 "operational events to partners"
             )
-        if self.removal_policy not in _REMOVAL_POLICIES:
-            raise ValueError(
-                f"context {c.CTX_REMOVAL_POLICY!r}: one of {sorted(_REMOVAL_POLICIES)}, "
-                f"got {self.removal_policy!r}"
-            )
-        if self.log_retention_days not in _RETENTION:
-            raise ValueError(
-                f"context {c.CTX_LOG_RETENTION_DAYS!r}: one of {sorted(_RETENTION)}, "
-                f"got {self.log_retention_days}"
-            )
-        if self.dispatcher_max_concurrency > 1000:
-            raise ValueError(f"context {c.CTX_DISPATCHER_MAX_CONCURRENCY!r}: at most 1000")
+        return self
+
+    @classmethod
+    def from_context(cls, node: Node) -> DeploymentConfig:
+        """Read and validate the context of ``node`` (an absent or null key takes its default).
+
+        Raises:
+            ValueError: naming each malformed key (``context 'removalPolicy': ...,
+                got 'keep'``), or ``allowPrivateTargets`` is true (in Lambda,
+                loopback reaches the runtime API and extensions, so a deployment
+                never delivers to private or loopback addresses), or
+                ``operationalSource`` equals ``eventSource``.
+        """
+        keys = [field.alias for field in cls.model_fields.values() if field.alias]
+        context = {key: node.try_get_context(key) for key in keys}
+        try:
+            return cls.model_validate({k: v for k, v in context.items() if v is not None})
+        except ValidationError as exc:
+            reasons = []
+            for error in exc.errors():
+                message = error["msg"].removeprefix("Value error, ")
+                if error["loc"]:
+                    key = str(error["loc"][0])
+                    message = f"context {key!r}: {message}, got {error['input']!r}"
+                reasons.append(message)
+            raise ValueError("; ".join(reasons)) from None
 
     @property
     def table_removal_policy(self) -> RemovalPolicy:

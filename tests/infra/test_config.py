@@ -60,3 +60,16 @@ def test_operational_source_equal_to_the_oms_source_is_refused() -> None:
         _config(operationalSource="oms")
     with pytest.raises(ValueError, match="operationalSource"):
         _config(eventSource="erp", operationalSource="erp")
+
+
+def test_every_malformed_key_is_named_at_once() -> None:
+    # GIVEN two malformed keys WHEN the context is read THEN one error names both, with values
+    with pytest.raises(ValueError) as caught:
+        _config(removalPolicy="keep", logRetentionDays="10")
+    message = str(caught.value)
+    assert "'removalPolicy'" in message and "'keep'" in message
+    assert "'logRetentionDays'" in message and "'10'" in message
+
+
+def test_fields_can_be_given_by_name() -> None:
+    assert DeploymentConfig(bus_name="default", use_existing_bus=True).bus_name == "default"
