@@ -97,3 +97,24 @@ def _keep_hypothesis_from_parsing_modules_mid_test() -> None:
 
 
 _keep_hypothesis_from_parsing_modules_mid_test()
+
+
+#: Fixtures that start a local stack in this process (tests/functional, tests/fuzz).
+_LOCAL_STACK_FIXTURES = frozenset({"local_stack", "fuzz_stack"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that runs a local stack, so ``pytest -m "not slow"`` is quick.
+
+    A test is slow when it uses a local-stack fixture (directly or through
+    ``stack``/``client``/``tenant``), when its module starts the stack as the
+    CLI's process (``tests/functional/local_process.py``), or when it says so
+    itself (``@pytest.mark.slow``: the benchmark smoke runs, the CLI's
+    ``local`` command). README "The two commands" names the quick loop.
+    """
+    for item in items:
+        module = getattr(item, "module", None)
+        if _LOCAL_STACK_FIXTURES & set(getattr(item, "fixturenames", ())) or hasattr(
+            module, "start_stack"
+        ):
+            item.add_marker(pytest.mark.slow)

@@ -234,6 +234,7 @@ def test_units_count_the_index_and_the_larger_size() -> None:
     assert units.wru_indexes == 3
 
 
+@pytest.mark.slow
 def test_the_local_api_calls_are_attributed_to_the_authorizer_and_the_api(
     tmp_path: Path,
 ) -> None:

@@ -35,6 +35,8 @@ COMMON_KEYS = {"benchmark", "baseline", "ratio", "n", "versions"}
 #: Benchmarks that cross-check their counts from independent sources (issue 11).
 CROSS_CHECKED = {"batch_concurrency", "fanout_cost", "retry_punctuality", "throughput"}
 VERSION_KEYS = {"python", "boto3", "moto", "powertools", "oms_webhooks"}
+#: Each benchmark starts a local stack (or its parts): not in the quick loop.
+pytestmark = pytest.mark.slow
 #: Generous: a tiny run takes ~10 s idle but several times that on a loaded 2-core machine
 #: (aws_cost's tiny run passed 60 s at load 9); a hung benchmark still fails.
 TIMEOUT_SECONDS = 240

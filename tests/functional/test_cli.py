@@ -132,6 +132,7 @@ def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+@pytest.mark.slow
 def test_local_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     dev_token = "dev-" + uuid.uuid4().hex
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMS_WEBHOOKS_DEV_TOKEN": dev_token}

@@ -9,12 +9,17 @@ them writes no index copy.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from oms_webhooks import deliveries, delivery_log
+from oms_webhooks.publisher import publish_event
 from oms_webhooks.tables import DELIVERY_LOG_ATTRIBUTES, DeliveryModel, SubscriptionModel
+from tests.functional.helpers import subscribe, wait_until
 
 
 def _subscription(tenant: str) -> SubscriptionModel:
@@ -92,3 +97,26 @@ def test_filters_use_only_projected_attributes(stack: Any) -> None:
     assert {"status", "subscription_id", "event_type", "response_http_status"} <= set(
         DELIVERY_LOG_ATTRIBUTES
     )
+
+
+def test_the_delivery_list_shows_the_last_attempts_error(client: requests.Session) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    subscribe(
+        client,
+        event_type="transfer.status.in_transit",
+        target_url=f"http://127.0.0.1:{port}/",
+        max_retries=0,
+    )
+    publish_event("transfer.status.in_transit", {"id": 9})
+    (item,) = wait_until(
+        lambda: [
+            d
+            for d in client.get("/whisperer/hook_events/").json()["results"]
+            if d["status"] == "failed"
+        ],
+        timeout=20,
+    )
+    assert item["response_http_status"] is None
+    assert item["error"] and "refused" in item["error"].lower()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import requests
 from aws_lambda_powertools import Logger
 from werkzeug.test import Client
 
@@ -28,7 +29,7 @@ from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tables import table_specs
 from oms_webhooks.tokens import revoke_token
-from tests.functional.helpers import Tenant, api, assert_unauthorized
+from tests.functional.helpers import Tenant, api, assert_unauthorized, subscribe
 
 ALLOW_ALL = "arn:aws:execute-api:us-east-1:123456789012:local0api0/local/*/*"
 #: The keys of every error body (DESIGN §3).
@@ -474,3 +475,21 @@ def test_provision_restores_the_stack_after_a_moto_mock_reset(local_stack: Local
     local_stack.provision()
     response = api(local_stack, local_stack.dev_token).get("/whisperer/hooks/registry/")
     assert response.status_code == 200
+
+
+def test_a_public_target_on_the_local_stack_logs_a_warning(
+    client: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the local stack (private targets allowed): example.com's address, as a literal
+    with caplog.at_level(logging.WARNING):
+        sub = subscribe(client, event_type="package.created", target_url="http://93.184.215.14/")
+        private = subscribe(client, event_type="shipment.created", target_url="http://10.1.2.3/")
+        client.patch(
+            f"/whisperer/hooks/{private['id']}/", json={"target_url": "http://8.8.8.8/hook"}
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # THEN it is accepted, with a warning line naming it (and the PATCH to a public one too)
+    assert sub["target_url"] == "http://93.184.215.14/"
+    assert any("93.184.215.14" in w and "public address" in w for w in warnings), warnings
+    assert any("8.8.8.8" in w for w in warnings), warnings
+    assert not any("10.1.2.3" in w for w in warnings)

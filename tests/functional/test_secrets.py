@@ -15,11 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from oms_webhooks.publisher import publish_event
 from oms_webhooks.settings import get_settings
 from oms_webhooks.tokens import create_token
-from tests.functional.helpers import api
+from tests.functional.helpers import api, subscribe
 from tests.receivers import Receiver, Response
 
 SECRET = "whsec_" + base64.b64encode(b"never-show-this-key-0123").decode()
@@ -110,3 +111,49 @@ def test_secret_password_and_token_appear_nowhere(
         for answer in answers:
             assert needle not in answer, f"found in an API answer: {needle[:6]}…"
     assert info.token_id  # the token's public id may be logged; the token never
+
+
+def test_rotating_to_the_current_secret_is_refused_and_the_grace_is_visible(
+    client: Any, receiver: Any
+) -> None:
+    sub = subscribe(
+        client, event_type="package.created", target_url=receiver.url("/"), secret_key="first"
+    )
+    path = f"/whisperer/hooks/{sub['id']}/"
+    assert client.get(path).json()["previous_secret_expires_at"] is None
+    assert client.post(path + "rotate_secret/", json={"secret_key": "second"}).status_code == 200
+    assert client.get(path).json()["previous_secret_expires_at"] is not None
+    same = client.post(path + "rotate_secret/", json={"secret_key": "second"})
+    assert same.status_code == 400 and "secret_key" in same.json()["errors"]
+
+
+# Found by the property tests (tests/unit/test_properties.py): a JSON string may hold a lone
+# surrogate escape ("\ud800"); SecretStr took it, and sealing the secret (UTF-8) raised: a 502.
+_LONE_SURROGATE_BODIES = [
+    '{"event_type": "package.created", "target_url": "http://127.0.0.1:9/a", '
+    '"secret_key": "s\\ud800"}',
+    '{"event_type": "package.created", "target_url": "http://127.0.0.1:9/b", '
+    '"config": {"auth": {"username": "u", "password": "\\udfff"}}}',
+]
+
+
+@pytest.mark.parametrize("body", _LONE_SURROGATE_BODIES)
+def test_secret_with_a_lone_surrogate_is_400_not_502(client: requests.Session, body: str) -> None:
+    response = client.post(
+        "/whisperer/hooks/", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid"
+    assert "surrogate" in response.text
+
+
+def test_patch_and_rotate_refuse_a_lone_surrogate_secret(client: requests.Session) -> None:
+    hook = subscribe(client, event_type="package.created", target_url="http://127.0.0.1:9/c")
+    headers = {"Content-Type": "application/json"}
+    path = f"/whisperer/hooks/{hook['id']}/"
+    for url in (path, path + "rotate_secret/"):
+        method = "PATCH" if url == path else "POST"
+        response = client.request(method, url, data=b'{"secret_key": "\\ud83d"}', headers=headers)
+        assert response.status_code == 400, (url, response.text)
+        assert "secret_key" in response.json()["errors"]
+    assert client.get(path).json()["has_secret_key"] is False

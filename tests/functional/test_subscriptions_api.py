@@ -18,6 +18,9 @@ import requests
 
 from oms_webhooks.event_types import EVENT_TYPES
 from oms_webhooks.settings import get_settings
+from oms_webhooks.subscriptions import (
+    get_subscription,
+)
 from oms_webhooks.tokens import create_token
 from tests.dns import fake_dns
 
@@ -652,7 +655,6 @@ def test_credential_headers_are_never_echoed_and_survive_updates(partner: Client
         json={"additional_headers": {**created["additional_headers"], "X-Plain": "w"}},
     )
     assert kept.status_code == 200, kept.text
-    from oms_webhooks.subscriptions import get_subscription
     from oms_webhooks.tokens import authenticate
 
     info = authenticate(partner.session.headers["Authorization"])
@@ -704,3 +706,17 @@ def test_patch_cannot_null_a_required_field(partner: Client, field: str) -> None
     response = partner.request("PATCH", f"/whisperer/hooks/{created['id']}/", json={field: None})
     assert response.status_code == 400
     assert field in _errors(response)
+
+
+def test_additional_headers_are_limited_in_total_size(client: Any) -> None:
+    headers = {f"X-H{n}": "v" * 4000 for n in range(2)}
+    response = client.post(
+        "/whisperer/hooks/",
+        json={
+            "event_type": "package.created",
+            "target_url": "http://127.0.0.1:9/",
+            "additional_headers": headers,
+        },
+    )
+    assert response.status_code == 400
+    assert "additional_headers" in response.json()["errors"]

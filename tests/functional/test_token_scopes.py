@@ -1,12 +1,18 @@
-"""Token scopes: a partner receives only the event types the operator meant it to."""
+"""Tokens: the ``Token`` scheme (another one is a 401 that names it), and scopes: a partner
+receives and touches only the event types the operator meant it to."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from click.testing import CliRunner
+
+from oms_webhooks.cli import main
+from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.publisher import publish_event
 from oms_webhooks.tokens import create_token
-from tests.functional.helpers import api
+from tests.functional.helpers import api, subscribe, wait_until
 
 
 def _scoped(stack: Any) -> Any:
@@ -51,3 +57,64 @@ def test_an_unscoped_token_sees_the_whole_catalogue(stack: Any, tenant: Any) -> 
     assert (
         len(api(stack, tenant.token).get("/whisperer/hooks/registry/").json()["event_types"]) == 18
     )
+
+
+def test_a_scoped_token_cannot_touch_subscriptions_outside_its_scope(
+    stack: Any, receiver: Any
+) -> None:
+    tenant = f"scope-{uuid.uuid4().hex[:8]}"
+    _, full = create_token(tenant)
+    _, scoped = create_token(tenant, event_types=["package.created"])
+    outside = subscribe(
+        api(stack, full), event_type="shipment.created", target_url=receiver.url("/s")
+    )
+    inside = subscribe(
+        api(stack, full), event_type="package.created", target_url=receiver.url("/p")
+    )
+    client = api(stack, scoped)
+    listed = [s["id"] for s in client.get("/whisperer/hooks/").json()["results"]]
+    assert listed == [inside["id"]]
+    path = f"/whisperer/hooks/{outside['id']}/"
+    assert client.get(path).status_code == 404
+    assert client.patch(path, json={"target_url": receiver.url("/hijack")}).status_code == 404
+    assert client.post(path + "rotate_secret/").status_code == 404
+    assert client.post(path + "ping/").status_code == 404
+    assert client.delete(path).status_code == 404
+    assert receiver.requests == []
+    # nor its deliveries
+    publish_event("shipment.created", {"id": 1})
+    receiver.wait_for(1)
+    own = wait_until(lambda: api(stack, full).get("/whisperer/hook_events/").json()["results"])
+    assert client.get("/whisperer/hook_events/").json()["results"] == []
+    assert client.get(f"/whisperer/hook_events/{own[0]['uuid']}/").status_code == 404
+    resend = client.post(f"/whisperer/hook_events/{own[0]['uuid']}/retry/", json={"force": True})
+    assert resend.status_code == 404
+
+
+def test_an_empty_event_types_scope_is_refused(stack: Any) -> None:
+    for value in ("", " ", ","):
+        result = CliRunner().invoke(
+            main,
+            [
+                "tokens",
+                "create",
+                "--tenant",
+                "empty-scope",
+                "--event-types",
+                value,
+                "--endpoint-url",
+                stack.aws_endpoint_url,
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert "at least one event type" in result.output
+
+
+def test_a_bearer_token_gets_a_401_that_names_the_token_scheme(
+    stack: LocalStack, tenant: Any
+) -> None:
+    response = api(stack).get(
+        "/whisperer/hooks/", headers={"Authorization": f"Bearer {tenant.token}"}
+    )
+    assert response.status_code == 401
+    assert "Authorization: Token <token>" in response.json()["detail"]
