@@ -479,13 +479,39 @@ def validate_schedule(
     return policy.as_config(), retries
 
 
+def _saved_policy(config: object) -> CountdownPolicy | None:
+    """The policy of a config as :func:`validate_schedule` saved it, without pydantic.
+
+    The dispatcher reads configs that were validated when they were saved (the
+    worker never validates input), so it does not build the validator (tens of
+    ms once per process). None when ``config`` does not have a saved config's
+    shape (a known choice, integer kwargs it declares, the required ones there);
+    the caller then validates it fully.
+    """
+    if not isinstance(config, Mapping) or set(config) != {"choice", "kwargs"}:
+        return None
+    choice, kwargs = config["choice"], config["kwargs"]
+    cls = _POLICIES.get(choice) if isinstance(choice, str) else None
+    if cls is None or not isinstance(kwargs, Mapping) or not set(kwargs) <= set(cls.fields):
+        return None
+    params = {name: spec.default for name, spec in cls.fields.items() if spec.default is not None}
+    params.update(kwargs)
+    if not all(_is_int(value) for value in params.values()) or any(
+        spec.required and name not in params for name, spec in cls.fields.items()
+    ):
+        return None
+    return cls(choice, params)
+
+
 def countdown_for(config: object, n: int, rng: random.Random | None = None) -> int:
     """Seconds to wait before retry ``n`` (0 for the first retry) under ``config``.
 
     The policy's countdown, raised to :data:`MIN_COUNTDOWN_SECONDS` (1 s).
-    ``config`` is a stored (validated) config, or a :class:`CountdownPolicy`;
-    ``rng`` drives ``random`` (default: a module-level generator). Raises
-    :class:`CountdownConfigError` for a bad config and ``ValueError`` for a
-    negative or non-integer ``n``.
+    ``config`` is a stored config (validated when it was saved, so not again:
+    see :func:`_saved_policy`), or a :class:`CountdownPolicy`; ``rng`` drives
+    ``random`` (default: a module-level generator). Raises
+    :class:`CountdownConfigError` for a config that is not a saved one's shape
+    and ``ValueError`` for a negative or non-integer ``n``.
     """
-    return max(MIN_COUNTDOWN_SECONDS, _policy_of(config).countdown(n, rng))
+    policy = _saved_policy(config) if not isinstance(config, CountdownPolicy) else config
+    return max(MIN_COUNTDOWN_SECONDS, (policy or _policy_of(config)).countdown(n, rng))

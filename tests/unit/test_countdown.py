@@ -418,3 +418,21 @@ def test_validate_schedule_only_raises_config_errors(config: Any, retries: Any) 
         return
     assert parse_countdown_config(normalised).as_config() == normalised
     assert 0 <= count <= MAX_RETRIES_LIMIT
+
+
+def test_a_saved_config_is_not_validated_again() -> None:
+    # GIVEN a config as validate_schedule saved it, and no validator built yet
+    saved, _ = validate_schedule(cfg("linear", base=5, limit=20), 3, retention_seconds=RETENTION)
+    cd._config_adapter.cache_clear()
+    # WHEN the dispatcher asks for countdowns THEN they come without building the validator
+    assert [countdown_for(saved, n) for n in range(6)] == [1, 5, 10, 15, 20, 20]
+    assert cd._config_adapter.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [cfg("fixed", seconds="1"), cfg("fixed"), {"choice": "fixed"}, cfg("nope", seconds=1)],
+)
+def test_a_config_not_shaped_as_saved_is_validated(config: dict[str, Any]) -> None:
+    with pytest.raises(CountdownConfigError):
+        countdown_for(config, 0)
