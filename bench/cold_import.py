@@ -1,46 +1,74 @@
-"""Benchmark 4, cold import: each handler imported as Lambda would, from the code asset.
+"""Benchmark 4, cold start: each handler imported as Lambda would, then its first event.
 
 "Lambda-like": the runtime's Python version (3.13, found as synth finds it)
 imports each of the four handler modules in a new interpreter with
 ``python -I -B`` (isolated; writing no bytecode, as on Lambda's read-only
-``/var/task``), from a copy of the code asset built for *this machine's*
-architecture (the deployment's arm64 wheels do not load here), with boto3 and
-its dependencies after it on ``sys.path`` where the runtime provides them
-(compiled, as the runtime ships them). The figure is the import's wall time,
-interpreter start excluded, median of ``--n`` (default 7) runs per handler.
+``/var/task``), from a read-only copy of the code asset built for *this
+machine's* architecture (the deployment's arm64 wheels do not load here), with
+boto3 and its dependencies after it on ``sys.path`` where the runtime provides
+them (compiled, as the runtime ships them). The import figure is its wall
+time, interpreter start excluded, median of ``--n`` (default 7) runs per
+handler.
 
-Two variants of the same asset in the same run, runs interleaved:
+Three variants of the asset in the same run, runs interleaved so that load
+drift hits them alike:
 
-* ``source`` (the baseline): the asset without its ``__pycache__``, as it
-  was built before issue 16 (``pip --no-compile``): every cold start compiles
-  the package and its dependencies from source;
-* ``bytecode``: the asset as built now, with unchecked-hash ``.pyc`` (PEP 552)
-  compiled by the runtime's version.
+* ``source``: the asset without its ``__pycache__``, as it was built before
+  issue 16 (``pip --no-compile``): every cold start compiles the package and
+  its dependencies from source (import only);
+* ``before``: the asset with bytecode, its ``oms_webhooks`` package taken from
+  git revision ``--before`` (default :data:`BEFORE_REV`, the package before
+  the import-time cuts of issue 16: boto3 at import, Powertools' OpenAPI
+  models in the api, the API's shapes in the dispatcher);
+* ``bytecode``: the asset as built now (unchecked-hash ``.pyc``, PEP 552,
+  compiled by the runtime's version).
 
-Cross-checks that fail loudly: each import reports the files it compiled
-from source (``SourceFileLoader.source_to_code`` counted in the child); the
-``bytecode`` variant must compile nothing of the asset and the ``source``
-variant must compile it, and neither may write into the asset (its files are
-counted before and after).
+Cold start = init + first event: for ``before`` and ``bytecode`` the same
+child, once the handler is imported, handles one real first event against
+moto's server on 127.0.0.1 (tables, queues and data set up by the benchmark;
+the child's sockets may reach loopback only): the authorizer a valid token,
+the api ``GET /whisperer/hooks/`` (the events come from the local API
+gateway, so their shape is the one the stack sends), the router one OMS event
+matching one subscription (a delivery created, its message sent), the
+dispatcher one delivery message (read, signed, POSTed to a receiver on
+127.0.0.1, recorded). So work moved out of the import shows up in the first
+event instead of disappearing from the figures.
+
+Cross-checks that fail loudly: each child reports the files it compiled from
+source (``SourceFileLoader.source_to_code`` counted in the child): the
+bytecode variants compile nothing of the asset, during the import *or* the
+first event (lazy imports have their bytecode too), the ``source`` variant
+compiles; no variant may write into its asset (files counted before and
+after); every first event succeeded (the authorizer allowed, the api answered
+200 with the tenant's subscriptions, no record failed) and the receiver got
+exactly one POST per dispatcher run.
 
 Also the deployment asset (arm64, as ``cdk synth`` builds it): bytes
-unzipped and zipped, files, with and without bytecode. The wheels come from
-the wheelhouse ``make wheelhouse`` downloaded (``pip --no-index``): the
-benchmark connects to nothing. Goals (issue 16): ≤ 300 ms for authorizer,
-router and dispatcher, ≤ 350 ms for api; asset ≤ 25 MB unzipped.
-``--no-asset`` skips every build (the smoke test): only the boto3 figure
-stays null too, with the reason.
+unzipped and zipped, files, with and without bytecode, and the machine's
+load average before and after the runs (the machine may be shared). The
+wheels come from the wheelhouse ``make wheelhouse`` downloaded (``pip
+--no-index``): the benchmark connects to nothing but 127.0.0.1. Goals
+(issue 16): ≤ 300 ms for authorizer, router and dispatcher, ≤ 350 ms for
+api; asset ≤ 25 MB unzipped. ``--no-asset`` skips every build (the smoke
+test): the figures are null, with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
+import uuid
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +82,11 @@ NAME = "cold_import"
 HANDLERS = ("api", "authorizer", "dispatcher", "router")
 GOAL_MS = {"api": 350, "authorizer": 300, "dispatcher": 300, "router": 300}
 GOAL_ASSET_BYTES = 25 * 1024 * 1024
+#: The package before the import-time cuts of issue 16 (main at ac8e90e).
+BEFORE_REV = "ac8e90e"
+#: Event types of the router's and the dispatcher's first events.
+ROUTER_TYPE = "package.status.packed"
+DISPATCHER_TYPE = "package.status.shipped"
 #: What a deployed function has in its environment (what import-time code may read).
 LAMBDA_ENV = {
     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -65,6 +98,53 @@ LAMBDA_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+#: Run by the runtime-version interpreter: only loopback connections; import the
+#: handler from the asset (then the runtime stand-in), then hand it one event.
+FIRST_EVENT_PROBE = """
+import importlib, importlib.machinery, ipaddress, json, socket, sys, time, uuid
+asset, runtime, module, event_file = sys.argv[1:5]
+_connect = socket.socket.connect
+def _loopback_only(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        if not ipaddress.ip_address(str(address[0]).split("%", 1)[0]).is_loopback:
+            raise OSError(f"the benchmark connects to loopback only, not {address[0]!r}")
+    return _connect(sock, address)
+socket.socket.connect = _loopback_only
+compiled = []
+_to_code = importlib.machinery.SourceFileLoader.source_to_code
+def _counting(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return _to_code(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = _counting
+sys.path[:0] = [asset, runtime]
+with open(event_file, encoding="utf-8") as f:
+    event = json.load(f)
+class Context:
+    function_name = "oms-webhooks-bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:oms-webhooks-bench"
+    memory_limit_in_mb = 1024
+    aws_request_id = str(uuid.uuid4())
+    log_group_name = "/aws/lambda/oms-webhooks-bench"
+    log_stream_name = "bench"
+    def get_remaining_time_in_millis(self):
+        return 60000
+started = time.perf_counter()
+imported = importlib.import_module(module)
+imported_at = time.perf_counter()
+import_compiled = list(compiled)
+try:
+    result = imported.handler(event, Context())
+except Exception as exc:
+    result = {"raised": str(exc)}
+done = time.perf_counter()
+print(json.dumps({
+    "import": imported_at - started, "first_event": done - imported_at,
+    "file": imported.__file__, "compiled_import": import_compiled,
+    "compiled_event": compiled[len(import_compiled):], "result": result,
+}, default=str))
+"""
+
 
 class CrossCheckFailed(SystemExit):
     """The measurement did not measure what it claims."""
@@ -72,6 +152,9 @@ class CrossCheckFailed(SystemExit):
 
 def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-asset", action="store_true", help="build nothing (smoke test)")
+    parser.add_argument(
+        "--before", default=BEFORE_REV, help=f"git revision of the 'before' package ({BEFORE_REV})"
+    )
 
 
 def _dir_bytes(path: Path) -> int:
@@ -116,41 +199,252 @@ def _read_only_copy(source: Path, target: Path, *, bytecode: bool) -> Path:
     return target
 
 
+def _before_copy(
+    built: Path, target: Path, rev: str, python: asset.RuntimePython, scratch: Path
+) -> Path:
+    """``built`` with the ``oms_webhooks`` package of git revision ``rev``, compiled alike."""
+    archive = subprocess.run(
+        ["git", "-C", str(c.REPO_ROOT), "archive", "--format=tar", rev, "functions/oms_webhooks"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    source = scratch / f"rev-{rev}"
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    shutil.copytree(built, target, ignore=shutil.ignore_patterns("oms_webhooks"))
+    asset.copy_package(target, source / "functions" / "oms_webhooks")
+    asset.compile_bytecode(target, python)
+    _writable(target, False)
+    return target
+
+
 def _writable(directory: Path, writable: bool) -> None:
     for path in [directory, *directory.rglob("*")]:
         mode = path.stat().st_mode
         path.chmod(mode | 0o200 if writable else mode & ~0o222)
 
 
+# -- the first events -----------------------------------------------------------------
+
+
+@dataclass
+class Events:
+    """One event file per handler and run (router and dispatcher events are used once)."""
+
+    files: dict[str, list[Path]]
+    receiver: c.FastReceiver
+    env: dict[str, str]
+
+
+def _capture_api_events(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The authorizer's and the api's events of ``GET /whisperer/hooks/`` (the gateway's)."""
+    from werkzeug.test import Client
+
+    from oms_webhooks.handlers import authorizer
+    from oms_webhooks.local.gateway import LocalApiGateway
+
+    seen: dict[str, dict[str, Any]] = {}
+
+    def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen["authorizer"] = json.loads(json.dumps(event))
+        return dict(authorizer.handler(event, context))
+
+    def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen["api"] = json.loads(json.dumps(event))
+        return {"statusCode": 200, "headers": {}, "body": "{}"}
+
+    gateway = LocalApiGateway(api_handler=api, authorizer_handler=authorize)
+    response = Client(gateway).get("/whisperer/hooks/", headers={"Authorization": f"Token {token}"})
+    if response.status_code != 200 or set(seen) != {"authorizer", "api"}:
+        raise CrossCheckFailed(f"the gateway did not pass the request: {response.status_code}")
+    return seen["authorizer"], seen["api"]
+
+
+def _receive(sqs: Any, queue_url: str, count: int) -> list[dict[str, Any]]:
+    messages: dict[str, dict[str, Any]] = {}
+
+    def more() -> bool:
+        got = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=600,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        for message in got.get("Messages", []):
+            messages[message["MessageId"]] = message
+        return len(messages) >= count
+
+    if not c.wait_until(more, timeout=60, interval=0):
+        raise CrossCheckFailed(f"{len(messages)} of {count} messages on {queue_url}")
+    return list(messages.values())[:count]
+
+
+def _sqs_event(sqs: Any, queue_url: str, message: dict[str, Any]) -> dict[str, Any]:
+    from oms_webhooks.local.pollers import lambda_sqs_record
+
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return {"Records": [lambda_sqs_record(message, arn["Attributes"]["QueueArn"], "us-east-1")]}
+
+
+def _prepare_events(runs: int, scratch: Path) -> Events:
+    """Data on moto and one event file per handler and run (module docstring)."""
+    from oms_webhooks.aws_clients import client
+    from oms_webhooks.handlers import router
+    from oms_webhooks.local.gateway import FakeLambdaContext
+    from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
+    from oms_webhooks.tokens import create_token
+
+    tenant = f"bench-cold-{uuid.uuid4().hex[:8]}"
+    _info, token = create_token(tenant)
+    target = c.receiver()
+    uses = 2 * runs  # router and dispatcher events: one per run of each variant that sends
+    for i in range(uses):
+        c.subscribe(tenant, DISPATCHER_TYPE, target.url(f"/d{i}"))
+    c.subscribe(tenant, ROUTER_TYPE, target.url("/r"))
+    sqs = client("sqs")
+    ingress = sqs.get_queue_url(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
+    delivery = sqs.get_queue_url(QueueName=DELIVERY_QUEUE.name)["QueueUrl"]
+    # The dispatcher's: one event to `uses` subscriptions, routed here → `uses` messages.
+    c.publish_paced(DISPATCHER_TYPE, [{"seq": 0, "bench": "cold"}])
+    (routed,) = _receive(sqs, ingress, 1)
+    outcome = router.handler(_sqs_event(sqs, ingress, routed), FakeLambdaContext("router"))
+    if outcome.get("batchItemFailures"):
+        raise CrossCheckFailed(f"routing the dispatcher's event failed: {outcome}")
+    sqs.delete_message(QueueUrl=ingress, ReceiptHandle=routed["ReceiptHandle"])
+    deliveries = _receive(sqs, delivery, uses)
+    # The router's: `uses` events on the ingress queue, each routed once by a child.
+    c.publish_paced(ROUTER_TYPE, [{"seq": i, "bench": "cold"} for i in range(uses)])
+    ingested = _receive(sqs, ingress, uses)
+    authorizer_event, api_event = _capture_api_events(token)
+    per_handler = {
+        "authorizer": [authorizer_event] * runs,
+        "api": [api_event] * runs,
+        "router": [_sqs_event(sqs, ingress, m) for m in ingested],
+        "dispatcher": [_sqs_event(sqs, delivery, m) for m in deliveries],
+    }
+    files: dict[str, list[Path]] = {}
+    for handler, events in per_handler.items():
+        files[handler] = []
+        for i, event in enumerate(events):
+            path = scratch / f"event-{handler}-{i}.json"
+            path.write_text(json.dumps(event), encoding="utf-8")
+            files[handler].append(path)
+    env = {**LAMBDA_ENV}
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("AWS_", "OMS_WEBHOOKS_"))})
+    if not env.get("AWS_ENDPOINT_URL", "").startswith(f"http://{c.HOST}:"):
+        raise c.NonLoopbackConnection(
+            f"AWS endpoint not on {c.HOST}: {env.get('AWS_ENDPOINT_URL')}"
+        )
+    return Events(files, target, env)
+
+
+def _check_first_event(handler: str, result: Any) -> None:
+    """The first event did what it should (module docstring), else the figure is void."""
+    if handler == "authorizer":
+        statements = (result.get("policyDocument") or {}).get("Statement") or [{}]
+        ok = statements[0].get("Effect") == "Allow"
+    elif handler == "api":
+        ok = result.get("statusCode") == 200 and "results" in json.loads(result.get("body") or "{}")
+    else:
+        ok = isinstance(result, dict) and result.get("batchItemFailures") == []
+    if not ok:
+        raise CrossCheckFailed(f"{handler}'s first event failed: {str(result)[:300]}")
+
+
+# -- the runs -------------------------------------------------------------------------
+
+
+def _run_child(
+    python: asset.RuntimePython,
+    directory: Path,
+    runtime_dir: Path,
+    handler: str,
+    event_file: Path,
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            python.executable,
+            "-I",
+            "-B",
+            "-c",
+            FIRST_EVENT_PROBE,
+            str(directory),
+            str(runtime_dir),
+            f"oms_webhooks.handlers.{handler}",
+            str(event_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=dict(env),
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise CrossCheckFailed(f"{handler}'s first event failed (exit {done.returncode}):\n{tail}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
 def _measure(
-    python: asset.RuntimePython, variants: dict[str, Path], runtime_dir: Path, runs: int
-) -> dict[str, dict[str, list[float]]]:
-    """Milliseconds per variant and handler; runs interleaved so load drift hits both alike."""
-    times: dict[str, dict[str, list[float]]] = {v: {h: [] for h in HANDLERS} for v in variants}
+    python: asset.RuntimePython,
+    variants: dict[str, Path],
+    runtime_dir: Path,
+    events: Events,
+    runs: int,
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Milliseconds per figure (import, first_event), variant and handler."""
+    times: dict[str, dict[str, dict[str, list[float]]]] = {
+        figure: {v: {h: [] for h in HANDLERS} for v in variants}
+        for figure in ("import", "first_event")
+    }
     files_before = {v: _file_count(d) for v, d in variants.items()}
-    for _ in range(runs):
+    posts_before = len(events.receiver.requests)
+    event_runs = 0
+    for run in range(runs):
         for handler in HANDLERS:
             for variant, directory in variants.items():
-                result = asset.import_in_new_interpreter(
-                    python,
-                    directory,
-                    runtime_dir,
-                    f"oms_webhooks.handlers.{handler}",
-                    env=LAMBDA_ENV,
-                )
-                compiled = [p for p in result.compiled if Path(p).is_relative_to(directory)]
-                if not Path(result.file).is_relative_to(directory):
-                    raise CrossCheckFailed(f"{handler} came from {result.file}, not the asset")
-                if variant == "bytecode" and compiled:
-                    raise CrossCheckFailed(
-                        f"{handler}: compiled {len(compiled)} files, e.g. {compiled[0]}"
+                if variant == "source":
+                    result = asset.import_in_new_interpreter(
+                        python,
+                        directory,
+                        runtime_dir,
+                        f"oms_webhooks.handlers.{handler}",
+                        env=LAMBDA_ENV,
                     )
-                if variant == "source" and not compiled:
-                    raise CrossCheckFailed(f"{handler}: the source-only asset compiled nothing")
-                times[variant][handler].append(result.seconds * 1000)
+                    file, seconds, compiled = result.file, result.seconds, result.compiled
+                    if not [p for p in compiled if Path(p).is_relative_to(directory)]:
+                        raise CrossCheckFailed(f"{handler}: the source-only asset compiled nothing")
+                else:
+                    event_file = events.files[handler][
+                        run * 2 + (variant == "bytecode")
+                        if handler in ("router", "dispatcher")
+                        else 0
+                    ]
+                    child = _run_child(
+                        python, directory, runtime_dir, handler, event_file, events.env
+                    )
+                    _check_first_event(handler, child["result"])
+                    file, seconds = child["file"], child["import"]
+                    compiled = child["compiled_import"] + child["compiled_event"]
+                    mine = [p for p in compiled if Path(p).is_relative_to(directory)]
+                    if mine:
+                        raise CrossCheckFailed(
+                            f"{handler}: compiled {len(mine)} files, e.g. {mine[0]}"
+                        )
+                    times["first_event"][variant][handler].append(child["first_event"] * 1000)
+                    event_runs += handler == "dispatcher"
+                if not Path(file).is_relative_to(directory):
+                    raise CrossCheckFailed(f"{handler} came from {file}, not the asset")
+                times["import"][variant][handler].append(seconds * 1000)
     for variant, directory in variants.items():
         if _file_count(directory) != files_before[variant]:
             raise CrossCheckFailed(f"the {variant} asset was written to during the imports")
+    posts = len(events.receiver.requests) - posts_before
+    if posts != event_runs:
+        raise CrossCheckFailed(f"{event_runs} dispatcher first events, {posts} POSTs received")
     return times
 
 
@@ -163,7 +457,14 @@ def _boto3_ms(python: asset.RuntimePython, runtime_dir: Path, empty: Path, runs:
 
 
 def _null(reason: str) -> dict[str, Any]:
-    return {"import_ms": None, "import_ms_source": None, "reason": reason}
+    return {"import_ms": None, "import_ms_source": None, "cold_start_ms": None, "reason": reason}
+
+
+def _medians(per: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    return {
+        v: {h: round(statistics.median(ms), 1) for h, ms in hs.items() if ms}
+        for v, hs in per.items()
+    }
 
 
 def _run(args: argparse.Namespace) -> tuple[dict[str, Any], Any, float | None]:
@@ -190,32 +491,43 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any], Any, float | None]:
         )
         variants = {
             "source": _read_only_copy(built, tmp / "source", bytecode=False),
+            "before": _before_copy(built, tmp / "before", args.before, python, tmp),
             "bytecode": _read_only_copy(built, tmp / "bytecode", bytecode=True),
         }
         (tmp / "empty").mkdir()
-        load_before = os.getloadavg()
-        c.note(f"importing each handler {args.n} times per variant")
-        try:
-            boto3_ms = _boto3_ms(python, runtime_dir, tmp / "empty", args.n)
-            times = _measure(python, variants, runtime_dir, args.n)
-        finally:
-            for directory in variants.values():  # writable again, for the clean-up
-                _writable(directory, True)
-        load_after = os.getloadavg()
+        c.note("starting moto and preparing the first events")
+        with c.local_stack(pollers=False):
+            events = _prepare_events(args.n, tmp)
+            load_before = os.getloadavg()
+            c.note(f"cold-starting each handler {args.n} times per variant")
+            try:
+                boto3_ms = _boto3_ms(python, runtime_dir, tmp / "empty", args.n)
+                times = _measure(python, variants, runtime_dir, events, args.n)
+            finally:
+                events.receiver.stop()
+                for directory in variants.values():  # writable again, for the clean-up
+                    _writable(directory, True)
+            load_after = os.getloadavg()
         c.note("building the deployment (arm64) asset")
         deployment = _deployment_asset(python, wheelhouse, tmp)
-    medians = {
-        v: {h: round(statistics.median(ms), 1) for h, ms in per.items()} for v, per in times.items()
-    }
-    new, old = medians["bytecode"], medians["source"]
+    imports = _medians(times["import"])
+    first = {v: per for v, per in _medians(times["first_event"]).items() if per}
+    cold = {v: {h: round(imports[v][h] + first[v][h], 1) for h in HANDLERS} for v in first}
+    new, old = imports["bytecode"], imports["source"]
     figures = {
         "import_ms": new,
+        "import_ms_before": imports["before"],
         "import_ms_source": old,
+        "first_event_ms": first["bytecode"],
+        "first_event_ms_before": first["before"],
+        "cold_start_ms": cold["bytecode"],
+        "cold_start_ms_before": cold["before"],
         "import_ms_spread": {
             v: {h: [round(min(ms), 1), round(max(ms), 1)] for h, ms in per.items()}
-            for v, per in times.items()
+            for v, per in times["import"].items()
         },
-        "ratio_per_handler": {h: c.ratio(new[h], old[h]) for h in HANDLERS},
+        "ratio_per_handler": {h: c.ratio(new[h], imports["before"][h]) for h in HANDLERS},
+        "before_rev": args.before,
         "runtime_python": {"executable": python.executable, "cache_tag": python.cache_tag},
         "load_avg_1_5_15": {
             "before": [round(x, 2) for x in load_before],
@@ -229,8 +541,13 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any], Any, float | None]:
         },
         "reason": None,
     }
-    baseline = {"import_ms_source": old, "import_boto3_ms": boto3_ms}
-    return figures, baseline, c.ratio(max(new.values()), max(old.values()))
+    baseline = {
+        "import_ms_before": imports["before"],
+        "cold_start_ms_before": cold["before"],
+        "import_ms_source": old,
+        "import_boto3_ms": boto3_ms,
+    }
+    return figures, baseline, c.ratio(max(new.values()), max(imports["before"].values()))
 
 
 def main() -> None:
