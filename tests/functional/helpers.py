@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.local.stack import LocalStack
+from oms_webhooks.settings import get_settings
 
 #: Seconds a test waits for one HTTP answer from the local stack.
 HTTP_TIMEOUT = 10.0
@@ -79,3 +83,46 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+class Catcher:
+    """An SQS queue behind an EventBridge rule for the operational source."""
+
+    def __init__(self) -> None:
+        name = f"ops-{uuid.uuid4().hex[:12]}"
+        self.sqs, self.events = aws_client("sqs"), aws_client("events")
+        self.bus, self.rule = get_settings().bus_name, name
+        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        pattern = {"source": [get_settings().operational_source]}
+        self.events.put_rule(Name=name, EventBusName=self.bus, EventPattern=json.dumps(pattern))
+        self.events.put_targets(
+            Rule=name,
+            EventBusName=self.bus,
+            Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}],
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.events.remove_targets(Rule=self.rule, EventBusName=self.bus, Ids=["q"])
+        self.events.delete_rule(Name=self.rule, EventBusName=self.bus)
+        self.sqs.delete_queue(QueueUrl=self.url)
+
+    def drain(self) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        self.seen += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+        return self.seen
+
+    def wait_for(
+        self, detail_type: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
+        """The first event of ``detail_type`` whose detail satisfies ``predicate``."""
+
+        def find() -> dict[str, Any] | None:
+            for event in self.drain():
+                if event["detail-type"] == detail_type and predicate(event["detail"]):
+                    return event
+            return None
+
+        found: dict[str, Any] = wait_until(find, timeout=timeout)
+        return found

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 import requests
 
 from oms_webhooks.publisher import publish_event
-from tests.functional.helpers import subscribe, wait_until
+from tests.functional.helpers import Catcher, subscribe, wait_until
+from tests.raw_endpoints import RawEndpoint, silent
 from tests.receivers import Receiver, Response
 
 FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
@@ -166,42 +168,80 @@ def test_two_dispatchers_disabling_at_once_disable_once(
     assert shown["is_active"] is False and shown["disabled_reason"] == "410 Gone"
 
 
-def test_a_delivery_held_by_an_open_circuit_counts_as_failing(
-    client: requests.Session, tenant: Any, setting: Callable[[str, str], None]
+@pytest.fixture
+def catcher(stack: Any) -> Iterator[Catcher]:
+    caught = Catcher()
+    yield caught
+    caught.close()
+
+
+def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
+    client: requests.Session,
+    tenant: Any,
+    catcher: Catcher,
+    setting: Callable[[str, str], None],
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from oms_webhooks import breaker
-    from oms_webhooks.sender import AttemptResult
-    from oms_webhooks.settings import get_settings
-    from oms_webhooks.tables import HealthModel
+    from oms_webhooks.tables import TargetStateModel
 
-    # GIVEN a subscription failing for 10 s (threshold 5 s) whose target's circuit is
-    # open for a minute (opened by another subscription's attempts to the same origin)
-    setting("auto_disable_after_seconds", "5")
+    # GIVEN a partner whose endpoint accepts connections and never answers, short
+    # settings (read timeout 0.5 s, circuit opens after 2 timeouts for a minute,
+    # auto-disable after 4 s of unbroken failure) and a subscription retrying every 1 s
+    setting("read_timeout_seconds", "0.5")
+    setting("breaker_threshold", "2")
     setting("breaker_cooldown_seconds", "60")
-    import socket
+    setting("auto_disable_after_seconds", "4")
+    with RawEndpoint(silent) as endpoint:
+        sub = subscribe(
+            client,
+            event_type="transfer.status.transitioned",
+            target_url=endpoint.url("/dead?k=v"),
+            retry_countdown_config=FAST,
+            max_retries=20,
+        )
+        keys = breaker.keys_for(endpoint.url("/dead"), tenant.name)
 
-    with socket.socket() as probe:  # an origin of its own: breakers are per origin
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}/held"
-    sub = subscribe(client, event_type="transfer.status.transitioned", target_url=url)
-    HealthModel(f"{tenant.name}#health", sub["id"]).update(
-        actions=[HealthModel.failing_since.set(datetime.now(UTC) - timedelta(seconds=10))]
-    )
-    refused = AttemptResult(
-        at=datetime.now(UTC), status_code=None, error="x", response_time_ms=1, failure="connection"
-    )
-    keys = breaker.keys_for(url, tenant.name)
-    for _ in range(get_settings().breaker_threshold):
-        breaker.report(keys, refused)
-    # WHEN an event's delivery is held by the open circuit (no attempt)
-    publish_event("transfer.status.transitioned", {"id": 9})
-    # THEN the hold counts as failing: the subscription is disabled without any attempt
-    disabled = wait_until(
-        lambda: (s := _get(client, sub["id"]))["is_active"] is False and s, timeout=15
-    )
-    assert disabled["disabled_reason"].startswith("failing since ")
-    (delivery,) = _deliveries(client, sub["id"])
-    detail = client.get(f"/whisperer/hook_events/{delivery['uuid']}/").json()
-    assert detail["attempts"] == []
+        def circuit_open() -> bool:
+            try:
+                state = TargetStateModel.get(keys.timeout, "state", consistent_read=True)
+            except TargetStateModel.DoesNotExist:
+                return False
+            return state.state == "open"
+
+        # WHEN an event's delivery times out twice, the circuit opens
+        publish_event("transfer.status.transitioned", {"id": 9})
+        wait_until(circuit_open, timeout=30)
+        attempts = endpoint.accepted
+        assert attempts == 2
+        assert _get(client, sub["id"])["is_active"] is True
+        # AND the OMS keeps publishing: the circuit holds every new delivery (no attempt)
+        sent = 1
+
+        def disabled() -> dict[str, Any] | None:
+            nonlocal sent
+            shown = _get(client, sub["id"])
+            if shown["is_active"] is False:
+                return shown
+            publish_event("transfer.status.transitioned", {"id": 9 + sent})
+            sent += 1
+            time.sleep(1.0)
+            return None
+
+        # THEN the holds count as failing: the subscription is disabled with its reason
+        shown: dict[str, Any] = wait_until(disabled, timeout=60)
+        # (the reason gives the time to the second, the resource to the microsecond)
+        assert shown["disabled_reason"] == f"failing since {shown['failing_since'][:19]}Z"
+        assert shown["disabled_at"] is not None
+        # AND no attempt was made after the circuit opened: the holds disabled it
+        assert endpoint.accepted == attempts
+        logged = [
+            len(client.get(f"/whisperer/hook_events/{d['uuid']}/").json()["attempts"])
+            for d in _deliveries(client, sub["id"])
+        ]
+        assert sum(logged) == attempts and len(logged) >= 2 and 0 in logged, logged
+        # AND webhook.subscription.disabled is on the bus, target without its query
+        event = catcher.wait_for(
+            "webhook.subscription.disabled", lambda d: d["subscription"] == sub["id"], timeout=30
+        )
+        assert event["detail"]["reason"] == shown["disabled_reason"]
+        assert event["detail"]["target_url"] == endpoint.url("/dead")
