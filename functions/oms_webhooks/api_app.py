@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import threading
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -29,6 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 logger = Logger(service="oms-webhooks", child=True)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks"))
 
 BASE = "/whisperer"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -673,6 +676,26 @@ def _detail_body(detail: DeliveryDetailOut, payload_json: str | None) -> str:
     return f'{head[:-1]},"request_payload":{{"event":{event},"payload":{payload}}}}}'
 
 
+def _publish_notices(outcome: dispatch.Outcome) -> None:
+    """Put a resend's operational events on the bus; a failure is logged and counted only.
+
+    As the dispatcher does (DESIGN §10): the metric ``OperationalEventNotPublished``
+    (Count), flushed at once as an EMF line on stdout, since the API emits no
+    other metric (no ``log_metrics`` on every request, no empty-metrics warning).
+    The resend's answer is unaffected.
+    """
+    if not outcome.notices:
+        return
+    failed = operational_events.publish(outcome.notices)  # never raises
+    if failed:
+        metrics.add_metric(name="OperationalEventNotPublished", unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+        logger.error(
+            "operational events not published; the resend is unaffected",
+            extra={"delivery_uuid": outcome.delivery_uuid, "detail_types": failed},
+        )
+
+
 @app.post(
     f"{BASE}/hook_events/<delivery_uuid>/retry/",
     summary="Resend a delivery now",
@@ -699,7 +722,7 @@ def resend_delivery(
         force=force,
         allowed=_scope(),
     )
-    operational_events.publish(outcome.notices)  # never raises; failures are logged
+    _publish_notices(outcome)
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})

@@ -7,66 +7,21 @@ sends them to an SQS queue of the test's own, where they are read back.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import requests
 
-from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.operational_events import MAX_ERROR_CHARS, public_url
 from oms_webhooks.publisher import publish_event
-from oms_webhooks.settings import get_settings
-from tests.functional.helpers import subscribe, wait_until
+from tests.functional.helpers import Catcher, subscribe, wait_until
 from tests.receivers import Receiver, Response
 
 FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
-
-
-class Catcher:
-    """An SQS queue behind an EventBridge rule for the operational source."""
-
-    def __init__(self) -> None:
-        name = f"ops-{uuid.uuid4().hex[:12]}"
-        self.sqs, self.events = aws_client("sqs"), aws_client("events")
-        self.bus, self.rule = get_settings().bus_name, name
-        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
-        pattern = {"source": [get_settings().operational_source]}
-        self.events.put_rule(Name=name, EventBusName=self.bus, EventPattern=json.dumps(pattern))
-        self.events.put_targets(
-            Rule=name,
-            EventBusName=self.bus,
-            Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}],
-        )
-        self.seen: list[dict[str, Any]] = []
-
-    def close(self) -> None:
-        self.events.remove_targets(Rule=self.rule, EventBusName=self.bus, Ids=["q"])
-        self.events.delete_rule(Name=self.rule, EventBusName=self.bus)
-        self.sqs.delete_queue(QueueUrl=self.url)
-
-    def drain(self) -> list[dict[str, Any]]:
-        got = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        self.seen += [json.loads(m["Body"]) for m in got.get("Messages", [])]
-        return self.seen
-
-    def wait_for(
-        self, detail_type: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
-    ) -> dict[str, Any]:
-        """The first event of ``detail_type`` whose detail satisfies ``predicate``."""
-
-        def find() -> dict[str, Any] | None:
-            for event in self.drain():
-                if event["detail-type"] == detail_type and predicate(event["detail"]):
-                    return event
-            return None
-
-        found: dict[str, Any] = wait_until(find, timeout=timeout)
-        return found
 
 
 @pytest.fixture
@@ -221,3 +176,53 @@ def test_publish_reports_what_failed_and_never_raises(
     # A bus that does not exist: moto refuses the entry; publish says so, never raises
     setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
     assert publish([event]) == [DELIVERY_FAILED]
+
+
+def _emf_metrics(output: str) -> list[tuple[str, str, float]]:
+    """``(namespace, metric name, value)`` of every EMF line in ``output`` (CloudWatch's view)."""
+    found = []
+    for line in output.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or "_aws" not in record:
+            continue
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                values = record[metric["Name"]]
+                for value in values if isinstance(values, list) else [values]:
+                    found.append((directive["Namespace"], metric["Name"], float(value)))
+    return found
+
+
+def test_the_api_counts_an_operational_event_it_could_not_publish(
+    client: requests.Session,
+    receiver: Receiver,
+    catcher: Catcher,
+    setting: Callable[[str, str], None],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a delivery that failed (no retries), its webhook.delivery.failed on the bus
+    receiver.respond(*[Response(status=500)] * 3)
+    sub = subscribe(
+        client, event_type="shipment.status.updated", target_url=receiver.url("/"), max_retries=0
+    )
+    publish_event("shipment.status.updated", {"id": 11})
+    catcher.wait_for("webhook.delivery.failed", lambda d: d["subscription"] == sub["id"])
+    (delivery,) = [
+        d
+        for d in client.get("/whisperer/hook_events/").json()["results"]
+        if d["webhook"] == sub["id"]
+    ]
+    # WHEN an operator resends it through the API while the bus cannot take events
+    setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
+    capfd.readouterr()
+    answer = client.post(f"/whisperer/hook_events/{delivery['uuid']}/retry/", json={})
+    # THEN the resend answers as usual (the partner's 500) ...
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["response_status"] == 500
+    # AND the API process emitted the metric an operator alarms on (EMF on stdout)
+    emitted = _emf_metrics(capfd.readouterr().out)
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks")
+    assert (namespace, "OperationalEventNotPublished", 1.0) in emitted, emitted
