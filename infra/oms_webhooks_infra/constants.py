@@ -136,6 +136,9 @@ ACCESS_DENIED_BODY: Final = {
 #: Custom metrics the dispatcher emits (Powertools, dimension ``service``).
 METRIC_DELIVERY_ATTEMPTED: Final = "DeliveryAttempted"
 METRIC_DELIVERY_FAILED: Final = "DeliveryFailed"
+#: Emitted by the dispatcher and the API when an operational event could not be put
+#: on the bus (DESIGN §10): the OMS team may not have been told of a disabled partner.
+METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED: Final = "OperationalEventNotPublished"
 #: Alarm when more than this percentage of attempts fail ...
 DELIVERY_FAILURE_RATE_PERCENT: Final = 50
 #: ... in each of this many consecutive periods of this many seconds.

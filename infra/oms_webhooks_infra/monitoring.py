@@ -1,4 +1,5 @@
-"""CloudWatch alarms: dead-letter queues, function errors and throttles, delivery failures."""
+"""CloudWatch alarms: dead-letter queues, function errors and throttles, delivery failures,
+operational events that could not be published."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ class MonitoringConstruct(Construct):
         for name, function in functions.items():
             self._build_function_alarms(name, function)
         self._build_delivery_failure_alarm(metrics_namespace)
+        self._build_not_published_alarm(metrics_namespace)
         if alarm_topic_arn:
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
             for alarm in self.alarms.values():
@@ -103,6 +105,21 @@ class MonitoringConstruct(Construct):
             f"{name}Throttles",
             function.metric_throttles(period=self._period, statistic=cloudwatch.Stats.SUM),
             f"{name} function: throttled invocations.",
+        )
+
+    def _build_not_published_alarm(self, namespace: str) -> None:
+        """One operational event not put on the bus (DESIGN §10): nobody was told of it."""
+        self._add(
+            "OperationalEventNotPublished",
+            cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=c.METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED,
+                dimensions_map={"service": c.SERVICE_NAME},
+                statistic=cloudwatch.Stats.SUM,
+                period=self._period,
+            ),
+            "Operational events (webhook.subscription.disabled, webhook.delivery.failed) "
+            "could not be put on the bus: read the dispatcher's and the API's error logs.",
         )
 
     def _build_delivery_failure_alarm(self, namespace: str) -> None:

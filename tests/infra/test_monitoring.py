@@ -1,4 +1,5 @@
-"""Alarms: every DLQ's depth, each function's errors and throttles, the delivery failure rate."""
+"""Alarms: every DLQ's depth, each function's errors and throttles, the delivery failure rate,
+operational events not published."""
 
 from __future__ import annotations
 
@@ -52,6 +53,18 @@ def test_delivery_failure_rate_alarm_divides_failed_by_attempted(
     (expression,) = [m["Expression"] for m in metrics.values() if "Expression" in m]
     assert "failed / attempted" in expression
     assert rate["Threshold"] == c.DELIVERY_FAILURE_RATE_PERCENT
+
+
+def test_an_operational_event_not_published_alarms_at_once(synthesized: Synthesized) -> None:
+    (alarm,) = [
+        a
+        for a in _alarms(synthesized)
+        if a.get("MetricName") == c.METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED
+    ]
+    assert alarm["Namespace"] == c.DEFAULT_METRICS_NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}]
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_log_groups_have_the_configured_retention(synthesized: Synthesized) -> None:
