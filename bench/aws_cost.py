@@ -207,11 +207,14 @@ def _pollers(endpoint: str, batch_size: int) -> Iterator[Any]:
         ROUTER_HANDLER,
         queue_poller,
     )
-    from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
+    from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
 
+    # The slow lane too: on a loaded machine an attempt past slow_attempt_seconds
+    # diverts the target's next deliveries there, and unpolled they never arrive.
     for spec, handler, function in (
         (INGRESS_QUEUE, ROUTER_HANDLER, ROUTER_FUNCTION),
         (DELIVERY_QUEUE, DISPATCHER_HANDLER, DISPATCHER_FUNCTION),
+        (DELIVERY_SLOW_QUEUE, DISPATCHER_HANDLER, DISPATCHER_FUNCTION),
     ):
         yield queue_poller(
             endpoint,
