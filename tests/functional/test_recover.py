@@ -275,3 +275,43 @@ def test_a_running_recovery_without_its_message_is_resumed(
     assert recovery.resume_running(sqs=sqs, queue_url=get_settings().recovery_queue_url) >= 1
     assert _done(client, sub["id"], "ab" * 16)["queued"] == 1
     assert json.loads(receiver.wait_for(1, timeout=10)[0].body)["payload"] == {"awb": "A1"}
+
+
+def test_without_until_recover_covers_events_a_stale_router_cache_missed(
+    client: requests.Session,
+    receiver: Receiver,
+    tenant: Any,
+    setting: Callable[[str, str], None],
+) -> None:
+    from oms_webhooks import fanout
+    from oms_webhooks.deliveries import delivery_uuid
+
+    # GIVEN a router whose subscription cache (8 s) was filled while the subscription was off
+    setting("router_cache_seconds", "8")
+    fanout._cache.clear()
+    try:
+        sub = subscribe(
+            client, event_type="transfer.status.in_transit", target_url=receiver.url("/")
+        )
+        path = f"/whisperer/hooks/{sub['id']}/"
+        assert client.patch(path, json={"is_active": False}).status_code == 200
+        assert sub["id"] not in {
+            s.id for s in fanout.matching_subscriptions("transfer.status.in_transit")
+        }
+        since = datetime.now(UTC)
+        # WHEN it is re-activated and recovers without `until`, and an event follows at once
+        assert client.patch(path, json={"is_active": True}).status_code == 200
+        answer = _recover(client, sub["id"], since=_iso(since))
+        assert answer.status_code == 202, answer.text
+        event_id = publish_event("transfer.status.in_transit", {"n": 1})
+        # THEN the router's stale cache skips it, and the recovery, whose window runs on
+        # for the cache's 8 s, sends it: once, with its usual webhook-id
+        result = _done(client, sub["id"], answer.json()["recovery"])
+        assert result["status"] == "done" and result["queued"] == 1, result
+        (got,) = receiver.wait_for(1, timeout=10)
+        time.sleep(1.0)
+        assert len(receiver.requests) == 1
+        assert json.loads(got.body)["payload"] == {"n": 1}
+        assert got.headers["webhook-id"] == delivery_uuid(event_id, tenant.name, sub["id"])
+    finally:
+        fanout._cache.clear()
