@@ -33,7 +33,13 @@ TINY_RUNS: dict[str, list[str]] = {
 }
 COMMON_KEYS = {"benchmark", "baseline", "ratio", "n", "versions"}
 #: Benchmarks that cross-check their counts from independent sources (issue 11).
-CROSS_CHECKED = {"batch_concurrency", "fanout_cost", "retry_punctuality", "throughput"}
+CROSS_CHECKED = {
+    "batch_concurrency",
+    "dead_endpoint_isolation",
+    "fanout_cost",
+    "retry_punctuality",
+    "throughput",
+}
 VERSION_KEYS = {"python", "boto3", "moto", "powertools", "oms_webhooks"}
 #: Each benchmark starts a local stack (or its parts): not in the quick loop.
 pytestmark = pytest.mark.slow
