@@ -15,7 +15,13 @@ until now + ``OMS_WEBHOOKS_BREAKER_COOLDOWN_SECONDS`` (30); each failed probe
 re-opens it for twice as long, up to :data:`MAX_COOLDOWN_SECONDS` (600).
 
 **Holding and probing** (:func:`check`). While a key is open, no attempt is
-made (the caller holds the message until ``until``, with jitter). At
+made: the caller holds the message until ``until`` plus its *release slot*.
+Each hold takes the next number of the key's ``held`` counter (one atomic
+ADD; the counter starts again at 0 when the key opens or goes half-open),
+and slot ``n`` comes back ``n // max_concurrent_per_host`` ×
+:data:`RELEASE_STEP_SECONDS` after ``until`` (plus up to one step of
+jitter): after a close, held deliveries are released at the per-target cap
+(``OMS_WEBHOOKS_MAX_CONCURRENT_PER_HOST`` per second), not all at once. At
 ``until`` the first caller to win a conditional update (``open`` and
 ``until`` ≤ now → ``half_open`` with a probe lease of one attempt budget)
 makes the probe; the others keep holding until the lease ends. A manual
@@ -70,6 +76,7 @@ __all__ = [
     "keys_for",
     "mark_slow",
     "note_fast",
+    "release_slot",
     "report",
 ]
 
@@ -77,8 +84,11 @@ __all__ = [
 MAX_COOLDOWN_SECONDS: Final = 600
 #: A held message stays hidden at least this long, in seconds (DESIGN §9).
 MIN_HOLD_SECONDS: Final = 5.0
-#: Jitter added to holds, in seconds, so held deliveries come back spread out.
-HOLD_JITTER_SECONDS: Final = 5.0
+#: One release slot's width, in seconds: the per-target cap of held deliveries come back
+#: per step after ``until`` (DESIGN §9 "released at the per-target concurrency cap").
+RELEASE_STEP_SECONDS: Final = 1.0
+#: Jitter added to holds, in seconds (within one release step).
+HOLD_JITTER_SECONDS: Final = RELEASE_STEP_SECONDS
 #: Items expire (TTL) this long after their last write, in seconds.
 ITEM_TTL_SECONDS: Final = 86_400
 _SK: Final = "state"
@@ -107,6 +117,7 @@ class State:
     cooldown: float | None = None
     opened_at: float | None = None
     slow_until: float | None = None
+    held: int = 0
 
     @property
     def resettable(self) -> bool:
@@ -167,6 +178,7 @@ def _state_of(item: TargetStateModel | None) -> State:
         cooldown=number(item.cooldown),
         opened_at=number(item.opened_at),
         slow_until=number(item.slow_until),
+        held=int(item.held or 0),
     )
 
 
@@ -219,18 +231,37 @@ def _jitter() -> float:
     return random.uniform(0.0, HOLD_JITTER_SECONDS)  # noqa: S311 - jitter, not security
 
 
+def release_slot(key: str) -> int:
+    """The next release slot of a delivery held by ``key`` (0, 1, ...; one atomic ADD).
+
+    Slots count the holds since the key last opened or went half-open;
+    ``slot // max_concurrent_per_host`` is the number of release steps after
+    the key's ``until`` at which the delivery comes back.
+    """
+    counted = _update(key, [TargetStateModel.held.add(1)])
+    return max(0, (counted.held if counted is not None else 1) - 1)
+
+
+def _hold_delay(key: str, seconds_to_until: float) -> float:
+    """Seconds to hold a delivery: to ``until`` (≥ 5 s), plus its release step and jitter."""
+    steps = release_slot(key) // get_settings().max_concurrent_per_host
+    return max(MIN_HOLD_SECONDS, seconds_to_until) + steps * RELEASE_STEP_SECONDS + _jitter()
+
+
 def check(keys: Keys, *, probe_lease: float, now: float | None = None) -> Verdict:
     """Whether a delivery with ``keys`` may be attempted now (DESIGN §9).
 
     ``probe_lease``: seconds a won probe holds the half-open key (one attempt
-    budget). Returns ``go``, ``probe`` or ``hold`` with its delay (≥ 5 s,
-    jittered).
+    budget). Returns ``go``, ``probe`` or ``hold`` with its delay: until the
+    open key's ``until`` (≥ 5 s), plus the delivery's release step
+    (:func:`release_slot`) and up to :data:`HOLD_JITTER_SECONDS` of jitter.
+    A hold costs one UpdateItem (its slot).
     """
     now = time.time() if now is None else now
     states = _read(keys.both())
-    for state in states.values():
+    for key, state in states.items():
         if state.state in ("open", "half_open") and (state.until or 0) > now:
-            delay = max(MIN_HOLD_SECONDS, (state.until or now) - now) + _jitter()
+            delay = _hold_delay(key, (state.until or now) - now)
             return Verdict("hold", delay=delay, since=state.opened_at)
     for key, state in states.items():
         if state.state not in ("open", "half_open"):
@@ -240,12 +271,14 @@ def check(keys: Keys, *, probe_lease: float, now: float | None = None) -> Verdic
             [
                 TargetStateModel.state.set("half_open"),
                 TargetStateModel.until.set(int(now + probe_lease) + 1),
+                TargetStateModel.held.set(0),
             ],
             condition=(TargetStateModel.state == state.state)
             & (TargetStateModel.until <= int(now)),
         )
         if won is None:
-            return Verdict("hold", delay=MIN_HOLD_SECONDS + _jitter(), since=state.opened_at)
+            # Another invocation probes: hold until its lease ends, in slot order.
+            return Verdict("hold", delay=_hold_delay(key, probe_lease), since=state.opened_at)
         return Verdict("probe", since=state.opened_at)
     return Verdict("go")
 
@@ -281,6 +314,7 @@ def report(
                         TargetStateModel.state.set("closed"),
                         TargetStateModel.until.remove(),
                         TargetStateModel.opened_at.remove(),
+                        TargetStateModel.held.remove(),
                     ],
                 )
         return False
@@ -303,6 +337,7 @@ def report(
             TargetStateModel.until.set(int(now + cooldown)),
             TargetStateModel.cooldown.set(int(cooldown)),
             TargetStateModel.opened_at.set(TargetStateModel.opened_at | int(now)),
+            TargetStateModel.held.set(0),
         ],
         condition=_in_state(counted.state),
     )

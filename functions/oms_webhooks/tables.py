@@ -337,7 +337,9 @@ class TargetStateModel(Model):
     the breaker stays open, or the probe's lease while half-open;
     ``cooldown``: seconds of the current (or last) opening; ``opened_at``:
     Unix seconds of the first opening of this outage; ``slow_until``: Unix
-    seconds until which the target's deliveries go to the slow lane.
+    seconds until which the target's deliveries go to the slow lane;
+    ``held``: deliveries held since the key last opened or went half-open
+    (their release slots after a close, DESIGN §9).
     """
 
     class Meta:
@@ -352,6 +354,7 @@ class TargetStateModel(Model):
     cooldown = NumberAttribute(null=True)
     opened_at = NumberAttribute(null=True)
     slow_until = NumberAttribute(null=True)
+    held = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

@@ -26,6 +26,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, stack: Any) -> Iterator[None]:
     monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_CACHE_SECONDS", "0")
     monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_THRESHOLD", "3")
     monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_COOLDOWN_SECONDS", "30")
+    monkeypatch.setenv("OMS_WEBHOOKS_MAX_CONCURRENT_PER_HOST", "4")
     get_settings.cache_clear()
     breaker.clear_cache()
     yield
@@ -169,3 +170,38 @@ def test_slow_mark_set_and_lifted(keys: breaker.Keys) -> None:
     assert not breaker.is_slow(keys, now=NOW + get_settings().slow_lane_seconds + 1)
     breaker.clear_slow(keys, now=NOW + 10)
     assert not breaker.is_slow(keys, now=NOW + 10)
+
+
+def _release_steps(keys: breaker.Keys, holds: int, now: float, until: float) -> list[int]:
+    """Hold ``holds`` deliveries at ``now``; the whole release steps after ``until`` of each."""
+    steps = []
+    for _ in range(holds):
+        verdict = breaker.check(keys, probe_lease=20, now=now)
+        assert verdict.kind == "hold"
+        steps.append(int((now + verdict.delay - until) // breaker.RELEASE_STEP_SECONDS))
+    return steps
+
+
+def test_held_deliveries_are_released_at_the_per_target_cap_after_a_close(
+    keys: breaker.Keys,
+) -> None:
+    # GIVEN an open circuit (until NOW + 30) and a per-target cap of 4
+    for _ in range(3):
+        breaker.report(keys, TIMEOUT, now=NOW)
+    # WHEN 10 deliveries are held while it is open
+    steps = _release_steps(keys, 10, now=NOW + 1, until=NOW + 30)
+    # THEN they come back 4 per step after `until`, not all at once
+    assert steps == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    # WHEN a probe wins, deliveries held meanwhile are counted afresh from the lease's end
+    assert breaker.check(keys, probe_lease=20, now=NOW + 31).kind == "probe"
+    assert _item(keys.timeout).held == 0
+    lease_ends = float(_item(keys.timeout).until)
+    assert _release_steps(keys, 5, now=NOW + 32, until=lease_ends) == [0, 0, 0, 0, 1]
+    # AND the probe's answer closes the circuit and forgets the count
+    breaker.report(keys, _result(status=200), probe=True, now=NOW + 33)
+    assert _item(keys.timeout).held is None
+    assert breaker.check(keys, probe_lease=20, now=NOW + 34).kind == "go"
+    # AND a new opening starts counting at 0 again
+    for _ in range(3):
+        breaker.report(keys, TIMEOUT, now=NOW + 40)
+    assert _release_steps(keys, 1, now=NOW + 41, until=NOW + 70) == [0]
