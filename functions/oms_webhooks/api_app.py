@@ -38,6 +38,7 @@ from oms_webhooks import (
     __version__,
     delivery_log,
     dispatch,
+    held,
     operational_events,
     recovery,
     subscriptions,
@@ -626,8 +627,12 @@ def list_deliveries(
         "created_date__lte": bounds[1].isoformat() if bounds[1] else None,
         "limit": limit,
     }
+    why = held.reasons(tenant, page.items)
     return DeliveryPage(
-        results=[DeliveryOut.model_validate(delivery_log.to_resource(i)) for i in page.items],
+        results=[
+            DeliveryOut.model_validate({**delivery_log.to_resource(i), "reason": why.get(i.pk)})
+            for i in page.items
+        ],
         next=_page_path(page.next_cursor, params, f"{BASE}/hook_events/"),
     )
 
@@ -655,8 +660,10 @@ def get_delivery(
     delivery_uuid: Annotated[str, Path(description="32 lowercase hex")],
 ) -> Response[Any]:
     """The delivery, its request payload and its latest 100 attempts, if it is the caller's."""
-    item = delivery_log.get_delivery(_tenant(), delivery_uuid, allowed=_scope())
+    tenant = _tenant()
+    item = delivery_log.get_delivery(tenant, delivery_uuid, allowed=_scope())
     view, payload_json = delivery_log.to_detail(item)
+    view["reason"] = held.reasons(tenant, [item]).get(item.pk)
     body = _detail_body(DeliveryDetailOut.model_validate(view), payload_json)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 

@@ -50,7 +50,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -78,6 +78,7 @@ __all__ = [
     "note_fast",
     "release_slot",
     "report",
+    "states",
 ]
 
 #: The cool-down doubles on each failed probe up to this, in seconds (DESIGN §9).
@@ -205,6 +206,11 @@ def _read(keys: tuple[str, ...]) -> dict[str, State]:
         for key in missing:
             found[key] = _remember(key, _state_of(items.get(key)))
     return found
+
+
+def states(keys: Sequence[str]) -> dict[str, State]:
+    """The states of breaker ``keys`` (each once), through the cache (for readers: the API)."""
+    return _read(tuple(dict.fromkeys(keys)))
 
 
 def _update(key: str, actions: list[Any], condition: Any = None) -> State | None:

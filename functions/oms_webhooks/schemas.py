@@ -358,6 +358,11 @@ class DeliveryOut(BaseModel):
     error: str | None = Field(
         None, description="The last attempt's error (timeout, refused, ...), if it had no answer"
     )
+    reason: str | None = Field(
+        None,
+        description="Why a pending delivery is held (no attempt is made): its target's circuit "
+        "breaker, e.g. 'circuit open since <ISO time>; next probe at <ISO time>'; null otherwise",
+    )
     created_date: datetime
     modified_date: datetime
 

@@ -180,6 +180,10 @@ def test_an_open_circuit_holds_deliveries_without_attempts(
     assert detail["status"] == "pending" and len(detail["attempts"]) == 2
     assert detail["retry_count"] == 1
     assert all(a["error"] == "connection refused" for a in detail["attempts"])
+    # AND the held delivery says why, in its detail and in the delivery log
+    assert detail["reason"].startswith("circuit open since ")
+    listed = client.get("/whisperer/hook_events/", params={"webhook": sub["id"]}).json()
+    assert [d["reason"] for d in listed["results"]] == [detail["reason"]]
 
 
 def _open_circuit(url: str, tenant: str) -> None:
@@ -223,6 +227,16 @@ def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
     # AND the subscription shows the circuit open to its tenant
     circuit = client.get(f"/whisperer/hooks/{sub['id']}/").json()["circuit"]
     assert circuit["state"] == "open" and circuit["until"] is not None
+    # AND the operator sees why the pending one waits (the failed one is not held)
+    shown = client.get(f"/whisperer/hook_events/{fresh.pk}/").json()
+    assert shown["status"] == "pending"
+    assert (
+        shown["reason"].startswith("circuit open since ") and "; next probe at " in shown["reason"]
+    )
+    listed = client.get("/whisperer/hook_events/", params={"webhook": sub["id"]}).json()
+    reasons = {d["uuid"]: d["reason"] for d in listed["results"]}
+    assert reasons == {fresh.pk: shown["reason"], old.pk: None}
+    assert client.get(f"/whisperer/hook_events/{old.pk}/").json()["reason"] is None
 
 
 def test_ping_and_resend_to_a_dripping_partner_end_at_the_deadline(
