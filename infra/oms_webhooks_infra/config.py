@@ -92,6 +92,8 @@ class DeploymentConfig(BaseModel):
         log_retention_days: retention of every log group, in days (one CloudWatch accepts).
         removal_policy: what happens to the tables on stack deletion (default retain).
         dispatcher_max_concurrency: the dispatcher mapping's maximum concurrency (2-1000).
+        dispatcher_slow_max_concurrency: the slow lane's dispatcher mapping's maximum
+            concurrency (2-1000, DESIGN §9): every slow target's attempts share it.
         metrics_namespace: CloudWatch namespace of the custom metrics.
         log_level: Powertools log level.
         alarm_topic_arn: an existing SNS topic the alarms notify, or None.
@@ -115,6 +117,12 @@ class DeploymentConfig(BaseModel):
     )
     dispatcher_max_concurrency: int = Field(
         c.DEFAULT_DISPATCHER_MAX_CONCURRENCY, alias=c.CTX_DISPATCHER_MAX_CONCURRENCY, ge=2, le=1000
+    )
+    dispatcher_slow_max_concurrency: int = Field(
+        c.DEFAULT_DISPATCHER_SLOW_MAX_CONCURRENCY,
+        alias=c.CTX_DISPATCHER_SLOW_MAX_CONCURRENCY,
+        ge=2,
+        le=1000,
     )
     metrics_namespace: str = Field(c.DEFAULT_METRICS_NAMESPACE, alias=c.CTX_METRICS_NAMESPACE)
     log_level: Annotated[str, BeforeValidator(_upper)] = Field(

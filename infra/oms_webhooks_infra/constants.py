@@ -27,6 +27,7 @@ CTX_ALLOW_PRIVATE_TARGETS: Final = "allowPrivateTargets"
 CTX_LOG_RETENTION_DAYS: Final = "logRetentionDays"
 CTX_REMOVAL_POLICY: Final = "removalPolicy"
 CTX_DISPATCHER_MAX_CONCURRENCY: Final = "dispatcherMaxConcurrency"
+CTX_DISPATCHER_SLOW_MAX_CONCURRENCY: Final = "dispatcherSlowMaxConcurrency"
 CTX_METRICS_NAMESPACE: Final = "metricsNamespace"
 CTX_LOG_LEVEL: Final = "logLevel"
 CTX_ALARM_TOPIC_ARN: Final = "alarmTopicArn"
@@ -39,7 +40,8 @@ DEFAULT_REMOVAL_POLICY: Final = "retain"
 DEFAULT_DISPATCHER_MAX_CONCURRENCY: Final = 20
 #: Maximum concurrency of the slow lane's mapping (DESIGN §9): slow targets
 #: share it; the main lane keeps its own ``dispatcherMaxConcurrency``.
-DISPATCHER_SLOW_MAX_CONCURRENCY: Final = 10
+#: Context ``dispatcherSlowMaxConcurrency`` (2–1000).
+DEFAULT_DISPATCHER_SLOW_MAX_CONCURRENCY: Final = 10
 DEFAULT_METRICS_NAMESPACE: Final = "OmsWebhooks"
 DEFAULT_LOG_LEVEL: Final = "INFO"
 

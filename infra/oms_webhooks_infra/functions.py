@@ -215,7 +215,7 @@ class FunctionsConstruct(Construct):
                 slow,
                 batch_size=DELIVERY_SLOW_QUEUE.batch_size,
                 report_batch_item_failures=True,
-                max_concurrency=c.DISPATCHER_SLOW_MAX_CONCURRENCY,
+                max_concurrency=self._config.dispatcher_slow_max_concurrency,
             )
         )
         # Router fans out; dispatcher re-sends before SQS retention expires;

@@ -65,6 +65,9 @@ from aws_cdk.assertions import Template  # noqa: E402
 from oms_webhooks_infra.app import build_app  # noqa: E402
 
 STACK_NAME = "OmsWebhooksTest"
+#: The slow lane's maximum concurrency in the synthesized stack: not the default (10),
+#: so that the tests see the context value reach the template.
+SLOW_LANE_MAX_CONCURRENCY = 7
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,12 @@ class Synthesized:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     """The stack synthesized once, with ``skipBundling`` (no pip, no network)."""
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = build_app({"skipBundling": "true", "stackName": STACK_NAME}, outdir=str(outdir))
+    context = {
+        "skipBundling": "true",
+        "stackName": STACK_NAME,
+        "dispatcherSlowMaxConcurrency": str(SLOW_LANE_MAX_CONCURRENCY),
+    }
+    app, stack = build_app(context, outdir=str(outdir))
     error = None
     try:
         app.synth()

@@ -17,6 +17,7 @@ def test_defaults_retain_tables_and_create_the_oms_bus() -> None:
     assert config.table_removal_policy == RemovalPolicy.RETAIN
     assert (config.bus_name, config.use_existing_bus, config.event_source) == ("oms", False, "oms")
     assert config.allow_private_targets is False
+    assert config.dispatcher_slow_max_concurrency == 10
 
 
 def test_cli_strings_are_parsed() -> None:
@@ -24,12 +25,14 @@ def test_cli_strings_are_parsed() -> None:
         useExistingBus="true",
         busName="default",
         dispatcherMaxConcurrency="50",
+        dispatcherSlowMaxConcurrency="25",
         logRetentionDays="90",
         removalPolicy="DESTROY",
     )
     assert config.use_existing_bus is True
     assert config.bus_name == "default"
     assert config.dispatcher_max_concurrency == 50
+    assert config.dispatcher_slow_max_concurrency == 25
     assert config.log_retention_days == 90
     assert config.table_removal_policy == RemovalPolicy.DESTROY
 
@@ -45,6 +48,9 @@ def test_private_targets_are_refused_in_a_deployment() -> None:
         ("removalPolicy", "keep"),
         ("logRetentionDays", "10"),
         ("dispatcherMaxConcurrency", "1"),
+        ("dispatcherSlowMaxConcurrency", "1"),
+        ("dispatcherSlowMaxConcurrency", "1001"),
+        ("dispatcherSlowMaxConcurrency", "ten"),
         ("useExistingBus", "maybe"),
     ],
 )

@@ -15,7 +15,7 @@ from oms_webhooks.resources import (
 )
 from oms_webhooks.settings import Settings
 from oms_webhooks_infra import constants as c
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import SLOW_LANE_MAX_CONCURRENCY, Synthesized
 
 _HANDLERS = set(c.HANDLERS.values())
 
@@ -109,7 +109,7 @@ def test_each_function_has_its_own_role_and_log_group(synthesized: Synthesized) 
     [
         (c.HANDLERS["Router"], INGRESS_QUEUE, c.ROUTER_MAX_CONCURRENCY),
         (c.HANDLERS["Dispatcher"], DELIVERY_QUEUE, c.DEFAULT_DISPATCHER_MAX_CONCURRENCY),
-        (c.HANDLERS["Dispatcher"], DELIVERY_SLOW_QUEUE, c.DISPATCHER_SLOW_MAX_CONCURRENCY),
+        (c.HANDLERS["Dispatcher"], DELIVERY_SLOW_QUEUE, SLOW_LANE_MAX_CONCURRENCY),
         (c.HANDLERS["Recoverer"], RECOVERY_QUEUE, c.RECOVERER_MAX_CONCURRENCY),
     ],
 )
