@@ -20,7 +20,7 @@ import threading
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -36,10 +36,12 @@ from pydantic import BeforeValidator
 
 from oms_webhooks import (
     __version__,
+    breaker,
     delivery_log,
     dispatch,
     held,
     operational_events,
+    operator_limits,
     recovery,
     subscriptions,
 )
@@ -49,6 +51,7 @@ from oms_webhooks.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceError,
+    TooManyRequests,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -96,6 +99,9 @@ def _error_response(status: int, description: str) -> dict[int, OpenAPIResponse]
 _AUTH_ERRORS = _error_response(401, "Missing, unknown or revoked token")
 _BAD_INPUT = _error_response(400, "Invalid input: the fields and the reasons")
 _NOT_FOUND = _error_response(404, "No such subscription for this tenant")
+_TOO_MANY_SENDS = _error_response(
+    429, "Too many pings or resends of this tenant in flight (see Retry-After)"
+)
 _BODY_ERRORS = {
     **_error_response(413, "Request body too large"),
     **_error_response(415, "Request body is not JSON"),
@@ -219,6 +225,13 @@ def _scope() -> frozenset[str] | None:
 @app.exception_handler(ServiceError)
 def _service_error(exc: ServiceError) -> Response[Any]:
     return _json(exc.status, exc.as_body())
+
+
+@app.exception_handler(TooManyRequests)
+def _too_many_requests(exc: TooManyRequests) -> Response[Any]:
+    response = _json(exc.status, exc.as_body())
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -442,15 +455,39 @@ def rotate_secret(
         200: {"description": "Sent; what the target answered"},
         **_AUTH_ERRORS,
         **_NOT_FOUND,
+        **_TOO_MANY_SENDS,
     },
 )
 def ping_subscription(
     subscription_id: Annotated[str, Path(description="The subscription id (UUID)")],
 ) -> AttemptAnswerOut:
-    """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer."""
-    item = subscriptions.get_subscription(_tenant(), subscription_id, allowed=_scope())
-    result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
+    """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer.
+
+    At most ``OMS_WEBHOOKS_MAX_OPERATOR_SENDS_PER_TENANT`` pings and resends
+    per tenant at once (429 with Retry-After beyond); each ping is logged
+    with its target's origin and path (no query, no userinfo) and outcome.
+    """
+    tenant = _tenant()
+    item = subscriptions.get_subscription(tenant, subscription_id, allowed=_scope())
+    with operator_limits.operator_slot(tenant):
+        result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
+    logger.info(
+        "ping",
+        extra={
+            "subscription_id": item.id,
+            "target": _logged_target(item.target_url),
+            "outcome": "delivered" if result.delivered else "not delivered",
+            "response_http_status": result.status_code,
+            "error": result.error,
+            "response_time": result.response_time_ms,
+        },
+    )
     return _attempt_answer(result)
+
+
+def _logged_target(url: str) -> str:
+    """``url`` as logged: origin and path, without userinfo, query or fragment."""
+    return breaker.origin(url) + (urlsplit(url).path or "/")
 
 
 def _attempt_answer(result: AttemptResult) -> AttemptAnswerOut:
@@ -713,6 +750,7 @@ def _publish_notices(outcome: dispatch.Outcome) -> None:
         **_AUTH_ERRORS,
         **_error_response(404, "No such delivery for this tenant"),
         **_error_response(409, "Already delivered (without force), or the subscription is gone"),
+        **_TOO_MANY_SENDS,
         **_BODY_ERRORS,
     },
 )
@@ -722,13 +760,15 @@ def resend_delivery(
 ) -> AttemptAnswerOut:
     """Send the delivery once now (one attempt, bounded timeouts) and record it."""
     force = body.force if body is not None else False
-    outcome = dispatch.resend(
-        _tenant(),
-        delivery_uuid,
-        SendOptions.from_settings(get_settings()),
-        force=force,
-        allowed=_scope(),
-    )
+    tenant = _tenant()
+    with operator_limits.operator_slot(tenant):
+        outcome = dispatch.resend(
+            tenant,
+            delivery_uuid,
+            SendOptions.from_settings(get_settings()),
+            force=force,
+            allowed=_scope(),
+        )
     _publish_notices(outcome)
     result = outcome.result
     assert result is not None  # a resend always makes its attempt

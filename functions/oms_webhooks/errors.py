@@ -65,6 +65,17 @@ class NotAuthenticated(ServiceError):
     code = "not_authenticated"
 
 
+class TooManyRequests(ServiceError):
+    """429: the tenant has too many requests of this kind in flight; retry after ``retry_after``."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(ServiceError):
     """413: the request body is over the limit."""
 

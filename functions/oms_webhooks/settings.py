@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Deliveries to one host:port at once in one dispatcher invocation; "
         "the rest come back a second later without using up a retry.",
     )
+    max_operator_sends_per_tenant: int = Field(
+        2,
+        ge=1,
+        description="Pings and manual resends one tenant may have in flight at once, over every "
+        "API execution environment; more answer 429 with Retry-After (DESIGN §9).",
+    )
     breaker_threshold: int = Field(
         5,
         ge=1,

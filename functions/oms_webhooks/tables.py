@@ -358,6 +358,24 @@ class TargetStateModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class OperatorSlotModel(Model):
+    """One of a tenant's slots for pings and manual resends (``oms_webhooks.operator_limits``).
+
+    ``pk`` = ``opslot#<tenant>``, ``sk`` = ``slot#<n>``; ``lease_until``: Unix
+    time in microseconds the slot is taken until (0 = free; the low digits make
+    each request's lease its own).
+    """
+
+    class Meta:
+        table_name = "oms-webhooks-deliveries"
+        settings_field = "deliveries_table"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    lease_until = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
 class RecoveryModel(Model):
     """A recover request and its progress (``pk`` = ``recovery#<id>``, ``sk`` = ``recovery``).
 
@@ -397,6 +415,7 @@ MODELS: tuple[type[Model], ...] = (
     AttemptModel,
     EventPayloadModel,
     TargetStateModel,
+    OperatorSlotModel,
     RecoveryModel,
 )
 #: The model that owns each table's definition (keys, indexes, TTL).
