@@ -1,13 +1,16 @@
 """Benchmark 6, AWS calls and cost per delivery, against EventBridge API Destinations.
 
-Two scenarios on the local stack (router cache off), each ``--n`` events
+Three scenarios on the local stack (router cache off), each ``--n`` events
 (default 20) to subscriptions with a ``secret_key`` (signing and sealing
 exercised), the endpoint answering 200:
 
 * ``one_to_one``: each event matches 1 subscription; the event source
   mappings take batches of 1 on both queues (the worst case);
 * ``one_to_ten``: each event matches 10 subscriptions; batches of 10 on both
-  queues, the events published 10 per ``PutEvents`` (a busy deployment).
+  queues, the events published 10 per ``PutEvents`` (a busy deployment);
+* ``one_retry``: ``one_to_one`` whose endpoint answers 500 to each
+  delivery's first attempt and 200 to its second (a 1 s countdown): what a
+  retry costs is this scenario minus ``one_to_one`` (``per_retry``).
 
 How the calls are counted. Every process of the stack logs every botocore
 call it makes (``OMS_WEBHOOKS_COUNT_AWS_CALLS``, see
@@ -66,6 +69,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -100,19 +104,29 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 @dataclass(frozen=True)
 class Scenario:
-    """One cost scenario: subscriptions per event, ESM batch size, events per PutEvents."""
+    """One cost scenario: subscriptions per event, ESM batch size, events per PutEvents.
+
+    ``attempts``: attempts per delivery (the endpoint answers 500 to all but
+    the last one of each delivery; the countdown between them is
+    :data:`RETRY_COUNTDOWN`).
+    """
 
     name: str
     event_type: str
     subscriptions: int
     batch_size: int
     events_per_put: int
+    attempts: int = 1
 
 
 SCENARIOS = (
     Scenario("one_to_one", "package.created", 1, 1, 1),
     Scenario("one_to_ten", "package.status.shipped", 10, 10, 10),
+    # one_to_one with one retry per delivery: the retry's cost is the difference.
+    Scenario("one_retry", "shipment.created", 1, 1, 1, attempts=2),
 )
+#: The countdown of the retry scenario's subscriptions (the shortest there is).
+RETRY_COUNTDOWN: dict[str, Any] = {"choice": "fixed", "kwargs": {"seconds": 1}}
 #: Memory of the functions (infra/oms_webhooks_infra/constants.py MEMORY_MB).
 MEMORY_MB = {"router": 512, "dispatcher": 512, "api": 512, "authorizer": 256}
 #: AWS list prices, us-east-1, read 2026-11-29 with the search tool. Official
@@ -241,7 +255,7 @@ def _publish(scenario: Scenario, receiver: c.FastReceiver, events: int, log_fd: 
                 [{"run": scenario.name, "seq": published + i} for i in range(group)],
             )
         published += group
-        expected = before + group * scenario.subscriptions
+        expected = before + group * scenario.subscriptions * scenario.attempts
         if not c.wait_until(
             lambda e=expected: sum(1 for r in receiver.requests if r.path.startswith(path)) >= e,
             WAIT_SECONDS,
@@ -251,6 +265,22 @@ def _publish(scenario: Scenario, receiver: c.FastReceiver, events: int, log_fd: 
     messages = events + events * scenario.subscriptions
     if not c.wait_until(lambda: _deleted(started) >= messages, WAIT_SECONDS, 0.1):
         raise RuntimeError(f"{scenario.name}: {messages} messages not all deleted")
+
+
+def _responder(arrival: c.Arrival) -> tuple[int, float]:
+    """200, but 500 to all attempts of a retry scenario's delivery but its last one."""
+    for scenario in SCENARIOS:
+        if scenario.attempts > 1 and arrival.path.startswith(f"/{scenario.name}/"):
+            uid = arrival.headers.get("webhook-id", "")
+            with _seen_lock:
+                _seen[uid] += 1
+                if _seen[uid] < scenario.attempts:
+                    return 500, 0.0
+    return 200, 0.0
+
+
+_seen: Counter[str] = Counter()
+_seen_lock = threading.Lock()
 
 
 def _window(
@@ -419,6 +449,46 @@ def _queuefunction_of(call: Mapping[str, Any]) -> str:
     return "router" if url.rsplit("/", 1)[-1] == INGRESS_QUEUE.name else "dispatcher"
 
 
+def _per_retry(once: Mapping[str, Any], retried: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What one retry adds: ``one_retry`` (one retry per delivery) minus ``one_to_one``.
+
+    Both scenarios publish one event per PutEvents to one subscription with
+    batches of one, so the difference per delivery is the retry's own
+    work: its attempt, its record, the hold (``ChangeMessageVisibility``),
+    the message's second receive, the dispatcher's second invocation.
+    """
+    if "usd_per_million_deliveries" not in once or "usd_per_million_deliveries" not in retried:
+        return None
+    a, b = once["usd_per_million_deliveries"], retried["usd_per_million_deliveries"]
+
+    def ops(result: Mapping[str, Any]) -> Counter[str]:
+        counted: Counter[str] = Counter()
+        for per_function in result["calls_per_delivery"].values():
+            counted.update(per_function)
+        return counted
+
+    calls = ops(retried)
+    calls.subtract(ops(once))
+    return {
+        "usd_per_million_retries": {k: round(b[k] - a[k], 3) for k in sorted(a)},
+        "usd_per_million_retries_total": round(
+            retried["usd_per_million_deliveries_total"] - once["usd_per_million_deliveries_total"],
+            2,
+        ),
+        "calls_per_retry": {k: round(v, 3) for k, v in sorted(calls.items()) if round(v, 3)},
+        "calls_total_per_retry": round(
+            retried["calls_total_per_delivery"] - once["calls_total_per_delivery"], 2
+        ),
+        "dynamodb_wru_per_retry": round(
+            retried["dynamodb_wru_per_delivery"] - once["dynamodb_wru_per_delivery"], 2
+        ),
+        "dynamodb_rru_per_retry": round(
+            retried["dynamodb_rru_per_delivery"] - once["dynamodb_rru_per_delivery"], 2
+        ),
+        "log_bytes_per_retry": retried["log_bytes_per_delivery"] - once["log_bytes_per_delivery"],
+    }
+
+
 def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--aws-process",
@@ -436,19 +506,21 @@ def main() -> None:
     args = c.parse_args(__doc__ or NAME, default_n=20, extra=_extra)
     log = tempfile.NamedTemporaryFile(prefix="bench-aws-cost-", suffix=".log")  # noqa: SIM115
     os.dup2(log.fileno(), 1)  # the handlers' stdout (logs, EMF metrics) → measured file
-    receiver = c.receiver()
+    receiver = c.receiver(_responder)
     results: dict[str, Any] = {}
     failure: str | None = None
     try:
         with c.local_stack(pollers=False, aws_process=args.aws_process) as stack:
             cache = get_settings().router_cache_seconds
             for scenario in SCENARIOS:
+                retry = {"retry_countdown_config": RETRY_COUNTDOWN} if scenario.attempts > 1 else {}
                 for number in range(scenario.subscriptions):
                     c.subscribe(
                         "bench",
                         scenario.event_type,
                         receiver.url(f"/{scenario.name}/{number}"),
                         secret_key=SECRET,
+                        **retry,
                     )
             for scenario in SCENARIOS:
                 c.note(f"{NAME}: {scenario.name}")
@@ -461,16 +533,18 @@ def main() -> None:
                     results[scenario.name] = {"cross_check": {"ok": False, "problem": str(exc)}}
     finally:
         receiver.stop()
+        if os.environ.get("BENCH_KEEP_CALL_LOGS"):
+            shutil.copyfile(log.name, os.path.join(CALLS_DIR, "handlers-stdout.log"))
         log.close()
         if os.environ.get("BENCH_KEEP_CALL_LOGS"):
-            c.note(f"{NAME}: call logs and moto's recording kept in {CALLS_DIR}")
+            c.note(f"{NAME}: call logs, moto's recording and stdout kept in {CALLS_DIR}")
         else:
             shutil.rmtree(CALLS_DIR, ignore_errors=True)
     api_destinations = {
         s.name: round(
             (
                 PRICES["eventbridge_custom_event"]["usd"] / s.subscriptions
-                + PRICES["eventbridge_api_destination"]["usd"]
+                + PRICES["eventbridge_api_destination"]["usd"] * s.attempts
             )
             * 1e6,
             3,
@@ -479,6 +553,7 @@ def main() -> None:
     }
     first = results.get("one_to_one", {}).get("usd_per_million_deliveries_total")
     busy = results.get("one_to_ten", {}).get("usd_per_million_deliveries_total")
+    retry = _per_retry(results.get("one_to_one", {}), results.get("one_retry", {}))
     c.emit(
         NAME,
         n=args.n,
@@ -493,6 +568,7 @@ def main() -> None:
         baseline={"api_destinations_usd_per_million_deliveries": api_destinations},
         ratio=c.ratio(first, api_destinations["one_to_one"]),
         ratio_one_to_ten=c.ratio(busy, api_destinations["one_to_ten"]),
+        per_retry=retry,
     )
     if failure is not None:
         print(
