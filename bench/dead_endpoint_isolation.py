@@ -151,24 +151,26 @@ def _run(name: str, healthy: Any, n: int, rate: float) -> dict[str, Any]:
 
 def _logged_attempts(subscription_id: str) -> int:
     """Attempts in the delivery log of the partner's subscription (DynamoDB, as the API reads)."""
-    from oms_webhooks.tables import AttemptModel, DeliveryModel
+    from oms_webhooks.delivery_log import attempts_of
+    from oms_webhooks.tables import DeliveryModel
 
     total = 0
     for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
         if delivery.subscription_id != subscription_id:
             continue
-        total += sum(
-            1 for _ in AttemptModel.query(delivery.pk, AttemptModel.sk.startswith("attempt#"))
-        )
+        total += len(attempts_of(delivery.pk))  # the latest is on the delivery item
     return total
 
 
 def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
+    from oms_webhooks.deliveries import get_delivery
     from oms_webhooks.tables import DeliveryModel
 
     counts: dict[str, int] = {}
-    for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
-        if delivery.subscription_id == subscription_id:
+    for entry in DeliveryModel.by_tenant.query(BAD_TENANT):
+        # The index holds what never changes; the status is on the item.
+        delivery = get_delivery(entry.pk) if entry.subscription_id == subscription_id else None
+        if delivery is not None:
             counts[delivery.status] = counts.get(delivery.status, 0) + 1
     return counts
 

@@ -3,7 +3,10 @@
 Plain module behind ``GET /whisperer/hook_events/`` and
 ``GET /whisperer/hook_events/{uuid}/`` (DESIGN §3). Every read names the
 tenant: the list queries the tenant's partition of the sparse ``by-tenant``
-index (newest first), and a delivery of another tenant is not found.
+index (newest first), and a delivery of another tenant is not found. The
+index holds only what never changes after creation; the page's items are
+read from the table (one ``BatchGetItem`` per index page), so attempts never
+write the index (README "Design notes", cost).
 """
 
 from __future__ import annotations
@@ -82,17 +85,21 @@ def list_deliveries(
         DeliveryModel.subscription_id == subscription_id if subscription_id is not None else None,
         DeliveryModel.event_type == event_type if event_type is not None else None,
         DeliveryModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
-        DeliveryModel.response_http_status == response_http_status
-        if response_http_status is not None
-        else None,
     ]
-    if delivered is True:
-        filters.append(DeliveryModel.status == deliveries.DELIVERED)
-    elif delivered is False:
-        filters.append(DeliveryModel.status != deliveries.DELIVERED)
     for cond in filters:
         if cond is not None:
             condition = cond if condition is None else condition & cond
+
+    def shown(item: DeliveryModel) -> bool:
+        # Filters on what changes after creation: not in the index, so applied
+        # to the items read from the table.
+        if delivered is not None and (item.status == deliveries.DELIVERED) != delivered:
+            return False
+        return response_http_status is None or (
+            item.response_http_status is not None
+            and int(item.response_http_status) == response_http_status
+        )
+
     last_key = None
     if cursor:
         position = decode_cursor(cursor, ("s", "k"))
@@ -120,10 +127,13 @@ def list_deliveries(
         ).page_iter
         page = next(pages)
         read += pages.total_scanned_count
-        for raw in page.get("Items", []):
+        entries = [DeliveryModel.from_raw_data(raw) for raw in page.get("Items", [])]
+        for item in _from_table(entries):
+            if item is None or not shown(item):
+                continue  # expired between the index read and the table read, or filtered out
             if len(items) == limit:
                 return LogPage(items, _encode_cursor(items[-1]))
-            items.append(DeliveryModel.from_raw_data(raw))
+            items.append(item)
         last_key = pages.last_evaluated_key
         if last_key is None:
             return LogPage(items, None)
@@ -133,6 +143,22 @@ def list_deliveries(
                 items, encode_cursor({"s": last_key["log_sort"]["S"], "k": last_key["pk"]["S"]})
             )
         page_size *= 2
+
+
+def _from_table(entries: list[DeliveryModel]) -> list[DeliveryModel | None]:
+    """The delivery items of index ``entries``, in their order (None: gone meanwhile).
+
+    The index holds only what never changes (:data:`~oms_webhooks.tables.DELIVERY_LOG_ATTRIBUTES`);
+    status and the last attempt's answer come from the table, read in
+    ``BatchGetItem`` calls of up to 100 keys (eventually consistent: half a
+    read unit per item).
+    """
+    if not entries:
+        return []
+    found = {
+        item.pk: item for item in DeliveryModel.batch_get([(e.pk, "delivery") for e in entries])
+    }
+    return [found.get(e.pk) for e in entries]
 
 
 def get_delivery(tenant: str, uid: str, *, allowed: frozenset[str] | None = None) -> DeliveryModel:
@@ -152,22 +178,58 @@ def get_delivery(tenant: str, uid: str, *, allowed: frozenset[str] | None = None
     return item
 
 
-def attempts_of(uid: str, *, limit: int | None = None) -> list[AttemptModel]:
-    """Attempts of delivery ``uid``, oldest first: every one, or the latest ``limit``."""
+def attempts_of(
+    uid: str, *, limit: int | None = None, delivery: DeliveryModel | None = None
+) -> list[AttemptModel]:
+    """Attempts of delivery ``uid``, oldest first: every one, or the latest ``limit``.
+
+    The latest attempt is read from the delivery item (``delivery``, or read
+    here), the earlier ones from their attempt items; an attempt found in
+    both (the record of the next one stopped after moving it) is listed once.
+    """
     bind_tables()
+    if delivery is None:
+        delivery = deliveries.get_delivery(uid)
+    latest = on_delivery(delivery) if delivery is not None else None
     if limit is None:
-        return list(
+        earlier = list(
             AttemptModel.query(uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True)
         )
-    latest = AttemptModel.query(
-        uid,
-        AttemptModel.sk.startswith("attempt#"),
-        consistent_read=True,
-        scan_index_forward=False,
-        limit=limit,
-        page_size=limit,
+    else:
+        earlier = list(
+            AttemptModel.query(
+                uid,
+                AttemptModel.sk.startswith("attempt#"),
+                consistent_read=True,
+                scan_index_forward=False,
+                limit=limit,
+                page_size=limit,
+            )
+        )[::-1]
+    if latest is not None and all(a.sk != latest.sk for a in earlier):
+        earlier.append(latest)
+    return earlier if limit is None else earlier[-limit:]
+
+
+def attempt_key(number: int) -> str:
+    """The sort key of attempt ``number`` (1-based): ``attempt#0001``."""
+    return f"attempt#{number:04d}"
+
+
+def on_delivery(delivery: DeliveryModel) -> AttemptModel | None:
+    """The attempt the delivery item holds (its latest), as an attempt item; None if none."""
+    if delivery.last_attempt is None or delivery.attempt_at is None:
+        return None
+    return AttemptModel(
+        delivery.pk,
+        attempt_key(int(delivery.last_attempt)),
+        at=delivery.attempt_at,
+        response_http_status=delivery.response_http_status,
+        error=delivery.error,
+        response_time=delivery.response_time or 0,
+        response_content=delivery.response_content,
+        expires_at=delivery.expires_at,
     )
-    return list(latest)[::-1]
 
 
 def to_resource(item: DeliveryModel) -> dict[str, Any]:
@@ -217,6 +279,6 @@ def to_detail(item: DeliveryModel) -> tuple[dict[str, Any], str | None]:
             "response_time": int(a.response_time),
             "response_content": a.response_content,
         }
-        for a in attempts_of(item.pk, limit=MAX_ATTEMPTS_SHOWN)
+        for a in attempts_of(item.pk, limit=MAX_ATTEMPTS_SHOWN, delivery=item)
     ]
     return view, payload.detail if payload is not None else None

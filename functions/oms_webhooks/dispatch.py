@@ -14,7 +14,8 @@ svix's worker (``prepare → attempt → record``):
    so two copies of one message never make two attempts for one countdown.
 3. :func:`attempt` builds the envelope, signs it and POSTs it
    (:mod:`oms_webhooks.sender`: timeouts, no redirects, send-time URL guard).
-4. :func:`record` stores the attempt as its own item and moves the delivery:
+4. :func:`record` stores the attempt on the delivery item (moving the
+   previous one, if any, to its own attempt item) and moves the delivery:
    2xx → ``delivered``; 410 → ``failed`` and the subscription inactive;
    another failure with retries left → ``pending`` with the next countdown
    (:mod:`oms_webhooks.countdown`, ``Retry-After`` honoured within limits);
@@ -40,7 +41,14 @@ from urllib.parse import urlsplit
 
 from pynamodb.exceptions import UpdateError
 
-from oms_webhooks import breaker, deliveries, delivery_message, health, operational_events
+from oms_webhooks import (
+    breaker,
+    deliveries,
+    delivery_log,
+    delivery_message,
+    health,
+    operational_events,
+)
 from oms_webhooks.countdown import countdown_for
 from oms_webhooks.delivery_message import MalformedMessage as MalformedMessage
 from oms_webhooks.envelope import build_envelope
@@ -52,7 +60,7 @@ from oms_webhooks.sealing import unseal
 from oms_webhooks.sender import AttemptResult, SendOptions, send
 from oms_webhooks.settings import get_settings
 from oms_webhooks.signing import signature_headers
-from oms_webhooks.tables import AttemptModel, DeliveryModel, EventPayloadModel, SubscriptionModel
+from oms_webhooks.tables import DeliveryModel, EventPayloadModel, SubscriptionModel
 
 OutcomeKind = Literal[
     "delivered", "retry", "failed", "cancelled", "skipped", "not_due", "held", "divert"
@@ -380,19 +388,13 @@ def record(
     delivery, subscription = prepared.delivery, prepared.subscription
     number = int(delivery.attempt_count)
     expires = deliveries.expires_at()  # kept a retention after its last attempt
-    AttemptModel(
-        delivery.pk,
-        f"attempt#{number:04d}",
-        at=result.at,
-        response_http_status=result.status_code,
-        error=result.error,
-        response_time=result.response_time_ms,
-        response_content=result.response_excerpt or None,
-        expires_at=expires,
-    ).save()
+    _move_previous_attempt(delivery, expires)
     counted = number - int(delivery.manual_count or 0) - int(delivery.attempts_before_reopen or 0)
     retries_used = max(0, counted - 1)
     actions: list[Any] = [
+        # The attempt itself lives on the delivery item until the next one.
+        DeliveryModel.last_attempt.set(number),
+        DeliveryModel.attempt_at.set(result.at),
         DeliveryModel.retry_count.set(retries_used),
         DeliveryModel.lease_until.remove(),
         DeliveryModel.lease_manual.remove(),
@@ -435,6 +437,22 @@ def record(
     if delivery.status in (deliveries.DELIVERED, deliveries.FAILED):
         outcome = replace(outcome, notices=(_ended(prepared, result, number),))
     return _with_health(outcome, subscription, result, manual=manual)
+
+
+def _move_previous_attempt(delivery: DeliveryModel, expires: datetime) -> None:
+    """Write the attempt the delivery item holds to its own attempt item (before it is replaced).
+
+    The first attempt of a delivery writes no attempt item (one write unit
+    fewer per delivery); each later one moves its predecessor out first, so
+    every attempt stays in the delivery log (``delivery_log.attempts_of``).
+    Idempotent: a record that stops after this write moves the same attempt
+    again next time.
+    """
+    previous = delivery_log.on_delivery(delivery)
+    if previous is None:
+        return
+    previous.expires_at = expires
+    previous.save()
 
 
 def _ended(

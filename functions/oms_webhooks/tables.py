@@ -29,7 +29,10 @@ Layout:
   (``pk`` = ``event#<event id>``, ``sk`` = ``payload``). GSI ``by-tenant``
   (hash ``log_tenant``, range ``log_sort`` = ``<created ISO>#<uuid>``) serves
   the delivery log newest first; only delivery items carry ``log_tenant``,
-  and it copies only what the log's list shows (the claim never writes it).
+  and it copies only what never changes after creation (no attempt writes it).
+  The latest attempt lives on the delivery item itself (``last_attempt``,
+  ``attempt_at`` and the response fields); an earlier one moves to its own
+  attempt item when the next one is recorded.
   Circuit breaker keys live here too (``pk`` = ``target#...``,
   :class:`TargetStateModel`), expiring a day after their last change.
 * ``tokens``: hash ``token_hash`` (SHA-256 hex of the token; the token itself
@@ -193,24 +196,20 @@ class TokenModel(Model):
     by_token_id = TokenById()
 
 
-#: The attributes the delivery log's list shows and filters on
-#: (``delivery_log.to_resource``): the only ones its index copies. An update
-#: that sets none of them (the dispatcher's claim: attempt count, lease, next
-#: attempt) writes the delivery item alone, not its index copy (DynamoDB
-#: charges an index write only when a projected attribute or a key changes).
+#: What the delivery log's index copies: the attributes of a delivery that
+#: never change after its creation, which the list filters on
+#: (``delivery_log.list_deliveries``). Its mutable attributes (status, the
+#: last attempt's answer, the dispatcher's count, lease and next attempt)
+#: stay out, so neither the claim nor the record of an attempt writes the
+#: index copy (DynamoDB charges an index write only when a projected
+#: attribute or a key changes): the index is written once per delivery, at
+#: its creation. The list reads the page's items from the table for the rest.
 DELIVERY_LOG_ATTRIBUTES = (
     "tenant",
     "subscription_id",
     "event_type",
     "event_id",
-    "status",
-    "retry_count",
-    "response_http_status",
-    "response_content",
-    "response_time",
-    "error",
     "created_date",
-    "modified_date",
 )
 
 
@@ -262,6 +261,12 @@ class DeliveryModel(Model):
     response_time = NumberAttribute(null=True)
     #: The last attempt's error (timeout, refused...), None after an HTTP answer.
     error = UnicodeAttribute(null=True)
+    #: The number of the attempt whose answer the delivery item holds (its
+    #: response fields and ``attempt_at``); None before the first one is
+    #: recorded, or for an item recorded before attempts lived here.
+    last_attempt = NumberAttribute(null=True)
+    #: When that attempt was made.
+    attempt_at = UTCDateTimeAttribute(null=True)
     created_date = UTCDateTimeAttribute()
     modified_date = UTCDateTimeAttribute()
     expires_at = TTLAttribute(null=True)
@@ -271,7 +276,12 @@ class DeliveryModel(Model):
 
 
 class AttemptModel(Model):
-    """One attempt of a delivery (``sk`` = ``attempt#NNNN``); shares the deliveries table."""
+    """An earlier attempt of a delivery (``sk`` = ``attempt#NNNN``); shares the deliveries table.
+
+    The latest attempt is on the delivery item (:class:`DeliveryModel`
+    ``last_attempt``); recording the next one writes it here first
+    (``delivery_log.attempts_of`` lists both).
+    """
 
     class Meta:
         table_name = "oms-webhooks-deliveries"
