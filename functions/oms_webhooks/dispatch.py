@@ -126,31 +126,71 @@ def _cancel(delivery: DeliveryModel, reason: str) -> Outcome:
     return Outcome("cancelled", delivery.pk, detail=reason)
 
 
-def prepare(uid: str, *, now: float | None = None, detail: str | None = None) -> Prepared | Outcome:
+def carried(uid: str, known: delivery_message.Known) -> DeliveryModel:
+    """Delivery ``uid`` as its message knows it, before it is read (:func:`is_carried`).
+
+    Only what never changes is set; :func:`claim` fills in the rest from
+    its conditional update, and :func:`loaded` reads it where needed first.
+    """
+    return DeliveryModel(
+        uid,
+        "delivery",
+        tenant=known.tenant,
+        subscription_id=known.subscription_id,
+        event_type=known.event_type,
+        event_id=known.event_id,
+        event_time=known.event_time,
+    )
+
+
+def is_carried(delivery: DeliveryModel) -> bool:
+    """Whether ``delivery`` was built from its message and not read yet (no creation date)."""
+    return delivery.created_date is None
+
+
+def loaded(delivery: DeliveryModel) -> DeliveryModel | None:
+    """``delivery`` as stored (read if it was only carried); None if it is gone."""
+    return deliveries.get_delivery(delivery.pk) if is_carried(delivery) else delivery
+
+
+def prepare(
+    uid: str,
+    *,
+    now: float | None = None,
+    detail: str | None = None,
+    known: delivery_message.Known | None = None,
+) -> Prepared | Outcome:
     """Load delivery ``uid`` and check that an attempt is due now (Unix seconds).
 
     ``detail``: the event's Detail as the delivery message carried it
     (:mod:`oms_webhooks.delivery_message`); without it the payload item is read.
+    ``known``: the delivery's unchanging fields as the message carried them:
+    the delivery is then not read here, and whether it is still pending and
+    due is the claim's condition (:func:`claim`).
     """
     now = time.time() if now is None else now
-    delivery = deliveries.get_delivery(uid)
-    if delivery is None:
-        return Outcome("skipped", uid, detail="no such delivery (expired or never created)")
-    if delivery.status in deliveries.FINAL_STATES:
-        return Outcome("skipped", uid, detail=f"delivery already {delivery.status}")
-    due = float(delivery.next_attempt_at or 0)
-    if due - now > DUE_SLACK_SECONDS:
-        return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
+    if known is not None:
+        delivery = carried(uid, known)
+    else:
+        read = deliveries.get_delivery(uid)
+        if read is None:
+            return Outcome("skipped", uid, detail="no such delivery (expired or never created)")
+        delivery = read
+        if delivery.status in deliveries.FINAL_STATES:
+            return Outcome("skipped", uid, detail=f"delivery already {delivery.status}")
+        due = float(delivery.next_attempt_at or 0)
+        if due - now > DUE_SLACK_SECONDS:
+            return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
     try:
         # Strongly consistent: an unsubscribe or deactivation is honoured at once.
         subscription = SubscriptionModel.get(
             delivery.tenant, delivery.subscription_id, consistent_read=True
         )
     except SubscriptionModel.DoesNotExist:
-        return _cancel(delivery, "subscription deleted")
+        return _cancel_loaded(delivery, "subscription deleted")
     if not subscription.is_active:
-        return _cancel(delivery, "subscription inactive")
-    if deliveries.opened_before(delivery, subscription.deactivated_at):
+        return _cancel_loaded(delivery, "subscription inactive")
+    if not is_carried(delivery) and deliveries.opened_before(delivery, subscription.deactivated_at):
         # DESIGN §10: re-activating never resumes what was pending before.
         return _cancel(delivery, "opened before the subscription was last deactivated")
     payload: EventPayloadModel | None
@@ -167,6 +207,14 @@ def prepare(uid: str, *, now: float | None = None, detail: str | None = None) ->
     if payload is None:
         return _finish_failed(delivery, "event payload expired")
     return Prepared(delivery, subscription, payload)
+
+
+def _cancel_loaded(delivery: DeliveryModel, reason: str) -> Outcome:
+    """:func:`_cancel`, reading a carried delivery first (skipped if gone or final)."""
+    stored = loaded(delivery)
+    if stored is None or stored.status in deliveries.FINAL_STATES:
+        return Outcome("skipped", delivery.pk, detail="delivery finished or gone")
+    return _cancel(stored, reason)
 
 
 def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
@@ -212,22 +260,70 @@ def claim(prepared: Prepared, *, manual: bool = False, lease_seconds: float = 0.
     delivery = prepared.delivery
     now = time.time()
     ends = int(now + lease_seconds) + 1
+    free = DeliveryModel.lease_until.does_not_exist() | (DeliveryModel.lease_until < int(now))
+    if not manual:
+        return _claim_due(prepared, now=now, ends=ends, free=free)
     actions: list[Any] = [
         DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
         DeliveryModel.lease_until.set(ends),
         DeliveryModel.lease_manual.set(manual),
+        DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1),
     ]
-    if manual:
-        actions.append(DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1))
-    else:
-        actions.append(DeliveryModel.next_attempt_at.set(ends))
-    free = DeliveryModel.lease_until.does_not_exist() | (DeliveryModel.lease_until < int(now))
     try:
         delivery.update(actions=actions, condition=free)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
+    return True
+
+
+def _claim_due(prepared: Prepared, *, now: float, ends: int, free: Any) -> bool:
+    """An automatic attempt's claim: one conditional update that also reads the delivery.
+
+    The condition is what :func:`prepare` checks on a delivery it read
+    (still ``pending``, its countdown over, no live lease), so a delivery
+    that was only carried by its message (:func:`carried`) is claimed
+    without a read first: the update returns the whole item, which the
+    attempt and its record use (README "Design notes": one call fewer per
+    attempt). No version condition: the attempt count is an atomic ``ADD``.
+    A delivery opened before its subscription's last deactivation is
+    cancelled here (DESIGN §10) and the claim lost.
+    """
+    delivery = prepared.delivery
+    was_carried = is_carried(delivery)
+    if was_carried:
+        delivery.version = 0  # the update ADDs 1 to the stored version; no condition on it
+    actions: list[Any] = [
+        DeliveryModel.attempt_count.add(1),
+        DeliveryModel.lease_until.set(ends),
+        DeliveryModel.lease_manual.set(False),
+        DeliveryModel.next_attempt_at.set(ends),
+    ]
+    due = DeliveryModel.next_attempt_at.does_not_exist() | (
+        DeliveryModel.next_attempt_at <= int(now + DUE_SLACK_SECONDS)
+    )
+    condition = DeliveryModel.pk.exists() & (DeliveryModel.status == deliveries.PENDING) & due
+    try:
+        delivery.update(actions=actions, condition=condition & free, add_version_condition=False)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    subscription = prepared.subscription
+    if (delivery.tenant, delivery.subscription_id) != (subscription.tenant, subscription.id):
+        raise MalformedMessage("the message's delivery does not match its subscription")
+    if was_carried and deliveries.opened_before(delivery, subscription.deactivated_at):
+        # DESIGN §10: re-activating never resumes what was pending before.
+        delivery.update(
+            actions=[
+                DeliveryModel.status.set(deliveries.CANCELLED),
+                DeliveryModel.lease_until.remove(),
+                DeliveryModel.lease_manual.remove(),
+                DeliveryModel.modified_date.set(datetime.now(UTC)),
+            ]
+        )
+        return False
     return True
 
 
@@ -263,8 +359,13 @@ def after_lost_claim(uid: str, *, now: float | None = None) -> Outcome | None:
         wait = min(lease - now, MANUAL_HOLD_SECONDS)
         delay = wait + random.uniform(0.0, LEASE_JITTER_SECONDS)  # noqa: S311 - jitter
         return Outcome("not_due", uid, delay=delay, detail="a manual resend is in progress")
-    if lease <= now and float(delivery.next_attempt_at or 0) - now <= DUE_SLACK_SECONDS:
+    due = float(delivery.next_attempt_at or 0)
+    if lease <= now and due - now <= DUE_SLACK_SECONDS:
         return None
+    if lease <= now:
+        # Early for its countdown (a hop past SQS's 12-hour cap, DESIGN §5),
+        # as prepare() finds when it reads the delivery before the claim.
+        return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
     return Outcome("skipped", uid, detail="another copy of the message holds this attempt")
 
 
@@ -619,10 +720,13 @@ def dispatch(
     *,
     detail: str | None = None,
     lane: Lane = "main",
+    known: delivery_message.Known | None = None,
 ) -> Outcome:
     """Handle one delivery message end to end (prepare, gate, claim, attempt, record).
 
-    ``detail``: the event's Detail if the message carried it (no payload read).
+    ``detail``: the event's Detail if the message carried it (no payload read);
+    ``known``: the delivery's unchanging fields if it carried them (the
+    claim reads the delivery, :func:`prepare`).
 
     The gate (DESIGN §9): a delivery whose target's circuit breaker is open
     is ``held`` (no attempt, no retry used, still pending; ``failed`` once
@@ -633,7 +737,7 @@ def dispatch(
     A lost claim is settled by :func:`after_lost_claim`.
     """
     for _ in range(_CLAIM_ROUNDS):
-        prepared = prepare(uid, detail=detail)
+        prepared = prepare(uid, detail=detail, known=known)
         if isinstance(prepared, Outcome):
             return prepared
         keys = breaker.keys_for(prepared.subscription.target_url, prepared.delivery.tenant)
@@ -681,7 +785,10 @@ def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys
 def _held(prepared: Prepared, verdict: breaker.Verdict, *, now: float | None = None) -> Outcome:
     """A delivery behind an open circuit: hold it, or end it once held past its retention."""
     now = time.time() if now is None else now
-    delivery = prepared.delivery
+    stored = loaded(prepared.delivery)
+    if stored is None or stored.status in deliveries.FINAL_STATES:
+        return Outcome("skipped", prepared.delivery.pk, detail="delivery finished or gone")
+    delivery = stored
     give_up = (
         delivery.created_date.timestamp()
         + get_settings().delivery_retention_seconds

@@ -249,12 +249,18 @@ def matching_subscriptions(event_type: str) -> Iterable[SubscriptionModel]:
 
 
 def _send_batches(
-    sqs: Any, queue_url: str, uuids: Sequence[str], detail_json: str | None = None
+    sqs: Any,
+    queue_url: str,
+    uuids: Sequence[str],
+    detail_json: str | None = None,
+    known: Sequence[delivery_message.Known | None] | None = None,
 ) -> int:
-    """Send one delivery message per uuid, carrying the event's Detail when it fits."""
+    """Send one delivery message per uuid, carrying the event's Detail when it fits,
+    and the delivery's unchanging fields (``known``, in the order of ``uuids``)."""
     sent = 0
+    knowns = list(known) if known is not None else [None] * len(uuids)
     for bodies in delivery_message.batches(
-        [delivery_message.encode(u, detail_json) for u in uuids]
+        [delivery_message.encode(u, detail_json, k) for u, k in zip(uuids, knowns, strict=True)]
     ):
         entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies)]
         for _ in range(_SEND_TRIES):
@@ -283,6 +289,7 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
     store_payload(event.event_id, event.event_type, event.time, event.detail_json)
     matched = created = 0
     pending: list[str] = []
+    known: list[delivery_message.Known | None] = []
 
     def create(subscription: SubscriptionModel) -> tuple[DeliveryModel, bool]:
         return create_delivery(
@@ -306,5 +313,14 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
         # crashed run never sent: send it (the dispatcher drops duplicates).
         if is_new or (delivery.status == PENDING and not delivery.attempt_count):
             pending.append(delivery.pk)
-    sent = _send_batches(sqs, queue_url, pending, event.detail_json)
+            known.append(
+                delivery_message.Known(
+                    delivery.tenant,
+                    delivery.subscription_id,
+                    delivery.event_type,
+                    delivery.event_id,
+                    delivery.event_time,
+                )
+            )
+    sent = _send_batches(sqs, queue_url, pending, event.detail_json, known)
     return FanOutResult(event.event_id, matched, created, sent, filtered_out, tuple(failures))

@@ -54,3 +54,31 @@ def test_batches_keep_to_ten_entries_and_256_kib() -> None:
     assert all(sum(len(b.encode()) for b in g) <= dm.BATCH_MAX_BYTES for g in groups)
     assert all(len(g) <= dm.BATCH_MAX_ENTRIES for g in groups)
     assert list(dm.batches([])) == []
+
+
+KNOWN = dm.Known("tenant-a", "sub-1", "package.created", "event-1", "2026-12-01T10:00:00Z")
+
+
+def test_what_never_changes_about_a_delivery_travels_with_it() -> None:
+    message = dm.decode(dm.encode(UID, "{}", KNOWN))
+    assert message == dm.DeliveryMessage(UID, "{}", KNOWN)
+    assert dm.decode(dm.encode(UID, None, KNOWN)) == dm.DeliveryMessage(UID, None, KNOWN)
+    # an event without a time (EventBridge fills it in; an empty string is kept)
+    untimed = dm.Known("t", "s", "package.created", "e", "")
+    assert dm.decode(dm.encode(UID, None, untimed)).known == untimed
+
+
+@pytest.mark.parametrize(
+    "known",
+    [
+        {"tenant": "t"},
+        ["t", "s", "package.created", "e"],
+        ["t", "s", "package.created", "e", "time", "extra"],
+        ["", "s", "package.created", "e", "time"],
+        ["t", 1, "package.created", "e", "time"],
+        ["t", "s", "package.created", "e", None],
+    ],
+)
+def test_a_malformed_known_is_refused(known: object) -> None:
+    with pytest.raises(dm.MalformedMessage):
+        dm.decode(json.dumps({"delivery": UID, "known": known}))

@@ -83,6 +83,7 @@ def _handle(
         limiter,
         detail=message.detail,
         lane=lane if settings.delivery_slow_queue_url else "slow",
+        known=message.known,
     )
     extra: dict[str, Any] = {
         "delivery_uuid": uid,
