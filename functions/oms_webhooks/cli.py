@@ -195,6 +195,7 @@ def _state_lines(stack: LocalStack) -> list[str]:
         return ["  State:         not kept (gone at stop)"]
     resumed = (
         f"; resumed {stack.restored_items} items, {stack.resumed_deliveries} pending deliveries"
+        + (f", {stack.requeued_events} events to route" if stack.requeued_events else "")
         if stack.restored_items
         else "; started empty"
     )

@@ -9,6 +9,7 @@ Everything stays on 127.0.0.1; the partner is a real HTTP receiver.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from oms_webhooks.receiver import check_standard, check_whisperer
 from tests.functional.helpers import wait_until
@@ -136,3 +138,40 @@ def test_a_restart_keeps_pending_retries_secrets_tokens_and_survives_kill_9(
 
 def _results(body: Any) -> list[Any]:
     return list(body["results"] if isinstance(body, dict) else body)
+
+
+def test_events_not_yet_routed_survive_a_kill_9_of_the_whole_stack(
+    state_dir: Path, stacks: list[RunningStack]
+) -> None:
+    marker = uuid.uuid4().hex
+    with Receiver() as receiver:
+        # GIVEN a stack with a subscription, whose router is frozen (SIGSTOP),
+        # and three events the bus accepted into the ingress queue meanwhile
+        first = start_stack(state_dir)
+        stacks.append(first)
+        created = first.api().post(
+            f"{first.api_url}/whisperer/hooks/",
+            json={"event_type": "package.created", "target_url": receiver.url("/hook")},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert created.status_code == 201, created.text
+        aws_pid = int(
+            requests.post(f"{first.aws_url}/_oms_local/stats", timeout=HTTP_TIMEOUT).json()["pid"]
+        )
+        first.proc.send_signal(signal.SIGSTOP)
+        for n in range(3):
+            first.cli("publish", "package.created", "--data", json.dumps({"m": marker, "n": n}))
+        # ... and journalled by a snapshot (every 2 s)
+        wait_until(lambda: (state_dir / "tables.jsonl").read_text().count(marker) >= 3, timeout=30)
+        assert not receiver.requests
+        # WHEN every process of the stack is killed with SIGKILL (no clean stop, no drain)
+        os.kill(aws_pid, signal.SIGKILL)
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        # THEN a restart queues the three events again and delivers each of them
+        second = start_stack(state_dir)
+        stacks.append(second)
+        assert "3 events to route" in second.output, second.output
+        arrived = receiver.wait_for(3, timeout=60)
+        assert sorted(json.loads(r.body)["payload"]["n"] for r in arrived) == [0, 1, 2]
+        assert stop_stack(second) == 0

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from oms_webhooks.local.persistence import LocalState
+from oms_webhooks.resources import INGRESS_QUEUE
 
 REGION = "us-east-1"
 
@@ -142,3 +143,49 @@ def test_fresh_starts_empty(dynamodb: Any, tmp_path: Path) -> None:
     _empty(dynamodb)
     assert LocalState(tmp_path, fresh=True).load_tables() == 0
     assert dynamodb.scan(TableName="things")["Items"] == []
+
+
+def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
+    dynamodb: Any, tmp_path: Path
+) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
+    state = LocalState(tmp_path)
+    state.load_tables()
+    state.start()
+    try:
+        # GIVEN three events accepted into the ingress queue, one routed (deleted)
+        # and one received but not yet deleted (in flight)
+        for n in range(3):
+            sqs.send_message(
+                QueueUrl=url,
+                MessageBody=json.dumps({"event": n}),
+                MessageAttributes={"kind": {"DataType": "String", "StringValue": f"k{n}"}},
+            )
+        assert state.snapshot() == 3
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        routed, in_flight = received["Messages"]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=routed["ReceiptHandle"])
+        assert state.snapshot() == 1  # the deletion
+        assert state.snapshot() == 0  # nothing changed since
+    finally:
+        state._stopping.set()  # a crash: no clean stop, no drain
+    # WHEN moto restarts empty and the journal is loaded
+    sqs.delete_queue(QueueUrl=url)
+    url = sqs.create_queue(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
+    restarted = LocalState(tmp_path)
+    restarted.load_tables()
+    # THEN the two events not routed are in the queue again, with their attributes
+    assert restarted.requeued == 2
+    again = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    sent = {json.dumps({"event": n}) for n in range(3)}
+    assert sorted(m["Body"] for m in again) == sorted(sent - {routed["Body"]})
+    assert in_flight["Body"] in {m["Body"] for m in again}
+    for message in again:
+        kind = message["MessageAttributes"]["kind"]["StringValue"]
+        assert kind == f"k{json.loads(message['Body'])['event']}"
+    # AND the compacted journal holds exactly them (a second restart finds the same two)
+    (line,) = _lines(restarted)
+    assert line["full"] and len(line["queues"][INGRESS_QUEUE.name]["put"]) == 2

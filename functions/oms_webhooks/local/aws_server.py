@@ -7,7 +7,8 @@ the local stack calls (POST, JSON answers):
 
 * ``state/restore-keys`` → ``{"keys": n}``: re-create the saved KMS keys
   (before provisioning);
-* ``state/load`` → ``{"items": n}``: load the saved tables (after provisioning);
+* ``state/load`` → ``{"items": n, "events": m}``: load the saved tables and
+  send the saved ingress messages (events not yet routed) again (after provisioning);
 * ``state/start``: track writes, snapshot every few seconds, save the keys;
 * ``state/snapshot`` → ``{"items": n}``; ``state/stop``: the last snapshot;
 * ``stats`` → ``{"pid", "cpu_s", "requests"}``: this process's CPU seconds
@@ -95,7 +96,8 @@ class AwsApp:
         if operation == "state/restore-keys":
             return {"keys": state.restore_keys()}
         if operation == "state/load":
-            return {"items": state.load_tables()}
+            items = state.load_tables()
+            return {"items": items, "events": state.requeued}
         if operation == "state/start":
             state.start()
             return {"keys": state.save_keys()}

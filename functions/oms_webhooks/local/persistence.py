@@ -24,17 +24,30 @@ It runs in the process that holds moto's backends (the local AWS server,
   material before provisioning, which then finds the alias and creates no
   new key.
 
-What is *not* kept here, and how the local stack covers it
-(:class:`~oms_webhooks.local.stack.LocalStack`): SQS messages. Events
-accepted by the bus but not yet routed are drained through the router at a
-clean stop; delivery messages are re-created at start from the pending
-delivery records, each with its due time.
+* **events accepted by the bus but not yet routed**: the messages of the
+  kept queues (:data:`KEPT_QUEUES`: the ingress queue) go into the same
+  journal lines as the tables: each snapshot compares the queue's message
+  ids with those already journalled and writes the new messages (body and
+  message attributes) and the ids that left the queue (deleted by the
+  router, moved to the DLQ, expired). At load they are sent to the queue
+  again (new message ids, receive count 0), so after a ``kill -9`` the
+  router routes them; one it had routed less than a snapshot before the
+  crash is routed again, which creates no second delivery (the router's
+  writes are idempotent, DESIGN §4). A clean stop still drains the ingress
+  queue through the router first (:class:`~oms_webhooks.local.stack.LocalStack`).
+
+What is *not* kept here, and how the local stack covers it: delivery
+messages; they are re-created at start from the pending delivery records,
+each with its due time.
 
 File layout under the state directory::
 
     tables.jsonl   {"v": 1, "at": <unix s>, "full": bool,
-                    "tables": {name: {"put": [item, ...], "delete": [key, ...]}}}
-                   one line per snapshot; items and keys in DynamoDB's wire JSON
+                    "tables": {name: {"put": [item, ...], "delete": [key, ...]}},
+                    "queues": {name: {"put": [{"id", "body", "attributes"}, ...],
+                                      "delete": [id, ...]}}}
+                   one line per snapshot; items and keys in DynamoDB's wire JSON,
+                   message attributes in SQS's (string and number values only)
     kms.json       {"v": 1, "keys": [{"id", "material" (base64), "description",
                                       "aliases": [...]}]}
 """
@@ -53,6 +66,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from oms_webhooks.resources import INGRESS_QUEUE
+
 logger = logging.getLogger(__name__)
 
 #: moto's default account and the local stack's region (DESIGN §6).
@@ -64,6 +79,8 @@ SNAPSHOT_SECONDS = 2.0
 COMPACT_FACTOR = 4
 #: ... and at least this large, in bytes.
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
+#: Queues whose messages are journalled: events accepted by the bus, not yet routed.
+KEPT_QUEUES: tuple[str, ...] = (INGRESS_QUEUE.name,)
 TABLES_FILE = "tables.jsonl"
 KMS_FILE = "kms.json"
 FORMAT_VERSION = 1
@@ -93,6 +110,16 @@ def _key_of(table: Any, attributes: dict[str, Any]) -> str:
     """The key attributes of ``attributes`` on ``table`` as sorted JSON (the dirty-set key)."""
     names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
     return json.dumps({n: attributes[n] for n in names if n in attributes}, sort_keys=True)
+
+
+def _message_json(message: Any) -> dict[str, Any]:
+    """A moto SQS ``Message`` as ``{"id", "body", "attributes"}`` (binary attributes left out)."""
+    attributes = {
+        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue")}
+        for name, value in dict(message.message_attributes).items()
+        if isinstance(value, dict) and "StringValue" in value
+    }
+    return {"id": message.id, "body": message.body, "attributes": attributes}
 
 
 class _Tracker:
@@ -166,6 +193,7 @@ class LocalState:
         fresh: start empty: remove what a previous run left there.
         account_id, region: the moto backends kept (moto's default account, us-east-1).
         snapshot_seconds: the interval of :meth:`start`'s snapshots.
+        kept_queues: the SQS queues whose messages are journalled too.
     """
 
     def __init__(
@@ -176,8 +204,10 @@ class LocalState:
         account_id: str = ACCOUNT_ID,
         region: str = REGION,
         snapshot_seconds: float = SNAPSHOT_SECONDS,
+        kept_queues: tuple[str, ...] = KEPT_QUEUES,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.kept_queues = kept_queues
         self.account_id = account_id
         self.region = region
         self.snapshot_seconds = snapshot_seconds
@@ -191,6 +221,10 @@ class LocalState:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._compacted_bytes = 0
+        #: Per kept queue, the ids of its messages the journal holds.
+        self._journalled: dict[str, set[str]] = {}
+        #: Messages of the kept queues sent again by :meth:`load_tables`.
+        self.requeued = 0
 
     @property
     def tables_path(self) -> Path:
@@ -208,6 +242,33 @@ class LocalState:
         from moto.dynamodb.models import dynamodb_backends
 
         return dynamodb_backends[self.account_id][self.region]
+
+    def _sqs(self) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[self.account_id][self.region]
+
+    def _kept_messages(self) -> dict[str, dict[str, Any]]:
+        """Per kept queue that exists, its messages by id (a copy: pollers run meanwhile)."""
+        queues = self._sqs().queues
+        found: dict[str, dict[str, Any]] = {}
+        for name in self.kept_queues:
+            queue = queues.get(name)
+            if queue is not None:
+                found[name] = {message.id: message for message in list(queue._messages)}
+        return found
+
+    def _queue_changes(self) -> dict[str, dict[str, list[Any]]]:
+        """The kept queues' messages added and removed since the journal last saw them."""
+        changes: dict[str, dict[str, list[Any]]] = {}
+        for name, messages in self._kept_messages().items():
+            known = self._journalled.get(name, set())
+            added = [_message_json(messages[i]) for i in messages.keys() - known]
+            removed = sorted(known - messages.keys())
+            if added or removed:
+                changes[name] = {"put": added, "delete": removed}
+            self._journalled[name] = set(messages)
+        return changes
 
     def _kms(self) -> Any:
         from moto.kms.models import kms_backends
@@ -267,16 +328,27 @@ class LocalState:
     # -- tables -------------------------------------------------------------
 
     def load_tables(self) -> int:
-        """Replay ``tables.jsonl`` into moto's tables, then compact it; return the items loaded.
+        """Replay ``tables.jsonl`` into moto's tables and queues, then compact it.
 
-        Call once the tables exist (after provisioning). A table of the file
-        that does not exist (any more) is skipped with a warning; a last line
-        cut short by a crash is ignored.
+        Call once the tables and queues exist (after provisioning). A table or
+        queue of the file that does not exist (any more) is skipped with a
+        warning; a last line cut short by a crash is ignored. The kept queues'
+        messages are sent again (:attr:`requeued` says how many).
+
+        Returns:
+            the items loaded into the tables.
         """
         state: dict[str, dict[str, dict[str, Any]]] = {}
+        queued: dict[str, dict[str, dict[str, Any]]] = {}
         for snapshot in self._read_journal():
             if snapshot.get("full"):
-                state = {}
+                state, queued = {}, {}
+            for queue_name, changes in snapshot.get("queues", {}).items():
+                messages = queued.setdefault(queue_name, {})
+                for message_id in changes.get("delete", []):
+                    messages.pop(message_id, None)
+                for message in changes.get("put", []):
+                    messages[message["id"]] = message
             for table_name, changes in snapshot.get("tables", {}).items():
                 items = state.setdefault(table_name, {})
                 for key in changes.get("delete", []):
@@ -296,8 +368,28 @@ class LocalState:
             for item in items.values():
                 table.put_item(item)
                 loaded += 1
+        self.requeued = self._requeue(queued)
         self.compact()
         return loaded
+
+    def _requeue(self, queued: dict[str, dict[str, dict[str, Any]]]) -> int:
+        """Send the journalled messages of the kept queues again; return how many."""
+        sqs = self._sqs()
+        sent = 0
+        for queue_name, messages in queued.items():
+            if queue_name not in sqs.queues:
+                logger.warning(
+                    "state: queue %s no longer exists; its messages are skipped", queue_name
+                )
+                continue
+            for message in messages.values():
+                sqs.send_message(
+                    queue_name,
+                    message["body"],
+                    message_attributes=message.get("attributes") or None,
+                )
+                sent += 1
+        return sent
 
     def _journal_key(self, table_name: str, item: dict[str, Any]) -> str:
         try:
@@ -322,22 +414,33 @@ class LocalState:
                     logger.warning("state: snapshot %d is unreadable; ignored", number)
 
     def compact(self) -> None:
-        """Rewrite ``tables.jsonl`` as one full snapshot of the tables (atomically)."""
+        """Rewrite ``tables.jsonl`` as one full snapshot of tables and kept queues (atomically)."""
         with self._write_lock:
             self._tracker.take()
             backend = self._dynamodb()
             tables: dict[str, Any] = {}
             for name, table in list(backend.tables.items()):
                 tables[name] = {"put": [_item_json(item) for item in _items_of(table)]}
-            line = _line({"v": FORMAT_VERSION, "at": time.time(), "full": True, "tables": tables})
+            self._journalled = {}
+            queues = self._queue_changes()
+            line = _line(
+                {
+                    "v": FORMAT_VERSION,
+                    "at": time.time(),
+                    "full": True,
+                    "tables": tables,
+                    "queues": queues,
+                }
+            )
             _write_atomically(self.tables_path, line, mode=0o600)
             self._compacted_bytes = len(line)
 
     def snapshot(self) -> int:
-        """Append what changed since the last snapshot; return the items written."""
+        """Append what changed since the last snapshot; return the items and messages written."""
         with self._write_lock:
             dirty = self._tracker.take()
-            if not dirty:
+            queues = self._queue_changes()
+            if not dirty and not queues:
                 return 0
             backend = self._dynamodb()
             tables: dict[str, dict[str, list[Any]]] = {}
@@ -358,13 +461,22 @@ class LocalState:
                 except Exception:
                     logger.warning("state: table %s is gone; change not kept", table_name)
             self._tracker.give_back(retry)
-            line = _line({"v": FORMAT_VERSION, "at": time.time(), "full": False, "tables": tables})
+            line = _line(
+                {
+                    "v": FORMAT_VERSION,
+                    "at": time.time(),
+                    "full": False,
+                    "tables": tables,
+                    "queues": queues,
+                }
+            )
             with self.tables_path.open("ab") as handle:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())
             size = self.tables_path.stat().st_size
             written = len(dirty) - len(retry)
+            written += sum(len(c["put"]) + len(c["delete"]) for c in queues.values())
         if size > max(COMPACT_MIN_BYTES, COMPACT_FACTOR * self._compacted_bytes):
             self.compact()
         return written
@@ -426,6 +538,7 @@ def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
 
 
 __all__ = [
+    "KEPT_QUEUES",
     "KMS_FILE",
     "SNAPSHOT_SECONDS",
     "TABLES_FILE",

@@ -15,7 +15,8 @@
    (``OMS_WEBHOOKS_DELIVERY_QUEUE_URL``, exported to the process environment
    for the router; :func:`~oms_webhooks.local.provision.provisioned_environ`)
    and the development token (tenant ``dev``, ``$OMS_WEBHOOKS_DEV_TOKEN`` if set);
-   With a ``state_dir``: the saved tables are loaded, snapshots start
+   With a ``state_dir``: the saved tables are loaded, the events the bus had
+   accepted but the router not yet taken are queued again, snapshots start
    (every 2 s), and every pending delivery gets its message back
    (:func:`resume_pending_deliveries`);
 4. the background workers (:data:`WORKER_FACTORIES`): SQS pollers feeding
@@ -299,6 +300,8 @@ class LocalStack:
         self.restored_items = 0
         self.resumed_deliveries = 0
         self.resumed_recoveries = 0
+        #: Events accepted by the bus but not routed at the last stop, queued again.
+        self.requeued_events = 0
         self._api_port = api_port
         self._aws_port = aws_port
         self._dev_token = dev_token
@@ -368,7 +371,9 @@ class LocalStack:
                 self._control("state/restore-keys")
             self.provision()
             if self.state_dir is not None:
-                self.restored_items = int(self._control("state/load")["items"])
+                loaded = self._control("state/load")
+                self.restored_items = int(loaded["items"])
+                self.requeued_events = int(loaded.get("events", 0))
                 self._control("state/start")
                 self._state_started = True
                 self.resumed_deliveries = resume_pending_deliveries()
