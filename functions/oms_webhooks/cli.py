@@ -231,7 +231,8 @@ def _state_lines(stack: LocalStack) -> list[str]:
     type=click.IntRange(1, 64),
     default=DEFAULT_API_WORKERS,
     show_default=True,
-    help="API worker processes: requests served at once, each as one Lambda environment.",
+    help="API worker processes at start, each one Lambda environment serving one request "
+    "at a time; more start while all are busy (up to 16).",
 )
 def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool, api_workers: int) -> None:
     """Run the whole service on this machine until Ctrl-C or SIGTERM.

@@ -1,12 +1,14 @@
 """The local API serves requests at once, as several Lambda environments would (issue 12, item 6).
 
 ``oms-webhooks local`` runs as a process of its own with its API worker
-processes; a partner endpoint that takes seconds to answer a ping must not
-delay another tenant's request.
+processes; a partner endpoint that takes seconds to answer a ping, several
+pings to a silent one, or clients that send their request a byte at a time
+(slowloris, raw sockets) must not delay another tenant's request.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.functional.helpers import wait_until
 from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, start_stack, stop_stack
+from tests.raw_endpoints import RawEndpoint, silent
 from tests.receivers import Receiver, Response
 
 #: How long the slow partner takes to answer the ping, in seconds.
@@ -66,3 +70,112 @@ def test_a_slow_ping_never_delays_another_tenants_request(running: RunningStack)
         pinging.join(60)
         assert ping_answer and ping_answer[0].status_code == 200, ping_answer
         assert ping_answer[0].json()["response_status"] == 200
+
+
+def _subscribe(running: RunningStack, token: str, url: str) -> str:
+    created = running.api(token).post(
+        f"{running.api_url}/whisperer/hooks/",
+        json={"event_type": "package.created", "target_url": url},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+@pytest.fixture
+def patient_pings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningStack]:
+    """A stack (2 API workers) whose pings wait for an answer longer than any test."""
+    monkeypatch.setenv("OMS_WEBHOOKS_READ_TIMEOUT_SECONDS", "600")
+    stack = start_stack(tmp_path / "state", api_workers=2)
+    try:
+        yield stack
+    finally:
+        if stack.proc.poll() is None:
+            stop_stack(stack)
+        if stack.proc.poll() is None:
+            stack.proc.kill()
+
+
+def test_pings_to_a_silent_partner_never_delay_another_tenants_request(
+    patient_pings: RunningStack,
+) -> None:
+    running = patient_pings
+    tokens = [
+        running.cli("tokens", "create", "--tenant", name).splitlines()[-1]
+        for name in ("pinging-a", "pinging-b", "pinging-c", "patient-tenant")
+    ]
+    *pinging, patient = tokens
+    answers: list[requests.Response] = []
+    with RawEndpoint(silent) as partner:
+        # GIVEN three tenants subscribed to a partner that accepts and never answers
+        hooks = [(token, _subscribe(running, token, partner.url("/silent"))) for token in pinging]
+
+        def ping(token: str, hook: str) -> None:
+            answers.append(
+                running.api(token).post(
+                    f"{running.api_url}/whisperer/hooks/{hook}/ping/", timeout=120
+                )
+            )
+
+        # WHEN they ping it six times at once (three times the stack's 2 workers)
+        threads = [threading.Thread(target=ping, args=pair) for pair in hooks for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: partner.accepted >= len(threads), timeout=60)
+        # THEN another tenant's request is answered while every ping still waits
+        others = running.api(patient).get(
+            f"{running.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT
+        )
+        assert others.status_code == 200, others.text
+        assert not answers, "the other tenant's request waited for the silent partner's pings"
+    # (the partner closes its connections: the pings end)
+    for thread in threads:
+        thread.join(120)
+    assert len(answers) == len(threads)
+    assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
+
+
+def _slowloris(port: int) -> socket.socket:
+    """A connection that starts a request and sends the rest a byte at a time (never all)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /whisperer/hooks/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    return sock
+
+
+def test_slowloris_clients_cannot_starve_other_tenants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read deadline longer than the request's timeout: a worker held until
+    # the deadline would make the patient request time out.
+    monkeypatch.setenv("OMS_WEBHOOKS_LOCAL_API_READ_SECONDS", "60")
+    running = start_stack(tmp_path / "state", api_workers=2)
+    port = int(running.api_url.rsplit(":", 1)[1])
+    slow: list[socket.socket] = []
+    try:
+        # GIVEN four clients that send their request a byte at a time (twice the workers)
+        slow = [_slowloris(port) for _ in range(4)]
+        dripping = threading.Event()
+
+        def drip() -> None:
+            while not dripping.wait(0.5):
+                for sock in slow:
+                    sock.send(b"x")
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        # WHEN another tenant sends a request
+        answer = running.api().get(f"{running.api_url}/whisperer/hooks/", timeout=HTTP_TIMEOUT)
+        # THEN it is answered, while the slow clients are still connected
+        assert answer.status_code == 200, answer.text
+        for sock in slow:
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)  # b"" would mean the server closed it (deadline passed)
+        dripping.set()
+        dripper.join(5)
+    finally:
+        for sock in slow:
+            sock.close()
+        stop_stack(running)
+        if running.proc.poll() is None:
+            running.proc.kill()

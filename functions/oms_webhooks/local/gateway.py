@@ -15,8 +15,9 @@ answers imitate API Gateway's:
 * a body over the 10 MB payload limit → 413; a path outside the API's
   resources → 403 ``{"message": "Missing Authentication Token"}``;
 * a body that cannot be read (broken chunked encoding, shorter than its
-  ``Content-Length``) → 400; anything else going wrong in the gateway itself
-  → 500 ``{"message": "Internal server error"}`` (never an HTML page).
+  ``Content-Length``, not all there by the request's read deadline) → 400;
+  anything else going wrong in the gateway itself → 500
+  ``{"message": "Internal server error"}`` (never an HTML page).
 
 The gateway's own refusals (401, 403, 413, 400) have the API's error shape
 ``{"code", "detail", "errors"}`` (DESIGN §3); the 401, 403 and 413 bodies are
@@ -319,7 +320,7 @@ class LocalApiGateway:
             body = request.get_data(cache=True)
         except RequestEntityTooLarge:
             return _json_response(413, TOO_LARGE_BODY, request_id)
-        except HTTPException:  # ClientDisconnected: chunked encoding broken, body cut short
+        except (HTTPException, OSError):  # ClientDisconnected, or the read deadline passed
             return _json_response(400, BAD_REQUEST_BODY, request_id)
         if len(body) > self.max_payload_bytes:  # pragma: no cover - werkzeug enforces it
             return _json_response(413, TOO_LARGE_BODY, request_id)

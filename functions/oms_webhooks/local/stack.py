@@ -40,6 +40,7 @@ runs, and at most one should run per process.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -185,8 +186,68 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
+#: Seconds a client has to send a whole request (line, headers and body) once
+#: it starts one; then its connection is closed (slowloris clients cannot hold
+#: a worker). ``$OMS_WEBHOOKS_LOCAL_API_READ_SECONDS`` overrides it.
+REQUEST_READ_SECONDS = 10.0
+REQUEST_READ_SECONDS_ENV = "OMS_WEBHOOKS_LOCAL_API_READ_SECONDS"
+#: Seconds one write of an answer may wait for the client to read.
+RESPONSE_WRITE_SECONDS = 30.0
+
+
+def request_read_seconds() -> float:
+    """The request read deadline: ``$OMS_WEBHOOKS_LOCAL_API_READ_SECONDS`` (> 0), else 10 s."""
+    raw = os.environ.get(REQUEST_READ_SECONDS_ENV, "").strip()
+    value = float(raw) if raw else REQUEST_READ_SECONDS
+    if not value > 0:
+        raise ValueError(f"{REQUEST_READ_SECONDS_ENV} must be > 0, not {raw}")
+    return value
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reading side that raises TimeoutError once ``deadline`` has passed.
+
+    Each read waits at most until the deadline (``time.monotonic()`` seconds),
+    however the client spaces its bytes.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = time.monotonic() + REQUEST_READ_SECONDS
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request was not sent within its read deadline")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _TimedWriter(io.BufferedIOBase):
+    """A connection's writing side: each write waits at most :data:`RESPONSE_WRITE_SECONDS`."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._sock.settimeout(RESPONSE_WRITE_SECONDS)
+        self._sock.sendall(data)
+        return len(data)
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """werkzeug's request handler, quieter and JSON-speaking before WSGI too.
+
+    Each request must arrive whole within :func:`request_read_seconds` of its
+    first read (a per-read timeout would not stop a client sending one byte
+    every few seconds); past it the connection is closed, or a body still
+    missing answers 400.
 
     Requests are logged at DEBUG on this module's logger instead of werkzeug's
     INFO lines. Requests that http.server refuses before the WSGI app sees them
@@ -196,6 +257,23 @@ class QuietRequestHandler(WSGIRequestHandler):
     and headers, and get a JSON body in the API's error shape (DESIGN §3)
     instead of an HTML page.
     """
+
+    def setup(self) -> None:
+        """Wrap the connection in a deadline-bound reader and a timed writer.
+
+        (Instead of ``StreamRequestHandler.setup``'s ``makefile``, whose reads
+        have no overall deadline.)
+        """
+        self.connection = self.request
+        self._read_seconds = request_read_seconds()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+        self.wfile = _TimedWriter(self.connection)
+
+    def handle_one_request(self) -> None:
+        """Serve one request, whose line, headers and body have their own read deadline."""
+        self._reader.deadline = time.monotonic() + self._read_seconds
+        super().handle_one_request()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Log the request line (cut to 200 characters) and status at DEBUG.
@@ -264,9 +342,10 @@ class LocalStack:
         fresh: with ``state_dir``, start from an empty state.
         aws_process: serve moto from a process of its own
             (:mod:`oms_webhooks.local.aws_server`) instead of a thread of this one.
-        api_workers: serve the API from this many worker processes, each
-            one request at a time (:mod:`oms_webhooks.local.api_workers`;
-            ``oms-webhooks local`` runs 4); 0 serves it from threads of this
+        api_workers: serve the API from this many worker processes at start,
+            each one request at a time, more while all are busy
+            (:mod:`oms_webhooks.local.api_workers`; ``oms-webhooks local``
+            starts 4); 0 serves it from threads of this
             process, one request at a time (the tests' stacks, whose settings
             a test may change in this process).
 
@@ -704,9 +783,11 @@ __all__ = [
     "DEFAULT_AWS_PORT",
     "DEFAULT_STATE_DIR",
     "DEV_TENANT",
+    "REQUEST_READ_SECONDS",
     "WORKER_FACTORIES",
     "BackgroundWorker",
     "LocalStack",
+    "QuietRequestHandler",
     "StackError",
     "WorkerFactory",
     "apply_environ",
