@@ -18,6 +18,17 @@ queue's depth or the number of moto's services, not to the requests' work:
   attributes are computed once per call, the three counts in one walk at one
   instant, the retention read directly, and the visible messages listed in
   one walk at one instant.
+* **dispatching each request** (``BaseResponse.call_action``):
+  ``method_names_from_class`` lists the response class's methods with
+  ``inspect.getmembers`` on every request (~0.5 ms), and
+  ``camelcase_to_underscores`` converts the same few names again and again
+  (a dozen calls a request). The first is cached per class (classes do not
+  change while the server runs), the second per string (a pure function).
+* **SendMessage** reads ``queue.attributes`` only for its
+  ``ContentBasedDeduplication`` flag, and the attributes include the
+  approximate counts, a walk over every message of the queue: a deep
+  ingress queue made each send slower. Inside ``send_message`` the counts
+  are left out of that read (nothing there reads them).
 * **EventBridge targets**: every ``PutEvents`` entry routed to a target
   parses the same eight JSONPath expressions of moto's default input
   template (``jsonpath_ng.ext.parse`` builds a new parser each time); the
@@ -52,6 +63,7 @@ def install() -> None:
         if _installed:
             return
         _patch_routing()
+        _patch_dispatch()
         _patch_sqs()
         _patch_jsonpath()
         _installed = True
@@ -78,6 +90,36 @@ def _patch_routing() -> None:
         return cache[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _patch_dispatch() -> None:
+    import sys
+
+    import moto.core.responses as responses
+    import moto.core.utils as utils
+
+    original_names = utils.method_names_from_class
+    names: dict[object, tuple[str, ...]] = {}
+
+    @functools.wraps(original_names)
+    def method_names_from_class(clazz: object) -> list[str]:
+        if clazz not in names:
+            names[clazz] = tuple(original_names(clazz))
+        return list(names[clazz])
+
+    original_camel = utils.camelcase_to_underscores
+    camel = functools.wraps(original_camel)(functools.lru_cache(maxsize=8192)(original_camel))
+    # Modules imported later bind the cached ones; those already imported are patched here.
+    utils.method_names_from_class = method_names_from_class
+    utils.camelcase_to_underscores = camel
+    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.") or module is None:
+            continue
+        if getattr(module, "camelcase_to_underscores", None) is original_camel:
+            module.camelcase_to_underscores = camel  # type: ignore[attr-defined]
+        if getattr(module, "method_names_from_class", None) is original_names:
+            module.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
 
 
 def _patch_jsonpath() -> None:
@@ -109,8 +151,11 @@ def _patch_sqs() -> None:
             available += is_visible and not is_delayed
         return {counted[0]: available, counted[1]: delayed, counted[2]: hidden}
 
+    sending = threading.local()
+
     def attributes(self: Any) -> dict[str, Any]:
-        numbers = counts(self)
+        # SendMessage reads only ContentBasedDeduplication: no need to walk the queue.
+        numbers = dict.fromkeys(counted, 0) if getattr(sending, "now", False) else counts(self)
         result: dict[str, Any] = {}
         for attribute in self.BASE_ATTRIBUTES:
             if attribute in numbers:
@@ -164,6 +209,17 @@ def _patch_sqs() -> None:
         retention_period = int(self.get_queue(queue_name).message_retention_period)
         return bool(retention_period + message.sent_timestamp / 1000 > time.time())
 
+    original_send = SQSBackend.send_message
+
+    @functools.wraps(original_send)
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.now = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            sending.now = False
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
     SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
