@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LINT_PATHS := functions tests $(wildcard infra bench)
+LINT_PATHS := functions local tests $(wildcard infra bench)
 
 .PHONY: install run test lint typecheck unit format clean wheelhouse
 

@@ -210,8 +210,8 @@ class TableKeys:
 
 def table_keys() -> dict[str, TableKeys]:
     """Table name → key attributes and the key attributes of each GSI (from tables.py)."""
-    from oms_webhooks import tables
     from oms_webhooks.settings import get_settings
+    from oms_webhooks.storage import tables
 
     def names(hash_key: tuple[str, str], range_key: tuple[str, str] | None) -> tuple[str, ...]:
         return (hash_key[0],) + ((range_key[0],) if range_key else ())

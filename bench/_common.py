@@ -227,7 +227,7 @@ def local_stack(
     worker_factories: Any = None,
     aws_process: bool = False,
 ) -> Iterator[Any]:
-    """A :class:`~oms_webhooks.local.stack.LocalStack` on free 127.0.0.1 ports.
+    """A :class:`~oms_webhooks_local.stack.LocalStack` on free 127.0.0.1 ports.
 
     ``env`` is applied before the stack starts (e.g. a short read timeout);
     ``pollers=False`` runs no SQS pollers, so nothing but the benchmark
@@ -235,8 +235,8 @@ def local_stack(
     ``aws_process=True`` serves moto from a process of its own, as
     ``oms-webhooks local`` does (its CPU: ``stack.aws_stats()``).
     """
-    from oms_webhooks.local.stack import LocalStack
     from oms_webhooks.settings import get_settings
+    from oms_webhooks_local.stack import LocalStack
 
     saved = {name: os.environ.get(name) for name in (env or {})}
     os.environ.update(env or {})
@@ -356,8 +356,8 @@ def receiver(
 
 def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> Any:
     """Create a subscription directly (no API round trip); returns the model."""
-    from oms_webhooks.schemas import SubscriptionIn
-    from oms_webhooks.subscriptions import create_subscription
+    from oms_webhooks.api.schemas import SubscriptionIn
+    from oms_webhooks.subscriptions.service import create_subscription
 
     if not target_url.startswith(f"http://{HOST}:"):
         raise NonLoopbackConnection(f"target not on {HOST}: {target_url}")
@@ -510,7 +510,7 @@ def publish_paced(
     goes out at i / rate seconds; without, as fast as possible. Returns
     ``details[i]["seq"] → time.monotonic()`` just before its PutEvents call.
     """
-    from oms_webhooks.publisher import events_client, publish_events
+    from oms_webhooks_local.publisher import events_client, publish_events
 
     client = events_client()
     if not str(client.meta.endpoint_url).startswith(f"http://{HOST}:"):
@@ -553,7 +553,7 @@ def arrivals(requests: Sequence[Any], run: str) -> dict[int, float]:
 
 def delivery_log(tenant: str) -> list[Any]:
     """Every delivery of ``tenant`` as the delivery log lists it (all pages, newest first)."""
-    from oms_webhooks.delivery_log import MAX_PAGE_SIZE, list_deliveries
+    from oms_webhooks.delivery.log import MAX_PAGE_SIZE, list_deliveries
 
     items: list[Any] = []
     cursor: str | None = None
@@ -567,7 +567,7 @@ def delivery_log(tenant: str) -> list[Any]:
 
 def attempts_in_log(uid: str) -> int:
     """Attempts recorded for delivery ``uid`` (the delivery log's attempt items)."""
-    from oms_webhooks.delivery_log import attempts_of
+    from oms_webhooks.delivery.log import attempts_of
 
     return len(attempts_of(uid))
 

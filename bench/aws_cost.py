@@ -218,14 +218,14 @@ def _deleted(since: float) -> int:
 
 
 def _pollers(endpoint: str, batch_size: int) -> Iterator[Any]:
-    from oms_webhooks.local.pollers import (
+    from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
+    from oms_webhooks_local.pollers import (
         DISPATCHER_FUNCTION,
         DISPATCHER_HANDLER,
         ROUTER_FUNCTION,
         ROUTER_HANDLER,
         queue_poller,
     )
-    from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
 
     # The slow lane too: on a loaded machine an attempt past slow_attempt_seconds
     # diverts the target's next deliveries there, and unpolled they never arrive.

@@ -55,7 +55,7 @@ def _record(uid: str) -> dict[str, Any]:
 
 def _deliveries(subscriptions: list[Any]) -> list[str]:
     """One new event stored, and one pending delivery of it per subscription."""
-    from oms_webhooks.deliveries import create_delivery, store_payload
+    from oms_webhooks.delivery.store import create_delivery, store_payload
 
     event_id = str(uuid.uuid4())
     event_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -72,7 +72,7 @@ def _deliveries(subscriptions: list[Any]) -> list[str]:
 def _invoke(uids: list[str]) -> tuple[float, dict[str, Any]]:
     """Call the dispatcher handler with one record per uid; (wall seconds, response)."""
     from oms_webhooks.handlers.dispatcher import handler
-    from oms_webhooks.local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
 
     event = {"Records": [_record(uid) for uid in uids]}
     context = FakeLambdaContext("oms-webhooks-dispatcher", timeout_seconds=60)
@@ -152,7 +152,7 @@ def main() -> None:
 
 def _status(uid: str) -> str | None:
     """The delivery's status in the deliveries table (None if it is not there)."""
-    from oms_webhooks.deliveries import get_delivery
+    from oms_webhooks.delivery.store import get_delivery
 
     delivery = get_delivery(uid)
     return None if delivery is None else str(delivery.status)

@@ -250,7 +250,7 @@ def _capture_api_events(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from werkzeug.test import Client
 
     from oms_webhooks.handlers import authorizer
-    from oms_webhooks.local.gateway import LocalApiGateway
+    from oms_webhooks_local.gateway import LocalApiGateway
 
     seen: dict[str, dict[str, Any]] = {}
 
@@ -291,7 +291,7 @@ def _receive(sqs: Any, queue_url: str, count: int) -> list[dict[str, Any]]:
 
 
 def _sqs_event(sqs: Any, queue_url: str, message: dict[str, Any]) -> dict[str, Any]:
-    from oms_webhooks.local.pollers import lambda_sqs_record
+    from oms_webhooks_local.pollers import lambda_sqs_record
 
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return {"Records": [lambda_sqs_record(message, arn["Attributes"]["QueueArn"], "us-east-1")]}
@@ -299,11 +299,11 @@ def _sqs_event(sqs: Any, queue_url: str, message: dict[str, Any]) -> dict[str, A
 
 def _prepare_events(runs: int, scratch: Path) -> Events:
     """Data on moto and one event file per handler and run (module docstring)."""
+    from oms_webhooks.api.tokens import create_token
     from oms_webhooks.aws_clients import client
     from oms_webhooks.handlers import router
-    from oms_webhooks.local.gateway import FakeLambdaContext
     from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks_local.gateway import FakeLambdaContext
 
     tenant = f"bench-cold-{uuid.uuid4().hex[:8]}"
     _info, token = create_token(tenant)

@@ -45,7 +45,7 @@ import time
 from typing import Any
 
 import _common as c
-from oms_webhooks.local.pollers import concurrency_from_env
+from oms_webhooks_local.pollers import concurrency_from_env
 
 NAME = "dead_endpoint_isolation"
 EVENT_TYPE = "shipment.created"
@@ -151,8 +151,8 @@ def _run(name: str, healthy: Any, n: int, rate: float) -> dict[str, Any]:
 
 def _logged_attempts(subscription_id: str) -> int:
     """Attempts in the delivery log of the partner's subscription (DynamoDB, as the API reads)."""
-    from oms_webhooks.delivery_log import attempts_of
-    from oms_webhooks.tables import DeliveryModel
+    from oms_webhooks.delivery.log import attempts_of
+    from oms_webhooks.storage.tables import DeliveryModel
 
     total = 0
     for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
@@ -163,8 +163,8 @@ def _logged_attempts(subscription_id: str) -> int:
 
 
 def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
-    from oms_webhooks.deliveries import get_delivery
-    from oms_webhooks.tables import DeliveryModel
+    from oms_webhooks.delivery.store import get_delivery
+    from oms_webhooks.storage.tables import DeliveryModel
 
     counts: dict[str, int] = {}
     for entry in DeliveryModel.by_tenant.query(BAD_TENANT):
@@ -177,7 +177,7 @@ def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
 
 def _control(healthy: Any, n: int, rate: float) -> dict[str, Any]:
     """The control run: a partner answering at once beside the healthy one, then removed."""
-    from oms_webhooks.subscriptions import delete_subscription
+    from oms_webhooks.subscriptions.service import delete_subscription
 
     control = c.receiver()
     try:

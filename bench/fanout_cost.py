@@ -86,8 +86,8 @@ def _sqs_event() -> dict[str, Any]:
 
 def _seed_others(count: int) -> float:
     """Write ``count`` active subscriptions of other types in batches; return seconds."""
-    from oms_webhooks.event_types import EVENT_TYPES
-    from oms_webhooks.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.routing.event_types import EVENT_TYPES
+    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
 
     bind_tables()
     others = [t for t in EVENT_TYPES if t != EVENT_TYPE]
@@ -116,7 +116,7 @@ def _seed_others(count: int) -> float:
 def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
     """Median router time and items read per event over ``rounds`` events."""
     from oms_webhooks.handlers.router import handler
-    from oms_webhooks.local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
 
     times: list[float] = []
     scanned: list[int] = []

@@ -11,7 +11,7 @@ Three measurements, each with its baseline from the same run (DESIGN §11):
    ``tests/cases/events/package.created.json`` as the Detail. Cross-check:
    the delivery ``PutItem`` calls and ``SendMessageBatch`` entries seen per
    event must be 10, 10 and 0, else the benchmark fails.
-2. **The filter step alone** (:func:`oms_webhooks.fanout.apply_filters`, what
+2. **The filter step alone** (:func:`oms_webhooks.routing.fanout.apply_filters`, what
    the router adds per event): the 10 passing filters on the same payload,
    against the same 10 subscriptions without filters; median CPU time
    (``time.thread_time``) of ``--reps`` rounds of 200 calls. Against moto
@@ -159,7 +159,7 @@ def _subscribe_all() -> dict[str, list[Any]]:
 def _router_round(scenario: str, recorder: c.ApiCallRecorder) -> tuple[float, int, int]:
     """One event of ``scenario`` through the router: (seconds, delivery puts, messages sent)."""
     from oms_webhooks.handlers.router import handler
-    from oms_webhooks.local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
 
     event = _sqs_event(TYPES[scenario], _sample())
     context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30)
@@ -203,7 +203,7 @@ def _router(n: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
 
 
 def _filter_step(reps: int, subscriptions: dict[str, list[Any]]) -> dict[str, Any]:
-    from oms_webhooks.fanout import apply_filters
+    from oms_webhooks.routing.fanout import apply_filters
 
     payload = _sample()
     calls = 200
@@ -235,7 +235,7 @@ def _filter_step(reps: int, subscriptions: dict[str, list[Any]]) -> dict[str, An
 
 def _big_payload() -> tuple[dict[str, Any], int]:
     """The sample package with items added until just under 256 KB (as the router stores it)."""
-    from oms_webhooks.fanout import parse_event
+    from oms_webhooks.routing.fanout import parse_event
 
     def dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -259,7 +259,7 @@ def _big_payload() -> tuple[dict[str, Any], int]:
 
 def _steps(expression: str, payload: Any, cap: int) -> int:
     """Steps an evaluation takes, counted again without the budget (up to ``cap``)."""
-    from oms_webhooks.filters import BudgetExceeded, _BudgetedInterpreter, compile_filter
+    from oms_webhooks.routing.filters import BudgetExceeded, _BudgetedInterpreter, compile_filter
 
     interpreter = _BudgetedInterpreter(cap)
     try:
@@ -272,7 +272,7 @@ def _steps(expression: str, payload: Any, cap: int) -> int:
 
 
 def _worst_case(reps: int) -> dict[str, Any]:
-    from oms_webhooks.filters import MAX_EVALUATION_STEPS, evaluate, validate
+    from oms_webhooks.routing.filters import MAX_EVALUATION_STEPS, evaluate, validate
 
     payload, size = _big_payload()
     if not EVENTBRIDGE_MAX_BYTES - 4096 < size <= EVENTBRIDGE_MAX_BYTES:

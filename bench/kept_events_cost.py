@@ -35,7 +35,7 @@ kept-events index (what the router writes per event if keeping added
 nothing); ``extra`` is the difference, i.e. keeping's own cost. Three
 independent counts must agree, else exit 1: index entries counted in the
 logged writes, entries found in the index afterwards
-(:func:`oms_webhooks.kept_events.find` over the run's window, the
+(:func:`oms_webhooks.routing.kept_events.find` over the run's window, the
 benchmark's own reads), and events published.
 """
 
@@ -132,8 +132,8 @@ def _deleted(since: float) -> int:
 
 
 def _router_poller(endpoint: str) -> Any:
-    from oms_webhooks.local.pollers import ROUTER_FUNCTION, ROUTER_HANDLER, queue_poller
     from oms_webhooks.resources import INGRESS_QUEUE
+    from oms_webhooks_local.pollers import ROUTER_FUNCTION, ROUTER_HANDLER, queue_poller
 
     return queue_poller(
         endpoint,
@@ -221,8 +221,8 @@ def _entry_size(item: Mapping[str, Any], table_key: tuple[str, ...]) -> int:
 
 def _found_in_index(event_type: str, start: float, end: float) -> set[str]:
     """Event ids of ``event_type`` the index holds for [start, end] (the benchmark's own reads)."""
-    from oms_webhooks import kept_events
     from oms_webhooks.aws_call_log import function_scope
+    from oms_webhooks.routing import kept_events
 
     since = datetime.fromtimestamp(start, UTC)
     until = datetime.fromtimestamp(end, UTC)

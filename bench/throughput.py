@@ -14,7 +14,7 @@ Cross-checked (exit 1 when they differ): the deliveries at the receiver
 delivered, and the events published against the events arrived.
 
 The stack is laid out as ``oms-webhooks local`` runs it: moto's server in a
-process of its own (:mod:`oms_webhooks.local.aws_server`), the pollers and
+process of its own (:mod:`oms_webhooks_local.aws_server`), the pollers and
 handlers in this one (with the receiver), so the figures report both
 processes' CPU per delivery (``cpu_ms_per_delivery`` here,
 ``aws_server.cpu_ms_per_delivery`` there) and the AWS requests moto served
@@ -54,7 +54,7 @@ def _bare_loop(url: str, n: int, body: bytes) -> float:
 
 def main() -> None:
     """Run the benchmark and print its JSON line."""
-    from oms_webhooks.local.pollers import concurrency_from_env
+    from oms_webhooks_local.pollers import concurrency_from_env
 
     args = c.parse_args(__doc__ or NAME, default_n=1000)
     receiver = c.receiver()

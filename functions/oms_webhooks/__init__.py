@@ -2,8 +2,8 @@
 
 The package is importable without AWS: handler modules under
 :mod:`oms_webhooks.handlers` are thin Lambda entry points over plain modules
-(:mod:`~oms_webhooks.subscriptions`, :mod:`~oms_webhooks.tokens`, ...) that the
-local stack (:mod:`oms_webhooks.local`) reuses as they are.
+(:mod:`~oms_webhooks.subscriptions.service`, :mod:`~oms_webhooks.api.tokens`, ...) that the
+local stack (:mod:`oms_webhooks_local`) reuses as they are.
 """
 
 import os as _os

@@ -1,8 +1,8 @@
 """Messaging resources (bus, rule, queues): one definition for local stack and CDK.
 
 Names, limits and the rule's event pattern live here so that the local stack
-(:mod:`oms_webhooks.local.provision`) and the CDK app (``infra/``) create the
-same things. Tables are defined in :mod:`oms_webhooks.tables`.
+(:mod:`oms_webhooks_local.provision`) and the CDK app (``infra/``) create the
+same things. Tables are defined in :mod:`oms_webhooks.storage.tables`.
 
 Sources of the numbers: SQS limits (visibility 0-43,200 s, retention
 ≤ 1,209,600 s = 14 days, ``maxReceiveCount`` ≤ 1,000), Lambda's rule of thumb
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.routing.event_types import EVENT_TYPES
 
 #: Default EventBridge bus name and event source (DESIGN §2, both configurable).
 DEFAULT_BUS_NAME = "oms"

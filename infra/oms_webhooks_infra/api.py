@@ -18,7 +18,7 @@ MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
 
 #: API Gateway's own refusals (Gateway Responses): type → (status, JSON body).
 #: The bodies have the API's error shape ``{"code", "detail", "errors"}``
-#: (DESIGN §3); the local stack's gateway (``oms_webhooks.local.gateway``)
+#: (DESIGN §3); the local stack's gateway (``oms_webhooks_local.gateway``)
 #: answers with the same bodies, which ``tests/infra/test_api.py`` checks.
 GATEWAY_RESPONSES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "UNAUTHORIZED": ("401", {**c.UNAUTHORIZED_BODY, "errors": {}}),

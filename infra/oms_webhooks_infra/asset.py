@@ -12,8 +12,10 @@ call it directly. Steps, in ``build``:
    their ``RECORD``, and pip's ``bin/`` scripts;
 3. copy the ``oms_webhooks`` package *without* its developer tools
    (:data:`DEV_ONLY`: the local stack, the CLI, the sample receiver, the
-   publisher's command side). It is a list of what to leave out, not of what
-   to ship, so a new module the functions import ships without a change here;
+   publisher's command side). Since issue 18 those live in their own package
+   (``local/oms_webhooks_local``), so the list is a second guard. It is a list of
+   what to leave out, not of what to ship, so a new module the functions import ships without a
+   change here;
 4. compile every module to bytecode with an interpreter of the runtime's
    version (:func:`find_runtime_python`), as unchecked-hash ``.pyc`` (PEP 552)
    in ``__pycache__/<name>.cpython-313.pyc``, where the runtime's import
@@ -53,7 +55,8 @@ PACKAGE_DIR = FUNCTIONS_DIR / PACKAGE_NAME
 #: Where Lambda unpacks the asset: the file name recorded in each ``.pyc``
 #: (tracebacks name ``/var/task/...`` rather than the build directory).
 LAMBDA_TASK_ROOT = "/var/task"
-#: Top-level entries of the package that serve developers, never the functions:
+#: Top-level entries that once served developers (now ``local/oms_webhooks_local``),
+#: kept as a guard so they never come back into the asset:
 #: the local stack, the CLI, the sample receiver, the publisher's command side
 #: (the PutEvents core the functions use is ``event_bus.py``, which ships).
 DEV_ONLY: frozenset[str] = frozenset({"local", "cli.py", "receiver.py", "publisher.py"})
@@ -318,7 +321,7 @@ def package_imports(files: Iterable[Path], package_dir: Path = PACKAGE_DIR) -> d
     yields ``a.b`` and ``a.b.c`` (``c`` may be a module or an attribute).
 
     Returns:
-        ``{"oms_webhooks.handlers.router": {"oms_webhooks.fanout", ...}, ...}``.
+        ``{"oms_webhooks.handlers.router": {"oms_webhooks.routing.fanout", ...}, ...}``.
     """
     name = package_dir.name
     found: dict[str, set[str]] = {}

@@ -1,7 +1,7 @@
 """Names, sizes and defaults of the deployment, in one place.
 
 Resource names that the functions also know (tables, queues, bus, rule
-pattern) are *not* here: they come from :mod:`oms_webhooks.tables` and
+pattern) are *not* here: they come from :mod:`oms_webhooks.storage.tables` and
 :mod:`oms_webhooks.resources`, the single definitions shared with the local
 stack. This module holds what only the deployment decides: context keys and
 their defaults, function sizes, API limits, alarm thresholds.
@@ -90,7 +90,7 @@ RECOVERER_MAX_CONCURRENCY: Final = 2
 READ: Final = "read"
 WRITE: Final = "write"
 READ_WRITE: Final = "read_write"
-#: A table listed here but not (yet) defined in ``oms_webhooks.tables`` is skipped.
+#: A table listed here but not (yet) defined in ``oms_webhooks.storage.tables`` is skipped.
 #: The router reads deliveries too: its idempotent create (conditional put) reads
 #: back the existing delivery when an event is fanned out twice.
 TABLE_ACCESS: Final = {
@@ -111,7 +111,7 @@ RULE_TARGET_MAX_EVENT_AGE_HOURS: Final = 24
 API_PREFIX: Final = "whisperer"
 API_STAGE_NAME: Final = "prod"
 #: Paths under ``/whisperer`` served without the authorizer (GET only), as on
-#: the local gateway (``oms_webhooks.local.gateway.PUBLIC_PATHS``) ...
+#: the local gateway (``oms_webhooks_local.gateway.PUBLIC_PATHS``) ...
 PUBLIC_PATHS: Final = ("openapi.json", "docs")
 #: ... and whose sub-paths are public too (the docs page's assets).
 PUBLIC_TREES: Final = ("docs",)

@@ -1,4 +1,4 @@
-"""DynamoDB tables, built generically from :func:`oms_webhooks.tables.table_specs`."""
+"""DynamoDB tables, built generically from :func:`oms_webhooks.storage.tables.table_specs`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from oms_webhooks.resources import SECRETS_KEY_ALIAS
-from oms_webhooks.tables import TableSpec, table_specs
+from oms_webhooks.storage.tables import TableSpec, table_specs
 from oms_webhooks_infra import constants as c
 
 _ATTRIBUTE_TYPES = {
@@ -39,7 +39,7 @@ class StorageConstruct(Construct):
     Attributes:
         tables: the tables by ``settings_field`` (``"subscriptions_table"`` …).
         secrets_key: the KMS key that seals partner secrets field by field
-            (``oms_webhooks.sealing``): only the functions granted Decrypt
+            (``oms_webhooks.subscriptions.sealing``): only the functions granted Decrypt
             on it can read a ``secret_key`` or password, whoever reads the table.
     """
 

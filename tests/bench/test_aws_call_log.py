@@ -87,7 +87,7 @@ CHILD = textwrap.dedent(
 API_CHILD = textwrap.dedent(
     """
     import json, requests
-    from oms_webhooks.local.stack import LocalStack
+    from oms_webhooks_local.stack import LocalStack
 
     with LocalStack(api_port=0, aws_port=0, worker_factories=[]) as stack:
         answer = requests.get(

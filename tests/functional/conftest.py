@@ -1,6 +1,6 @@
 """Functional tests run against one local stack per test process, over real HTTP.
 
-``local_stack`` (session) starts a :class:`~oms_webhooks.local.stack.LocalStack`
+``local_stack`` (session) starts a :class:`~oms_webhooks_local.stack.LocalStack`
 in-process on free ports (port 0), so that pytest-xdist workers never clash.
 ``stack`` (per test) re-runs the idempotent provisioning first: moto's
 in-process mocks (``mock_aws``) share and reset the same backends, so a unit
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.tokens import create_token
+from oms_webhooks.api.tokens import create_token
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import Tenant, api
 from tests.receivers import Receiver
 
@@ -56,8 +56,8 @@ def _remove_subscriptions_afterwards(request: pytest.FixtureRequest) -> Iterator
     yield
     if not {"stack", "local_stack"} & set(request.fixturenames):
         return
-    from oms_webhooks.subscriptions import delete_subscription
-    from oms_webhooks.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.subscriptions.service import delete_subscription
 
     bind_tables()
     for item in SubscriptionModel.scan(SubscriptionModel.event_type.exists()):

@@ -12,8 +12,8 @@ from typing import Any
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.settings import get_settings
+from oms_webhooks_local.stack import LocalStack
 
 #: Seconds a test waits for one HTTP answer from the local stack.
 HTTP_TIMEOUT = 10.0
@@ -59,7 +59,7 @@ def api(stack: LocalStack, token: str | None = None) -> ApiSession:
 
 def assert_unauthorized(response: requests.Response) -> None:
     """Assert that ``response`` is API Gateway's 401 with its JSON body (DESIGN §3 error shape)."""
-    from oms_webhooks.local.gateway import UNAUTHORIZED_BODY
+    from oms_webhooks_local.gateway import UNAUTHORIZED_BODY
 
     assert response.status_code == 401, response.text
     assert response.headers["Content-Type"].startswith("application/json")

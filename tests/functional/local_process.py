@@ -41,7 +41,7 @@ class RunningStack:
     def cli(self, *args: str) -> str:
         """Run another ``oms-webhooks`` command against this stack; its stdout."""
         done = subprocess.run(
-            [sys.executable, "-m", "oms_webhooks.cli", *args, "--endpoint-url", self.aws_url],
+            [sys.executable, "-m", "oms_webhooks_local.cli", *args, "--endpoint-url", self.aws_url],
             capture_output=True,
             text=True,
             timeout=60,
@@ -66,7 +66,7 @@ def start_stack(state_dir: Path, *extra: str, api_workers: int = 1) -> RunningSt
         [
             sys.executable,
             "-m",
-            "oms_webhooks.cli",
+            "oms_webhooks_local.cli",
             "local",
             "--api-port",
             "0",

@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.tables import AttemptModel, DeliveryModel
+from oms_webhooks.storage.tables import AttemptModel, DeliveryModel
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, Response
 

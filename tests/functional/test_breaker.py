@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks import breaker
-from oms_webhooks.sender import AttemptResult
+from oms_webhooks.delivery.request.sender import AttemptResult
+from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
-from oms_webhooks.tables import TargetStateModel
+from oms_webhooks.storage.tables import TargetStateModel
 
 NOW = 1_800_000_000.0
 

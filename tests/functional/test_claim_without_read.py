@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks import deliveries, delivery_message, dispatch, fanout
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.sender import SendOptions
-from oms_webhooks.subscriptions import get_subscription
+from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import message as delivery_message
+from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.routing import fanout
+from oms_webhooks.subscriptions.service import get_subscription
 from tests.functional.helpers import subscribe
 from tests.receivers import Receiver
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 from click.testing import CliRunner, Result
 
-from oms_webhooks.cli import main
-from oms_webhooks.local.stack import LocalStack
+from oms_webhooks_local.cli import main
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import HTTP_TIMEOUT, Tenant, api, assert_unauthorized
 
 
@@ -140,7 +140,7 @@ def test_local_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "oms_webhooks.cli",
+            "oms_webhooks_local.cli",
             "local",
             "--api-port",
             "0",

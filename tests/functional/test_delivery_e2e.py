@@ -19,8 +19,8 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.tables import DeliveryModel
+from oms_webhooks.storage.tables import DeliveryModel
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import api, subscribe, wait_until
 from tests.receivers import Receiver, Response
 
@@ -276,7 +276,7 @@ def test_unsubscribe_mid_schedule_cancels_the_delivery(
 def test_delivery_log_is_tenant_scoped_and_filterable(
     stack: Any, client: requests.Session, receiver: Receiver
 ) -> None:
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks.api.tokens import create_token
 
     sub = subscribe(client, event_type="shipment.status.updated", target_url=receiver.url("/"))
     publish_event("shipment.status.updated", _detail("shipment.status.updated"))

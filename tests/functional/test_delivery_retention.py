@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks import deliveries, dispatch
-from oms_webhooks.sender import SendOptions
+from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.settings import get_settings
-from oms_webhooks.subscriptions import (
-    get_subscription,
-)
+from oms_webhooks.subscriptions.service import get_subscription
 from tests.functional.helpers import api, subscribe
 
 

@@ -15,14 +15,14 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from oms_webhooks.cli import main
-from oms_webhooks.event_json import MAX_NESTING_DEPTH
 from oms_webhooks.handlers import router
-from oms_webhooks.local.gateway import FakeLambdaContext
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import InvalidEvent, events_client, publish_event
-from oms_webhooks.receiver import check_whisperer
+from oms_webhooks.routing.event_json import MAX_NESTING_DEPTH
 from oms_webhooks.settings import get_settings
+from oms_webhooks_local.cli import main
+from oms_webhooks_local.gateway import FakeLambdaContext
+from oms_webhooks_local.publisher import InvalidEvent, events_client, publish_event
+from oms_webhooks_local.receiver import check_whisperer
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
 

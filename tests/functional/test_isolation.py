@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks import breaker, deliveries, dispatch
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.sender import AttemptResult, SendOptions
+from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
+from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
-from oms_webhooks.subscriptions import get_subscription
-from oms_webhooks.tables import DeliveryModel
+from oms_webhooks.storage.tables import DeliveryModel
+from oms_webhooks.subscriptions.service import get_subscription
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 from tests.raw_endpoints import (
     RawEndpoint,

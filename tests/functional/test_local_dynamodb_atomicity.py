@@ -5,7 +5,7 @@ conditions, writes item by item and, on a cancellation, restores a deep copy
 of the table taken before other threads' writes. Against plain moto this
 test's rounds ended with more successes than the limit, more items than
 successes, or a ``RuntimeError`` from the deep copy (8 rounds of 30, on a
-loaded 2-core machine); :mod:`oms_webhooks.local.moto_dynamodb` serialises
+loaded 2-core machine); :mod:`oms_webhooks_local.moto_dynamodb` serialises
 moto's DynamoDB requests. The per-tenant subscription limit relies on it
 (``test_the_per_tenant_limit_holds_under_concurrent_creates``).
 """
@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from oms_webhooks.local.stack import LocalStack
+from oms_webhooks_local.stack import LocalStack
 
 LIMIT = 10
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from oms_webhooks.cli import main
+from oms_webhooks_local.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,17 +18,17 @@ import requests
 from aws_lambda_powertools import Logger
 from werkzeug.test import Client
 
-from oms_webhooks.local.gateway import (
+from oms_webhooks.api.tokens import revoke_token
+from oms_webhooks.settings import get_settings
+from oms_webhooks.storage.tables import table_specs
+from oms_webhooks_local.gateway import (
     ACCESS_DENIED_BODY,
     TOO_LARGE_BODY,
     LocalApiGateway,
     policy_allows,
 )
-from oms_webhooks.local.provision import provision
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.settings import get_settings
-from oms_webhooks.tables import table_specs
-from oms_webhooks.tokens import revoke_token
+from oms_webhooks_local.provision import provision
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import Tenant, api, assert_unauthorized, subscribe
 
 ALLOW_ALL = "arn:aws:execute-api:us-east-1:123456789012:local0api0/local/*/*"

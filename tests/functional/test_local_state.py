@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks.receiver import check_standard, check_whisperer
+from oms_webhooks_local.receiver import check_standard, check_whisperer
 from tests.functional.helpers import wait_until
 from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, start_stack, stop_stack
 from tests.receivers import Receiver, Response

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from oms_webhooks.local.stack import LocalStack
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import api
 
 

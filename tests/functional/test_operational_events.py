@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.operational_events import MAX_ERROR_CHARS, public_url
-from oms_webhooks.publisher import publish_event
+from oms_webhooks.delivery.operational_events import MAX_ERROR_CHARS, public_url
+from oms_webhooks_local.publisher import publish_event
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import Catcher, subscribe, wait_until
 from tests.receivers import Receiver, Response
 
@@ -158,7 +158,7 @@ def test_a_publish_failure_never_fails_or_repeats_the_delivery(
 def test_publish_reports_what_failed_and_never_raises(
     stack: LocalStack, setting: Callable[[str, str], None]
 ) -> None:
-    from oms_webhooks.operational_events import DELIVERY_FAILED, delivery_ended, publish
+    from oms_webhooks.delivery.operational_events import DELIVERY_FAILED, delivery_ended, publish
 
     event = delivery_ended(
         delivered=False,

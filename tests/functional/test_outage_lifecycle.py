@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks.publisher import publish_event
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import Catcher, subscribe, wait_until
 from tests.raw_endpoints import RawEndpoint, silent
 from tests.receivers import Receiver, Response
@@ -154,8 +154,8 @@ def test_a_disabled_subscriptions_delivery_can_still_be_resent(
 def test_two_dispatchers_disabling_at_once_disable_once(
     client: requests.Session, receiver: Receiver, tenant: Any
 ) -> None:
-    from oms_webhooks import health
-    from oms_webhooks.tables import SubscriptionModel
+    from oms_webhooks.storage.tables import SubscriptionModel
+    from oms_webhooks.subscriptions import health
 
     sub = subscribe(client, event_type="transfer.status.created", target_url=receiver.url("/"))
     # GIVEN two copies of the subscription read before either disabled it
@@ -181,8 +181,8 @@ def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
     catcher: Catcher,
     setting: Callable[[str, str], None],
 ) -> None:
-    from oms_webhooks import breaker
-    from oms_webhooks.tables import TargetStateModel
+    from oms_webhooks.delivery.retry import breaker
+    from oms_webhooks.storage.tables import TargetStateModel
 
     # GIVEN a partner whose endpoint accepts connections and never answers, short
     # settings (read timeout 0.5 s, circuit opens after 2 timeouts for a minute,

@@ -22,9 +22,9 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from oms_webhooks.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import publish_event
+from oms_webhooks.routing.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
+from oms_webhooks_local.publisher import publish_event
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver
 

@@ -22,16 +22,6 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks.local.pollers import (
-    DISPATCHER_FUNCTION,
-    RECOVERER_FUNCTION,
-    ROUTER_FUNCTION,
-    QueuePoller,
-    failed_message_ids,
-    sqs_client,
-)
-from oms_webhooks.local.provision import RULE_TARGET_ID, provision
-from oms_webhooks.local.stack import LocalStack
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
@@ -43,6 +33,16 @@ from oms_webhooks.resources import (
     ingress_event_pattern,
 )
 from oms_webhooks.settings import get_settings
+from oms_webhooks_local.pollers import (
+    DISPATCHER_FUNCTION,
+    RECOVERER_FUNCTION,
+    ROUTER_FUNCTION,
+    QueuePoller,
+    failed_message_ids,
+    sqs_client,
+)
+from oms_webhooks_local.provision import RULE_TARGET_ID, provision
+from oms_webhooks_local.stack import LocalStack
 
 WAIT = 10.0  # seconds a test waits for something asynchronous
 
@@ -450,7 +450,7 @@ def _in_flight(sqs: Any, url: str) -> int:
 
 def test_the_stack_router_poller_acknowledges_an_ingress_event(stack: LocalStack) -> None:
     """The real router through the stack's poller: the event is stored and its message deleted."""
-    from oms_webhooks.deliveries import load_payload
+    from oms_webhooks.delivery.store import load_payload
 
     settings = get_settings()
     sqs = _client(stack, "sqs")
@@ -482,7 +482,7 @@ def test_the_stack_router_poller_acknowledges_an_ingress_event(stack: LocalStack
 def test_cli_dlq_redrive_moves_messages_back(stack: LocalStack) -> None:
     from click.testing import CliRunner
 
-    from oms_webhooks.cli import main
+    from oms_webhooks_local.cli import main
 
     sqs = _client(stack, "sqs")
     prefix = f"t{uuid.uuid4().hex[:10]}"

@@ -18,9 +18,9 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
-from oms_webhooks.cli import main
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import (
+from oms_webhooks.settings import get_settings
+from oms_webhooks_local.cli import main
+from oms_webhooks_local.publisher import (
     MAX_BYTES,
     EventTooLarge,
     OmsEventEntry,
@@ -29,7 +29,7 @@ from oms_webhooks.publisher import (
     publish_event,
     publish_events,
 )
-from oms_webhooks.settings import get_settings
+from oms_webhooks_local.stack import LocalStack
 
 
 class FlakyEvents:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from oms_webhooks.receiver import make_server
+from oms_webhooks_local.receiver import make_server
 
 PLAIN = "s3cret-plain"
 WHSEC = "whsec_" + base64.b64encode(b"sixteen-byte-key").decode()

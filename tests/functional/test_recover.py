@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from oms_webhooks.publisher import publish_event
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, Response
 
@@ -140,7 +140,7 @@ def test_another_tenant_cannot_see_a_recovery(
 ) -> None:
     import uuid as uuid_
 
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks.api.tokens import create_token
     from tests.functional.helpers import api
 
     sub = subscribe(client, event_type="stock_location.created", target_url=receiver.url("/"))
@@ -211,7 +211,7 @@ def test_a_recovery_stops_when_the_subscription_is_deactivated(
 def test_a_token_scoped_to_other_event_types_cannot_recover(
     client: requests.Session, receiver: Receiver, stack: Any, tenant: Any
 ) -> None:
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks.api.tokens import create_token
     from tests.functional.helpers import api
 
     sub = subscribe(client, event_type="shipment.cancelled", target_url=receiver.url("/"))
@@ -244,10 +244,11 @@ def test_a_running_recovery_without_its_message_is_resumed(
     client: requests.Session, receiver: Receiver, tenant: Any
 ) -> None:
     # GIVEN a running recovery whose queue message was lost (a local stack restart)
-    from oms_webhooks import deliveries, recovery
     from oms_webhooks.aws_clients import client as aws_client
+    from oms_webhooks.delivery import store as deliveries
+    from oms_webhooks.routing import recovery
     from oms_webhooks.settings import get_settings
-    from oms_webhooks.tables import RecoveryModel
+    from oms_webhooks.storage.tables import RecoveryModel
 
     sub = subscribe(client, event_type="package.shipment.awb_number", target_url=receiver.url("/"))
     path = f"/whisperer/hooks/{sub['id']}/"
@@ -283,8 +284,8 @@ def test_without_until_recover_covers_events_a_stale_router_cache_missed(
     tenant: Any,
     setting: Callable[[str, str], None],
 ) -> None:
-    from oms_webhooks import fanout
-    from oms_webhooks.deliveries import delivery_uuid
+    from oms_webhooks.delivery.store import delivery_uuid
+    from oms_webhooks.routing import fanout
 
     # GIVEN a router whose subscription cache (8 s) was filled while the subscription was off
     setting("router_cache_seconds", "8")

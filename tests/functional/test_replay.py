@@ -7,9 +7,9 @@ import json
 import requests
 from click.testing import CliRunner
 
-from oms_webhooks.cli import main
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import publish_event
+from oms_webhooks_local.cli import main
+from oms_webhooks_local.publisher import publish_event
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import subscribe
 from tests.receivers import Receiver
 

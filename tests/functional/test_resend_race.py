@@ -16,10 +16,11 @@ from typing import Any
 
 import requests
 
-from oms_webhooks import deliveries, dispatch
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.sender import SendOptions
-from oms_webhooks.subscriptions import get_subscription
+from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.subscriptions.service import get_subscription
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, Response
 

@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.publisher import publish_event
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
-from oms_webhooks.tables import DeliveryModel
+from oms_webhooks.storage.tables import DeliveryModel
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import api, subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
 
@@ -175,7 +175,7 @@ def test_a_dead_endpoint_does_not_hold_back_a_healthy_one(
 
 
 def test_manual_resend(client: requests.Session, receiver: Receiver, stack: Any) -> None:
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks.api.tokens import create_token
 
     receiver.respond(Response(status=500, body=b"down"))
     sub = subscribe(
@@ -289,9 +289,10 @@ def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
 def test_a_second_copy_arriving_mid_attempt_makes_no_second_post(
     client: requests.Session, receiver: Receiver, tenant: Any
 ) -> None:
-    from oms_webhooks import deliveries, dispatch
-    from oms_webhooks.sender import SendOptions
-    from oms_webhooks.subscriptions import get_subscription
+    from oms_webhooks.delivery import dispatch
+    from oms_webhooks.delivery import store as deliveries
+    from oms_webhooks.delivery.request.sender import SendOptions
+    from oms_webhooks.subscriptions.service import get_subscription
 
     # GIVEN a delivery (made directly: no SQS message, no poller involved)
     sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))

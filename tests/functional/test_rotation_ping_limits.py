@@ -13,10 +13,11 @@ from typing import Any
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from oms_webhooks import deliveries, dispatch
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.sender import SendOptions
-from oms_webhooks.subscriptions import get_subscription
+from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.subscriptions.service import get_subscription
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe
 from tests.receivers import Receiver, Response
 
@@ -72,7 +73,7 @@ def test_rotation_without_a_body_generates_a_secret_shown_once(
 def test_rotation_of_another_tenants_subscription_is_404(
     client: requests.Session, stack: Any
 ) -> None:
-    from oms_webhooks.tokens import create_token
+    from oms_webhooks.api.tokens import create_token
     from tests.functional.helpers import api
 
     sub = subscribe(client, event_type="shipment.created", target_url="http://127.0.0.1:9/")

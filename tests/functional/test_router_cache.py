@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks import fanout
+from oms_webhooks.routing import fanout
 from oms_webhooks.settings import get_settings
 from tests.functional.helpers import subscribe
 

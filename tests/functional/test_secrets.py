@@ -17,9 +17,9 @@ import boto3
 import pytest
 import requests
 
-from oms_webhooks.publisher import publish_event
+from oms_webhooks.api.tokens import create_token
 from oms_webhooks.settings import get_settings
-from oms_webhooks.tokens import create_token
+from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import api, subscribe
 from tests.receivers import Receiver, Response
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from oms_webhooks.publisher import publish_event
+from oms_webhooks_local.publisher import publish_event
 from tests.dns import fake_dns
 from tests.functional.helpers import api
 from tests.receivers import Receiver

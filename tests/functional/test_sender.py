@@ -23,9 +23,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from oms_webhooks import __version__
-from oms_webhooks.envelope import build_envelope
-from oms_webhooks.sender import AttemptResult, PinnedAddressAdapter, SendOptions, excerpt, send
-from oms_webhooks.signing import signature_headers
+from oms_webhooks.delivery.request.envelope import build_envelope
+from oms_webhooks.delivery.request.sender import (
+    AttemptResult,
+    PinnedAddressAdapter,
+    SendOptions,
+    excerpt,
+    send,
+)
+from oms_webhooks.delivery.request.signing import signature_headers
 from tests.dns import fake_dns
 from tests.receivers import Receiver, Response
 

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from oms_webhooks.sender import AttemptResult, SendOptions, send
+from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
 from tests.raw_endpoints import (
     OK,
     RawEndpoint,

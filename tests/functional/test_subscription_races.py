@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from oms_webhooks.api.schemas import SubscriptionIn, SubscriptionPatch
 from oms_webhooks.errors import ServiceError
-from oms_webhooks.schemas import SubscriptionIn, SubscriptionPatch
-from oms_webhooks.subscriptions import (
+from oms_webhooks.subscriptions.service import (
     create_subscription,
     delete_subscription,
     list_subscriptions,

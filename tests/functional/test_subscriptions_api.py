@@ -16,12 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.api.tokens import create_token
+from oms_webhooks.routing.event_types import EVENT_TYPES
 from oms_webhooks.settings import get_settings
-from oms_webhooks.subscriptions import (
-    get_subscription,
-)
-from oms_webhooks.tokens import create_token
+from oms_webhooks.subscriptions.service import get_subscription
 from tests.dns import fake_dns
 
 SEED_BODY = (Path(__file__).parents[2] / "tests" / "cases" / "seed-subscribe-body.txt").read_bytes()
@@ -655,7 +653,7 @@ def test_credential_headers_are_never_echoed_and_survive_updates(partner: Client
         json={"additional_headers": {**created["additional_headers"], "X-Plain": "w"}},
     )
     assert kept.status_code == 200, kept.text
-    from oms_webhooks.tokens import authenticate
+    from oms_webhooks.api.tokens import authenticate
 
     info = authenticate(partner.session.headers["Authorization"])
     assert info is not None

@@ -8,10 +8,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from oms_webhooks.cli import main
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.publisher import publish_event
-from oms_webhooks.tokens import create_token
+from oms_webhooks.api.tokens import create_token
+from oms_webhooks_local.cli import main
+from oms_webhooks_local.publisher import publish_event
+from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import api, subscribe, wait_until
 
 

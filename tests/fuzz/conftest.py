@@ -1,6 +1,6 @@
 """Fixtures of the API fuzz run: a local stack that cannot deliver.
 
-The fuzz module gets its own :class:`~oms_webhooks.local.stack.LocalStack`,
+The fuzz module gets its own :class:`~oms_webhooks_local.stack.LocalStack`,
 started for the module and stopped after it, **without background workers**:
 no router or dispatcher poller runs behind this API, so nothing the fuzzer
 does can turn into a delivery, whatever target URLs it invents. (The
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from oms_webhooks.local.stack import LocalStack
+from oms_webhooks_local.stack import LocalStack
 
 
 @pytest.fixture(scope="module")

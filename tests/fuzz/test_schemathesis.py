@@ -38,9 +38,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.result import Ok
 
-from oms_webhooks.api_app import app, openapi_settings
-from oms_webhooks.local.stack import LocalStack
-from oms_webhooks.tokens import create_token
+from oms_webhooks.api.app import app, openapi_settings
+from oms_webhooks.api.tokens import create_token
+from oms_webhooks_local.stack import LocalStack
 
 #: Operations that send a webhook: never fuzzed.
 SENDING_OPERATIONS = r"/(retry|ping)/$"
@@ -101,8 +101,8 @@ def fuzz_tenant(fuzz_stack: LocalStack) -> Iterator[str]:
     fuzz_stack.provision()  # a unit test's moto mock may have reset the shared backends
     create_token(tenant=FUZZ_TENANT, token=FUZZ_TOKEN)
     yield FUZZ_TENANT
-    from oms_webhooks.subscriptions import delete_subscription
-    from oms_webhooks.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.subscriptions.service import delete_subscription
 
     bind_tables()
     for item in SubscriptionModel.query(FUZZ_TENANT):

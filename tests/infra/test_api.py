@@ -103,7 +103,7 @@ def test_gateway_refusals_are_json_in_the_api_error_shape(synthesized: Synthesiz
 
 def test_gateway_refusals_are_the_local_gateways(synthesized: Synthesized) -> None:
     # The local stack's API Gateway stand-in answers its refusals with the same bodies.
-    from oms_webhooks.local import gateway
+    from oms_webhooks_local import gateway
 
     responses = _gateway_responses(synthesized)
     for kind, local_body in (
@@ -139,7 +139,7 @@ def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -
 
 def test_public_paths_are_the_local_gateways() -> None:
     # The local stack's API Gateway stand-in serves the same public paths.
-    from oms_webhooks.local import gateway
+    from oms_webhooks_local import gateway
 
     assert {f"/{c.API_PREFIX}/{p}" for p in c.PUBLIC_PATHS} == set(gateway.PUBLIC_PATHS)
     assert f"/{c.API_PREFIX}" == gateway.BASE_PATH

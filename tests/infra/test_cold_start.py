@@ -21,10 +21,10 @@ import pytest
 #: What each handler must not load at import, and why it would be waste.
 NOT_AT_IMPORT = {
     "api": {"boto3", "aws_lambda_powertools.event_handler.openapi.models"},
-    "authorizer": {"boto3", "requests", "oms_webhooks.schemas", "oms_webhooks.api_app"},
-    "router": {"boto3", "requests", "oms_webhooks.schemas", "oms_webhooks.dispatch"},
-    "dispatcher": {"boto3", "oms_webhooks.schemas", "oms_webhooks.api_app"},
-    "recoverer": {"boto3", "oms_webhooks.api_app"},
+    "authorizer": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
+    "router": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.delivery.dispatch"},
+    "dispatcher": {"boto3", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
+    "recoverer": {"boto3", "oms_webhooks.api.app"},
 }
 #: What a deployed function has in its environment (bench/cold_import.py's LAMBDA_ENV).
 LAMBDA_ENV = {

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oms_webhooks import countdown as cd
-from oms_webhooks.countdown import (
+from oms_webhooks.delivery.retry import countdown as cd
+from oms_webhooks.delivery.retry.countdown import (
     DEFAULT_COUNTDOWN_CONFIG,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETENTION_SECONDS,

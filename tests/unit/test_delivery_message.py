@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from oms_webhooks import delivery_message as dm
+from oms_webhooks.delivery import message as dm
 
 UID = "a" * 32
 

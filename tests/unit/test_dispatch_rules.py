@@ -5,15 +5,15 @@ from email.utils import format_datetime
 
 import pytest
 
-from oms_webhooks.dispatch import (
+from oms_webhooks.delivery.dispatch import (
     MAX_RETRY_AFTER_SECONDS,
     MalformedMessage,
     next_delay,
     parse_message,
     retry_after_seconds,
 )
-from oms_webhooks.sender import AttemptResult
-from oms_webhooks.tables import SubscriptionModel
+from oms_webhooks.delivery.request.sender import AttemptResult
+from oms_webhooks.storage.tables import SubscriptionModel
 
 NOW = 1_800_000_000.0
 

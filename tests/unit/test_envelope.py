@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oms_webhooks.envelope import build_envelope
+from oms_webhooks.delivery.request.envelope import build_envelope
 
 UUID = "0123456789abcdef0123456789abcdef"
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks.event_json import (
+from oms_webhooks.routing.event_json import (
     MAX_ENTRY_BYTES,
     MAX_NESTING_DEPTH,
     dumps_compact,
     entry_size,
     nesting_depth,
 )
-from oms_webhooks.fanout import OversizeEvent, Unroutable, parse_event
-from oms_webhooks.publisher import build_entry
-from oms_webhooks.publisher import entry_size as publisher_entry_size
+from oms_webhooks.routing.fanout import OversizeEvent, Unroutable, parse_event
+from oms_webhooks_local.publisher import build_entry
+from oms_webhooks_local.publisher import entry_size as publisher_entry_size
 
 
 def _body(detail: Any, **extra: Any) -> str:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from oms_webhooks.fanout import MAX_EVENT_BYTES, OversizeEvent, Unroutable, parse_event
+from oms_webhooks.routing.fanout import MAX_EVENT_BYTES, OversizeEvent, Unroutable, parse_event
 
 
 def _event(**overrides: object) -> str:

@@ -1,6 +1,6 @@
 """Property tests of payload filters (DESIGN §11): no filter and no payload make the router raise.
 
-The router's filter step is :func:`oms_webhooks.fanout.apply_filters` over the
+The router's filter step is :func:`oms_webhooks.routing.fanout.apply_filters` over the
 subscriptions of an event type; it runs here on in-memory subscriptions (no
 AWS), with filters drawn two ways: arbitrary text (what a record written
 around the API could hold) and expressions built from JMESPath's grammar
@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jmespath.functions import Functions
 
-from oms_webhooks.fanout import apply_filters
-from oms_webhooks.filters import InvalidFilter, evaluate, validate
-from oms_webhooks.tables import SubscriptionModel
+from oms_webhooks.routing.fanout import apply_filters
+from oms_webhooks.routing.filters import InvalidFilter, evaluate, validate
+from oms_webhooks.storage.tables import SubscriptionModel
 
 FAST = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None

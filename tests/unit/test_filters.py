@@ -1,6 +1,6 @@
 """Payload filters (DESIGN §11): validation, JMESPath truthiness, errors as no match, budget.
 
-Plain unit tests of :mod:`oms_webhooks.filters` on the sample OMS events of
+Plain unit tests of :mod:`oms_webhooks.routing.filters` on the sample OMS events of
 ``tests/cases/events`` (no network, no AWS).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks import filters
-from oms_webhooks.filters import (
+from oms_webhooks.routing import filters
+from oms_webhooks.routing.filters import (
     MAX_EVALUATION_STEPS,
     MAX_FILTER_CHARS,
     MAX_FILTER_NODES,
@@ -318,7 +318,7 @@ EXAMPLE_CASES = {
 
 
 def test_the_documented_examples_hold_on_the_sample_events() -> None:
-    from oms_webhooks.schemas import FILTER_EXAMPLES
+    from oms_webhooks.api.schemas import FILTER_EXAMPLES
 
     readme = README.read_text(encoding="utf-8")
     assert set(FILTER_EXAMPLES) == set(EXAMPLE_CASES)
@@ -348,7 +348,7 @@ def test_a_deeply_nested_payload_is_evaluated_or_no_match_never_an_exception() -
 def _subscription(tenant: str, number: int, expression: str | None) -> Any:
     from datetime import UTC, datetime
 
-    from oms_webhooks.tables import SubscriptionModel
+    from oms_webhooks.storage.tables import SubscriptionModel
 
     now = datetime.now(UTC)
     return SubscriptionModel(
@@ -366,8 +366,8 @@ def _subscription(tenant: str, number: int, expression: str | None) -> Any:
 
 
 def test_one_tenants_heavy_filters_share_one_budget_per_event() -> None:
-    from oms_webhooks.fanout import apply_filters
-    from oms_webhooks.filters import MAX_TENANT_STEPS_PER_EVENT
+    from oms_webhooks.routing.fanout import apply_filters
+    from oms_webhooks.routing.filters import MAX_TENANT_STEPS_PER_EVENT
 
     # GIVEN a filter costing 9,002 steps on this payload (3 per item, none matching)
     payload = {"items": [{"quantity": 1}] * 3000, "id": 1}
@@ -389,7 +389,7 @@ def test_one_tenants_heavy_filters_share_one_budget_per_event() -> None:
 
 
 def test_a_tenant_with_its_budget_spent_gets_no_more_evaluations() -> None:
-    from oms_webhooks.fanout import apply_filters
+    from oms_webhooks.routing.fanout import apply_filters
 
     payload = {"items": [{"quantity": 1}] * 3000}
     doubling = "items | " + " | ".join(["[@,@][]"] * 8) + " | length(@) > `0`"

@@ -1,4 +1,4 @@
-"""The local stack's journal of moto's tables and KMS keys (oms_webhooks.local.persistence).
+"""The local stack's journal of moto's tables and KMS keys (oms_webhooks_local.persistence).
 
 moto's in-process backends (``mock_aws``) stand in for the AWS server's
 process: :class:`LocalState` works on the backends of the process it runs in.
@@ -15,8 +15,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from oms_webhooks.local.persistence import LocalState
 from oms_webhooks.resources import INGRESS_QUEUE
+from oms_webhooks_local.persistence import LocalState
 
 REGION = "us-east-1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from oms_webhooks.local import moto_speedups
+from oms_webhooks_local import moto_speedups
 
 COUNTS = [
     "ApproximateNumberOfMessages",

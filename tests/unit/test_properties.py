@@ -34,7 +34,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
 
-from oms_webhooks.countdown import (
+from oms_webhooks.api.schemas import SubscriptionIn, SubscriptionPatch
+from oms_webhooks.delivery.request.envelope import build_envelope
+from oms_webhooks.delivery.request.signing import signature_headers, standard_signatures
+from oms_webhooks.delivery.request.url_guard import TargetURLRefused, validate_target_url
+from oms_webhooks.delivery.retry.countdown import (
     MAX_INT,
     MIN_COUNTDOWN_SECONDS,
     CountdownConfigError,
@@ -43,14 +47,10 @@ from oms_webhooks.countdown import (
     validate_schedule,
     worst_case_total,
 )
-from oms_webhooks.envelope import build_envelope
-from oms_webhooks.event_types import EVENT_TYPES
+from oms_webhooks.delivery.retry.scheduling import SQS_MAX_DELAY_SECONDS, plan_hold
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
-from oms_webhooks.scheduling import SQS_MAX_DELAY_SECONDS, plan_hold
-from oms_webhooks.schemas import SubscriptionIn, SubscriptionPatch
+from oms_webhooks.routing.event_types import EVENT_TYPES
 from oms_webhooks.settings import get_settings
-from oms_webhooks.signing import signature_headers, standard_signatures
-from oms_webhooks.url_guard import TargetURLRefused, validate_target_url
 
 FAST = settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None

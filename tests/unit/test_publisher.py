@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks.publisher import (
+from oms_webhooks_local.publisher import (
     MAX_BYTES,
     EventTooLarge,
     InvalidEvent,

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from oms_webhooks.redaction import REDACTED, redact, redact_result, secret_strings
-from oms_webhooks.sender import AttemptResult
+from oms_webhooks.delivery.request.redaction import REDACTED, redact, redact_result, secret_strings
+from oms_webhooks.delivery.request.sender import AttemptResult
 
 SECRET = 'p@ss/"w<o>rd&1'
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oms_webhooks.retry_after import MAX_SECONDS, parse_retry_after
+from oms_webhooks.delivery.retry.retry_after import MAX_SECONDS, parse_retry_after
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 

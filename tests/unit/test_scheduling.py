@@ -1,6 +1,6 @@
 """Holding messages on SQS: the 12-hour cap counts from the receive, retention from the send."""
 
-from oms_webhooks.scheduling import (
+from oms_webhooks.delivery.retry.scheduling import (
     RETENTION_MARGIN_SECONDS,
     SQS_MAX_DELAY_SECONDS,
     VISIBILITY_MARGIN_SECONDS,

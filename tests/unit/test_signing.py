@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from oms_webhooks.envelope import build_envelope
-from oms_webhooks.signing import (
+from oms_webhooks.delivery.request.envelope import build_envelope
+from oms_webhooks.delivery.request.signing import (
     signature_headers,
     standard_key,
     standard_signature,

@@ -12,8 +12,8 @@ import pytest
 from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
 from pynamodb.transactions import TransactWrite
 
-from oms_webhooks import subscriptions
 from oms_webhooks.errors import Conflict
+from oms_webhooks.subscriptions import service as subscriptions
 
 
 def _cancelled(*codes: str | None) -> TransactWriteError:

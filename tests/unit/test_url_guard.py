@@ -11,8 +11,8 @@ from unittest import mock
 
 import pytest
 
-from oms_webhooks import url_guard
-from oms_webhooks.url_guard import (
+from oms_webhooks.delivery.request import url_guard
+from oms_webhooks.delivery.request.url_guard import (
     TargetURLRefused,
     check_address,
     normalize_target_url,

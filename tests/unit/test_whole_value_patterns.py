@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from oms_webhooks.event_types import normalize_event_type
-from oms_webhooks.schemas import check_additional_headers
-from oms_webhooks.tokens import TokenError, validate_tenant
-from oms_webhooks.url_guard import TargetURLRefused, validate_target_url
+from oms_webhooks.api.schemas import check_additional_headers
+from oms_webhooks.api.tokens import TokenError, validate_tenant
+from oms_webhooks.delivery.request.url_guard import TargetURLRefused, validate_target_url
+from oms_webhooks.routing.event_types import normalize_event_type
 
 TRAILERS = ["\n", "\r\n", "\r", "\x00", " ", "\t", "\u2028", "\x0b"]
 

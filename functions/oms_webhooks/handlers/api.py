@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import api_app
+from oms_webhooks.api import app as api_app
 
 logger = Logger(service="oms-webhooks")
 

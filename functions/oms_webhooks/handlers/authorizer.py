@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks.tokens import authenticate
+from oms_webhooks.api.tokens import authenticate
 
 logger = Logger(service="oms-webhooks")
 

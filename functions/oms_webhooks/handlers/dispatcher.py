@@ -27,9 +27,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import delivery_message, dispatch, operational_events, scheduling
 from oms_webhooks.aws_clients import client
-from oms_webhooks.sender import SendOptions
+from oms_webhooks.delivery import dispatch, operational_events
+from oms_webhooks.delivery import message as delivery_message
+from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.delivery.retry import scheduling
 from oms_webhooks.settings import Settings, get_settings
 
 logger = Logger(service="oms-webhooks")

@@ -24,8 +24,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import recovery
 from oms_webhooks.aws_clients import client
+from oms_webhooks.routing import recovery
 from oms_webhooks.settings import get_settings
 
 logger = Logger(service="oms-webhooks")

@@ -1,0 +1,1 @@
+"""Delivery: a delivery message → at most one attempt → its recorded outcome."""

@@ -1,0 +1,174 @@
+"""Delivery records: identity, creation (idempotent), reading and attempts.
+
+A delivery is one event sent to one subscription. Its uuid is derived from
+``(event id, tenant, subscription id)``, so processing one event twice (an
+SQS redelivery, a router retry) finds the same record instead of making a
+second one (DESIGN §4). Records expire after the delivery retention
+(DynamoDB TTL ``expires_at``, DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import PutError
+
+from oms_webhooks.settings import get_settings
+from oms_webhooks.storage.tables import (
+    DeliveryModel,
+    EventPayloadModel,
+    SubscriptionModel,
+    bind_tables,
+)
+
+#: Namespace of delivery uuids (uuid5 over "<event id>/<tenant>/<subscription id>").
+DELIVERY_NAMESPACE = uuid.UUID("6f1c3c0e-8f5e-4c55-9d0c-6b7e2f0c9a11")
+
+PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+#: States after which no attempt is made again (except a forced manual resend).
+FINAL_STATES = frozenset({DELIVERED, FAILED, CANCELLED})
+
+
+def delivery_uuid(event_id: str, tenant: str, subscription_id: str) -> str:
+    """The 32-hex uuid of the delivery of ``event_id`` to one subscription.
+
+    The same value is the ``hook_events`` uuid, the envelope's ``event.uuid``
+    and the ``webhook-id`` header (DESIGN §3, §4).
+    """
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}/{tenant}/{subscription_id}").hex
+
+
+def expires_at(retentions: int = 1) -> datetime:
+    """Now plus ``retentions`` times the delivery retention (the TTL attribute's value).
+
+    A delivery's record is kept for the retention after its *last* attempt
+    (each attempt moves it): a schedule may itself last up to one retention
+    (DESIGN §3). The event payload lives two retentions, so that it outlives
+    every delivery made from it.
+    """
+    return datetime.fromtimestamp(
+        time.time() + retentions * get_settings().delivery_retention_seconds, tz=UTC
+    )
+
+
+#: Shards of one event type's day in the kept-events index (DESIGN §10): each
+#: takes ~1,000 writes/s (a DynamoDB partition), so a type may reach ~8,000 events/s.
+KEPT_EVENT_SHARDS = 8
+
+
+def kept_keys(event_type: str, event_id: str, stored: datetime) -> tuple[str, str]:
+    """``(kept_key, kept_sort)`` of an event stored at ``stored`` (the kept-events index)."""
+    shard = int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % KEPT_EVENT_SHARDS
+    day = stored.astimezone(UTC).strftime("%Y-%m-%d")
+    return f"{event_type}#{day}#{shard}", f"{kept_time(stored)}#{event_id}"
+
+
+def kept_time(moment: datetime) -> str:
+    """The sortable UTC time of the kept-events index (microseconds, fixed width)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def store_payload(event_id: str, event_type: str, event_time: str, detail_json: str) -> None:
+    """Store an event's Detail once: the kept event (DESIGN §10).
+
+    The first write wins (conditional put), so a router retry of the same
+    event keeps the first stored time, the event's place in the kept-events
+    index.
+    """
+    bind_tables()
+    stored = datetime.now(UTC)
+    kept_key, kept_sort = kept_keys(event_type, event_id, stored)
+    item = EventPayloadModel(
+        f"event#{event_id}",
+        "payload",
+        event_type=event_type,
+        event_time=event_time,
+        detail=detail_json,
+        kept_key=kept_key,
+        kept_sort=kept_sort,
+        expires_at=expires_at(2),
+    )
+    try:
+        item.save(condition=EventPayloadModel.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def load_payload(event_id: str) -> EventPayloadModel | None:
+    """The stored payload of ``event_id``, or None if it expired or never existed."""
+    bind_tables()
+    try:
+        return EventPayloadModel.get(f"event#{event_id}", "payload", consistent_read=True)
+    except EventPayloadModel.DoesNotExist:
+        return None
+
+
+def create_delivery(
+    subscription: SubscriptionModel,
+    *,
+    event_id: str,
+    event_type: str,
+    event_time: str,
+    uid: str | None = None,
+) -> tuple[DeliveryModel, bool]:
+    """Create the delivery of an event to ``subscription`` unless it exists.
+
+    ``uid`` defaults to :func:`delivery_uuid` (idempotent); a replay gives a
+    new one.
+
+    Returns:
+        ``(delivery, created)``: ``created`` is False when an earlier run
+        made the record (its current state is returned).
+    """
+    bind_tables()
+    now = datetime.now(UTC)
+    uid = uid or delivery_uuid(event_id, subscription.tenant, subscription.id)
+    item = DeliveryModel(
+        uid,
+        "delivery",
+        log_tenant=subscription.tenant,
+        log_sort=f"{now.isoformat()}#{uid}",
+        tenant=subscription.tenant,
+        subscription_id=subscription.id,
+        event_type=event_type,
+        event_id=event_id,
+        event_time=event_time,
+        status=PENDING,
+        retry_count=0,
+        attempt_count=0,
+        created_date=now,
+        modified_date=now,
+        expires_at=expires_at(),
+    )
+    try:
+        item.save(condition=DeliveryModel.pk.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return DeliveryModel.get(uid, "delivery", consistent_read=True), False
+    return item, True
+
+
+def opened_before(delivery: DeliveryModel, moment: datetime | None) -> bool:
+    """Whether ``delivery`` was opened (created, or re-opened by a recover) before ``moment``.
+
+    The dispatcher cancels such a delivery when ``moment`` is its
+    subscription's latest deactivation (DESIGN §10).
+    """
+    if moment is None:
+        return False
+    opened = delivery.reopened_date or delivery.created_date
+    return bool(opened < moment)
+
+
+def get_delivery(uid: str) -> DeliveryModel | None:
+    """The delivery ``uid`` (strongly consistent), or None."""
+    bind_tables()
+    try:
+        return DeliveryModel.get(uid, "delivery", consistent_read=True)
+    except DeliveryModel.DoesNotExist:
+        return None

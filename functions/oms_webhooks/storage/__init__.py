@@ -1,0 +1,1 @@
+"""DynamoDB table definitions and list pagination."""

@@ -1,0 +1,1 @@
+"""Subscriptions: their rules and storage, sealed secrets, health (auto-disable)."""
