@@ -145,12 +145,18 @@ def test_fresh_starts_empty(dynamodb: Any, tmp_path: Path) -> None:
     assert dynamodb.scan(TableName="things")["Items"] == []
 
 
+#: The kept queue of the ingress test (see there).
+QUEUE = f"{INGRESS_QUEUE.name}-journal-test"
+
+
 def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
     dynamodb: Any, tmp_path: Path
 ) -> None:
+    # A queue of its own: mock_aws is process-wide, and a local stack of another test in
+    # this worker polls the real ingress queue's name (it took one of these messages).
     sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.create_queue(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
-    state = LocalState(tmp_path)
+    url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    state = LocalState(tmp_path, kept_queues=(QUEUE,))
     state.load_tables()
     state.start()
     try:
@@ -172,8 +178,8 @@ def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
         state._stopping.set()  # a crash: no clean stop, no drain
     # WHEN moto restarts empty and the journal is loaded
     sqs.delete_queue(QueueUrl=url)
-    url = sqs.create_queue(QueueName=INGRESS_QUEUE.name)["QueueUrl"]
-    restarted = LocalState(tmp_path)
+    url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    restarted = LocalState(tmp_path, kept_queues=(QUEUE,))
     restarted.load_tables()
     # THEN the two events not routed are in the queue again, with their attributes
     assert restarted.requeued == 2
@@ -188,4 +194,4 @@ def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
         assert kind == f"k{json.loads(message['Body'])['event']}"
     # AND the compacted journal holds exactly them (a second restart finds the same two)
     (line,) = _lines(restarted)
-    assert line["full"] and len(line["queues"][INGRESS_QUEUE.name]["put"]) == 2
+    assert line["full"] and len(line["queues"][QUEUE]["put"]) == 2
