@@ -36,10 +36,15 @@ class CountMismatch(RuntimeError):
 
 
 def read_call_log(directory: str, since: float = 0.0) -> list[dict[str, Any]]:
-    """Every line the processes wrote to ``directory`` ending after ``since``."""
+    """Every line the processes wrote to ``directory`` ending after ``since``.
+
+    Only whole lines: a line another process is still writing (seen cut at a
+    load of 7 while a benchmark polled the log) is read on the next call.
+    """
     lines: list[dict[str, Any]] = []
     for path in sorted(Path(directory).glob("aws-calls-*.jsonl")):
-        for raw in path.read_text(encoding="utf-8").splitlines():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for raw in text[: text.rfind("\n") + 1].splitlines():
             if raw.strip():
                 record = json.loads(raw)
                 if record["end"] >= since:
