@@ -214,9 +214,9 @@ class TableKeys:
 
 
 def table_keys() -> dict[str, TableKeys]:
-    """Table name → key attributes and the key attributes of each GSI (from tables.py)."""
+    """Table name → key attributes and the key attributes of each GSI (from storage/specs.py)."""
     from oms_webhooks.settings import get_settings
-    from oms_webhooks.storage import tables
+    from oms_webhooks.storage import specs
 
     def names(hash_key: tuple[str, str], range_key: tuple[str, str] | None) -> tuple[str, ...]:
         return (hash_key[0],) + ((range_key[0],) if range_key else ())
@@ -227,7 +227,7 @@ def table_keys() -> dict[str, TableKeys]:
             [names(i.hash_key, i.range_key) for i in spec.indexes],
             [i.non_key_attributes for i in spec.indexes],
         )
-        for spec in tables.table_specs()
+        for spec in specs.table_specs()
     }
 
 

@@ -152,7 +152,7 @@ def _run(name: str, healthy: Any, n: int, rate: float) -> dict[str, Any]:
 def _logged_attempts(subscription_id: str) -> int:
     """Attempts in the delivery log of the partner's subscription (DynamoDB, as the API reads)."""
     from oms_webhooks.delivery.log import attempts_of
-    from oms_webhooks.storage.tables import DeliveryModel
+    from oms_webhooks.storage.models import DeliveryModel
 
     total = 0
     for delivery in DeliveryModel.by_tenant.query(BAD_TENANT):
@@ -164,7 +164,7 @@ def _logged_attempts(subscription_id: str) -> int:
 
 def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
     from oms_webhooks.delivery.store import get_delivery
-    from oms_webhooks.storage.tables import DeliveryModel
+    from oms_webhooks.storage.models import DeliveryModel
 
     counts: dict[str, int] = {}
     for entry in DeliveryModel.by_tenant.query(BAD_TENANT):

@@ -87,7 +87,8 @@ def _sqs_event() -> dict[str, Any]:
 def _seed_others(count: int) -> float:
     """Write ``count`` active subscriptions of other types in batches; return seconds."""
     from oms_webhooks.routing.event_types import EVENT_TYPES
-    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.storage.models import SubscriptionModel
+    from oms_webhooks.storage.specs import bind_tables
 
     bind_tables()
     others = [t for t in EVENT_TYPES if t != EVENT_TYPE]

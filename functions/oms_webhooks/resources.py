@@ -2,7 +2,7 @@
 
 Names, limits and the rule's event pattern live here so that the local stack
 (:mod:`oms_webhooks_local.provision`) and the CDK app (``infra/``) create the
-same things. Tables are defined in :mod:`oms_webhooks.storage.tables`.
+same things. Tables are defined in :mod:`oms_webhooks.storage.models`.
 
 Sources of the numbers: SQS limits (visibility 0-43,200 s, retention
 ≤ 1,209,600 s = 14 days, ``maxReceiveCount`` ≤ 1,000), Lambda's rule of thumb

@@ -1,7 +1,7 @@
 """Names, sizes and defaults of the deployment, in one place.
 
 Resource names that the functions also know (tables, queues, bus, rule
-pattern) are *not* here: they come from :mod:`oms_webhooks.storage.tables` and
+pattern) are *not* here: they come from :mod:`oms_webhooks.storage.specs` and
 :mod:`oms_webhooks.resources`, the single definitions shared with the local
 stack. This module holds what only the deployment decides: context keys and
 their defaults, function sizes, API limits, alarm thresholds.
@@ -90,7 +90,7 @@ RECOVERER_MAX_CONCURRENCY: Final = 2
 READ: Final = "read"
 WRITE: Final = "write"
 READ_WRITE: Final = "read_write"
-#: A table listed here but not (yet) defined in ``oms_webhooks.storage.tables`` is skipped.
+#: A table listed here but not (yet) defined in ``oms_webhooks.storage.models`` is skipped.
 #: The router reads deliveries too: its idempotent create (conditional put) reads
 #: back the existing delivery when an event is fanned out twice.
 TABLE_ACCESS: Final = {

@@ -16,7 +16,7 @@ from oms_webhooks.resources import (
     INGRESS_QUEUE,
     RECOVERY_QUEUE,
 )
-from oms_webhooks.storage.tables import table_specs
+from oms_webhooks.storage.specs import table_specs
 from oms_webhooks_infra import constants as c
 from oms_webhooks_infra.bundling import code_asset
 from oms_webhooks_infra.config import DeploymentConfig
@@ -135,7 +135,7 @@ class FunctionsConstruct(Construct):
                 table = self._storage.tables.get(settings_field)
                 if (
                     table is None
-                ):  # declared in the access map, not yet in oms_webhooks.storage.tables
+                ):  # declared in the access map, not yet in oms_webhooks.storage.models
                     continue
                 self._grant_table(table, function, mode, indexed=settings_field in indexed)
 

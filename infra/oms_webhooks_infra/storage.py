@@ -1,4 +1,4 @@
-"""DynamoDB tables, built generically from :func:`oms_webhooks.storage.tables.table_specs`."""
+"""DynamoDB tables, built generically from :func:`oms_webhooks.storage.specs.table_specs`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from oms_webhooks.resources import SECRETS_KEY_ALIAS
-from oms_webhooks.storage.tables import TableSpec, table_specs
+from oms_webhooks.storage.specs import TableSpec, table_specs
 from oms_webhooks_infra import constants as c
 
 _ATTRIBUTE_TYPES = {

@@ -3,7 +3,7 @@
 Provisioning is a list of steps (:data:`STEPS`), each a function
 ``step(ctx) -> list[str]`` that creates what is missing and returns a line per
 resource for the log. Running the list twice changes nothing the second time.
-Tables come from :func:`oms_webhooks.storage.tables.table_specs`; the messaging
+Tables come from :func:`oms_webhooks.storage.specs.table_specs`; the messaging
 resources (SQS queues and their DLQs, the EventBridge bus, and the rule that
 sends catalogue events to the ingress queue) from :mod:`oms_webhooks.resources`,
 with the bus name and event source of the settings (``bus_name``,
@@ -42,7 +42,7 @@ from oms_webhooks.resources import (
     ingress_event_pattern,
 )
 from oms_webhooks.settings import Settings, get_settings
-from oms_webhooks.storage.tables import IndexSpec, TableSpec, table_specs
+from oms_webhooks.storage.specs import IndexSpec, TableSpec, table_specs
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def _add_missing_indexes(dynamodb: Any, spec: TableSpec, settings: Settings) -> 
 
 
 def provision_tables(ctx: ProvisionContext) -> list[str]:
-    """Step: every DynamoDB table of :func:`~oms_webhooks.storage.tables.table_specs`.
+    """Step: every DynamoDB table of :func:`~oms_webhooks.storage.specs.table_specs`.
 
     Returns:
         one line per table, ``"dynamodb table <name>: created|exists"``.

@@ -742,7 +742,8 @@ def resume_pending_deliveries(now: float | None = None) -> int:
     from oms_webhooks.aws_clients import client
     from oms_webhooks.delivery.retry.scheduling import SQS_MAX_DELAY_SECONDS
     from oms_webhooks.delivery.store import PENDING
-    from oms_webhooks.storage.tables import DeliveryModel, bind_tables
+    from oms_webhooks.storage.models import DeliveryModel
+    from oms_webhooks.storage.specs import bind_tables
 
     bind_tables()
     queue_url = get_settings().delivery_queue_url

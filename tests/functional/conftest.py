@@ -56,7 +56,8 @@ def _remove_subscriptions_afterwards(request: pytest.FixtureRequest) -> Iterator
     yield
     if not {"stack", "local_stack"} & set(request.fixturenames):
         return
-    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.storage.models import SubscriptionModel
+    from oms_webhooks.storage.specs import bind_tables
     from oms_webhooks.subscriptions.service import delete_subscription
 
     bind_tables()

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from oms_webhooks.storage.tables import AttemptModel, DeliveryModel
+from oms_webhooks.storage.models import AttemptModel, DeliveryModel
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 from tests.receivers import Receiver, Response

@@ -16,7 +16,7 @@ import pytest
 from oms_webhooks.delivery.request.sender import AttemptResult
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import TargetStateModel
+from oms_webhooks.storage.models import TargetStateModel
 
 NOW = 1_800_000_000.0
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from oms_webhooks.storage.tables import DeliveryModel
+from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import api, subscribe, wait_until
 from tests.receivers import Receiver, Response

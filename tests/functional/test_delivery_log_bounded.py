@@ -21,7 +21,7 @@ import pytest
 
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import store as deliveries
-from oms_webhooks.storage.tables import AttemptModel, SubscriptionModel
+from oms_webhooks.storage.models import AttemptModel, SubscriptionModel
 
 #: A small read bound (the production one is 1,000), so the test needs few deliveries.
 READ_BOUND = 10

@@ -18,7 +18,7 @@ import requests
 
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import store as deliveries
-from oms_webhooks.storage.tables import DELIVERY_LOG_ATTRIBUTES, DeliveryModel, SubscriptionModel
+from oms_webhooks.storage.models import DELIVERY_LOG_ATTRIBUTES, DeliveryModel, SubscriptionModel
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
 

@@ -21,7 +21,7 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import DeliveryModel
+from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until

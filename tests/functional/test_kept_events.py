@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.routing import kept_events
-from oms_webhooks.storage.tables import DeliveryModel, table_spec
+from oms_webhooks.storage.models import DeliveryModel
+from oms_webhooks.storage.specs import table_spec
 from oms_webhooks_local.publisher import publish_event
 from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import wait_until

@@ -20,7 +20,7 @@ from werkzeug.test import Client
 
 from oms_webhooks.api.tokens import revoke_token
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import table_specs
+from oms_webhooks.storage.specs import table_specs
 from oms_webhooks_local.gateway import (
     ACCESS_DENIED_BODY,
     TOO_LARGE_BODY,

@@ -154,7 +154,7 @@ def test_a_disabled_subscriptions_delivery_can_still_be_resent(
 def test_two_dispatchers_disabling_at_once_disable_once(
     client: requests.Session, receiver: Receiver, tenant: Any
 ) -> None:
-    from oms_webhooks.storage.tables import SubscriptionModel
+    from oms_webhooks.storage.models import SubscriptionModel
     from oms_webhooks.subscriptions import health
 
     sub = subscribe(client, event_type="transfer.status.created", target_url=receiver.url("/"))
@@ -182,7 +182,7 @@ def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
     setting: Callable[[str, str], None],
 ) -> None:
     from oms_webhooks.delivery.retry import breaker
-    from oms_webhooks.storage.tables import TargetStateModel
+    from oms_webhooks.storage.models import TargetStateModel
 
     # GIVEN a partner whose endpoint accepts connections and never answers, short
     # settings (read timeout 0.5 s, circuit opens after 2 timeouts for a minute,

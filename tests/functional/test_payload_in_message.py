@@ -21,7 +21,7 @@ from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.routing import fanout
-from oms_webhooks.storage.tables import EventPayloadModel
+from oms_webhooks.storage.models import EventPayloadModel
 from oms_webhooks.subscriptions.service import get_subscription
 from tests.functional.helpers import subscribe
 from tests.receivers import Receiver

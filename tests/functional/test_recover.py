@@ -248,7 +248,7 @@ def test_a_running_recovery_without_its_message_is_resumed(
     from oms_webhooks.delivery import store as deliveries
     from oms_webhooks.routing import recovery
     from oms_webhooks.settings import get_settings
-    from oms_webhooks.storage.tables import RecoveryModel
+    from oms_webhooks.storage.models import RecoveryModel
 
     sub = subscribe(client, event_type="package.shipment.awb_number", target_url=receiver.url("/"))
     path = f"/whisperer/hooks/{sub['id']}/"

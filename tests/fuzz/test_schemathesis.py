@@ -101,7 +101,8 @@ def fuzz_tenant(fuzz_stack: LocalStack) -> Iterator[str]:
     fuzz_stack.provision()  # a unit test's moto mock may have reset the shared backends
     create_token(tenant=FUZZ_TENANT, token=FUZZ_TOKEN)
     yield FUZZ_TENANT
-    from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+    from oms_webhooks.storage.models import SubscriptionModel
+    from oms_webhooks.storage.specs import bind_tables
     from oms_webhooks.subscriptions.service import delete_subscription
 
     bind_tables()

@@ -1,4 +1,4 @@
-"""Tables: built from ``oms_webhooks.storage.tables.table_specs()``, one per spec."""
+"""Tables: built from ``oms_webhooks.storage.specs.table_specs()``, one per spec."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from oms_webhooks.storage.tables import TableSpec, table_specs
+from oms_webhooks.storage.specs import TableSpec, table_specs
 from oms_webhooks_infra.storage import logical_name, settings_env_var
 from tests.infra.conftest import Synthesized
 

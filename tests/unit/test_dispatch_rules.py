@@ -13,7 +13,7 @@ from oms_webhooks.delivery.dispatch import (
     retry_after_seconds,
 )
 from oms_webhooks.delivery.request.sender import AttemptResult
-from oms_webhooks.storage.tables import SubscriptionModel
+from oms_webhooks.storage.models import SubscriptionModel
 
 NOW = 1_800_000_000.0
 

@@ -19,7 +19,7 @@ from jmespath.functions import Functions
 
 from oms_webhooks.routing.fanout import apply_filters
 from oms_webhooks.routing.filters import InvalidFilter, evaluate, validate
-from oms_webhooks.storage.tables import SubscriptionModel
+from oms_webhooks.storage.models import SubscriptionModel
 
 FAST = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None

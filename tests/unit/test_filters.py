@@ -348,7 +348,7 @@ def test_a_deeply_nested_payload_is_evaluated_or_no_match_never_an_exception() -
 def _subscription(tenant: str, number: int, expression: str | None) -> Any:
     from datetime import UTC, datetime
 
-    from oms_webhooks.storage.tables import SubscriptionModel
+    from oms_webhooks.storage.models import SubscriptionModel
 
     now = datetime.now(UTC)
     return SubscriptionModel(

@@ -1,6 +1,7 @@
 """One table definition serves the code, the local stack and the CDK app."""
 
-from oms_webhooks.storage.tables import SubscriptionModel, TokenModel, table_specs
+from oms_webhooks.storage.models import SubscriptionModel, TokenModel
+from oms_webhooks.storage.specs import table_specs
 
 
 def test_subscriptions_table_keys_and_fanout_index() -> None:

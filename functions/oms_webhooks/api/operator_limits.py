@@ -5,7 +5,7 @@ dead or dripping target it lasts up to connect + read timeout. Without a
 bound, one tenant could keep many API execution environments busy that way.
 So each tenant has ``OMS_WEBHOOKS_MAX_OPERATOR_SENDS_PER_TENANT`` (2) slots,
 shared by every execution environment: small items in the deliveries table
-(:class:`~oms_webhooks.storage.tables.OperatorSlotModel`). :func:`operator_slot`
+(:class:`~oms_webhooks.storage.models.OperatorSlotModel`). :func:`operator_slot`
 takes a free slot with one conditional write (free = its lease has ended,
 so a crashed request frees its slot by itself after one attempt budget),
 and frees it with one write when the attempt is done. When every slot is
@@ -29,7 +29,8 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from oms_webhooks.errors import TooManyRequests
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import OperatorSlotModel, bind_tables
+from oms_webhooks.storage.models import OperatorSlotModel
+from oms_webhooks.storage.specs import bind_tables
 
 __all__ = ["attempt_budget_seconds", "operator_slot"]
 

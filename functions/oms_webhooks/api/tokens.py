@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import PutError
 
 from oms_webhooks.routing.event_types import normalize_event_type
-from oms_webhooks.storage.tables import TokenModel, bind_tables
+from oms_webhooks.storage.models import TokenModel
+from oms_webhooks.storage.specs import bind_tables
 
 #: A tenant name, matched against the *whole* value (``fullmatch``: ``$`` would also
 #: accept a trailing newline, issue 13).

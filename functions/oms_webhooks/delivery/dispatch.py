@@ -56,7 +56,7 @@ from oms_webhooks.delivery.retry.retry_after import parse_retry_after
 from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import DeliveryModel, EventPayloadModel, SubscriptionModel
+from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
 from oms_webhooks.subscriptions import health
 from oms_webhooks.subscriptions.sealing import unseal
 

@@ -19,8 +19,9 @@ from pynamodb.expressions.condition import Condition
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import NotFound
+from oms_webhooks.storage.models import AttemptModel, DeliveryModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
-from oms_webhooks.storage.tables import AttemptModel, DeliveryModel, bind_tables
+from oms_webhooks.storage.specs import bind_tables
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -149,7 +150,7 @@ def _from_table(entries: list[DeliveryModel]) -> list[DeliveryModel | None]:
     """The delivery items of index ``entries``, in their order (None: gone meanwhile).
 
     The index holds only what never changes
-    (:data:`~oms_webhooks.storage.tables.DELIVERY_LOG_ATTRIBUTES`);
+    (:data:`~oms_webhooks.storage.models.DELIVERY_LOG_ATTRIBUTES`);
     status and the last attempt's answer come from the table, read in
     ``BatchGetItem`` calls of up to 100 keys (eventually consistent: half a
     read unit per item).

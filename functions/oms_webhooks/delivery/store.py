@@ -17,12 +17,8 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import PutError
 
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import (
-    DeliveryModel,
-    EventPayloadModel,
-    SubscriptionModel,
-    bind_tables,
-)
+from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 
 #: Namespace of delivery uuids (uuid5 over "<event id>/<tenant>/<subscription id>").
 DELIVERY_NAMESPACE = uuid.UUID("6f1c3c0e-8f5e-4c55-9d0c-6b7e2f0c9a11")

@@ -45,7 +45,8 @@ from oms_webhooks.routing.filters import (
 )
 from oms_webhooks.routing.filters import evaluate as evaluate_filter
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import DeliveryModel, SubscriptionModel, bind_tables
+from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 
 #: EventBridge's entry size limit in bytes (PutEvents, 256 KB), DESIGN §8.
 MAX_EVENT_BYTES = MAX_ENTRY_BYTES

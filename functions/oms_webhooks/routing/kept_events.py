@@ -1,6 +1,6 @@
 """Kept events: find the events of one type stored within a time window (DESIGN §10).
 
-Every OMS event's payload item (:class:`~oms_webhooks.storage.tables.EventPayloadModel`)
+Every OMS event's payload item (:class:`~oms_webhooks.storage.models.EventPayloadModel`)
 is kept two delivery retentions, whether or not a subscription matched it,
 and indexed by the sparse, keys-only GSI ``by-type-time``: hash
 ``<type>#<UTC day>#<shard>``, range ``<stored time>#<event id>``
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from oms_webhooks.delivery.store import KEPT_EVENT_SHARDS, kept_time
-from oms_webhooks.storage.tables import EventPayloadModel, bind_tables
+from oms_webhooks.storage.models import EventPayloadModel
+from oms_webhooks.storage.specs import bind_tables
 
 
 @dataclass(frozen=True, order=True)

@@ -40,7 +40,8 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
 from oms_webhooks.routing import filters, kept_events
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import DeliveryModel, RecoveryModel, SubscriptionModel, bind_tables
+from oms_webhooks.storage.models import DeliveryModel, RecoveryModel, SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 from oms_webhooks.subscriptions.service import get_subscription
 
 RUNNING, DONE, STOPPED = "running", "done", "stopped"

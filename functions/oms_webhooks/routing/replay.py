@@ -15,7 +15,8 @@ from typing import Any
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.routing import filters
-from oms_webhooks.storage.tables import SubscriptionModel, bind_tables
+from oms_webhooks.storage.models import SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 
 
 class ReplayError(ValueError):

@@ -1,7 +1,7 @@
 """A subscription's health: ``failing_since``, auto-disable and its reason (DESIGN §10).
 
 Health lives apart from the subscription, in a small item of the
-subscriptions table (:class:`~oms_webhooks.storage.tables.HealthModel`, hash
+subscriptions table (:class:`~oms_webhooks.storage.models.HealthModel`, hash
 ``<tenant>#health``), written with ``if_not_exists``-style updates: the
 dispatcher never makes a versioned full put of the subscription, so it never
 races a partner's PUT/PATCH.
@@ -40,7 +40,8 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
-from oms_webhooks.storage.tables import HealthModel, SubscriptionModel, bind_tables
+from oms_webhooks.storage.models import HealthModel, SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 
 #: The reason of a subscription disabled by a 410 Gone answer (DESIGN §4, §10).
 GONE_REASON = "410 Gone"

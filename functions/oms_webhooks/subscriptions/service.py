@@ -42,15 +42,15 @@ from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.retry.countdown import validate_schedule
 from oms_webhooks.errors import Conflict, Forbidden, LimitExceeded, NotFound, ValidationFailed
 from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
-from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
-from oms_webhooks.storage.tables import (
+from oms_webhooks.storage.models import (
     BasicAuthAttribute,
     HealthModel,
     SubscriptionModel,
     TargetGuardModel,
     TenantCounterModel,
-    bind_tables,
 )
+from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
+from oms_webhooks.storage.specs import bind_tables
 from oms_webhooks.subscriptions import health
 from oms_webhooks.subscriptions.sealing import seal, unseal
 from oms_webhooks.uuid7 import uuid7

@@ -37,7 +37,7 @@ a burst to a target that just went dead is cut off after 0.25 s, not after
 the write and the cache. A quick answer on the slow lane lifts the mark.
 
 **Storage and cost.** One small item per key in the deliveries table
-(:class:`~oms_webhooks.storage.tables.TargetStateModel`), read through an in-memory
+(:class:`~oms_webhooks.storage.models.TargetStateModel`), read through an in-memory
 cache of ``OMS_WEBHOOKS_BREAKER_CACHE_SECONDS`` (1 s) per process, written
 only on a failure, a slow attempt, or when the cached item shows something
 to reset (a count above 0, an open key, a slow mark): a healthy target costs
@@ -60,7 +60,8 @@ from pynamodb.exceptions import UpdateError
 
 from oms_webhooks.delivery.request.sender import AttemptResult
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.tables import TargetStateModel, bind_tables
+from oms_webhooks.storage.models import TargetStateModel
+from oms_webhooks.storage.specs import bind_tables
 
 __all__ = [
     "MAX_COOLDOWN_SECONDS",

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.store import PENDING
-from oms_webhooks.storage.tables import DeliveryModel, SubscriptionModel, bind_tables
+from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
+from oms_webhooks.storage.specs import bind_tables
 
 __all__ = ["reason", "reasons"]
 
