@@ -1,4 +1,4 @@
-"""Transaction conflicts on DynamoDB are retried, never a 500 (subscriptions._transact).
+"""Transaction conflicts on DynamoDB are retried, never a 500 (subscriptions.store.transact).
 
 moto never cancels a transaction for a conflict (it serialises them), so the
 cancellation DynamoDB sends when two transactions touch one item at the same
@@ -13,7 +13,7 @@ from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseC
 from pynamodb.transactions import TransactWrite
 
 from oms_webhooks.errors import Conflict
-from oms_webhooks.subscriptions import service as subscriptions
+from oms_webhooks.subscriptions import store
 
 
 def _cancelled(*codes: str | None) -> TransactWriteError:
@@ -45,21 +45,21 @@ def test_a_transaction_conflict_is_retried_until_it_goes_through() -> None:
     calls, write = _writer([_cancelled(None, "TransactionConflict")] * 2)
     # WHEN it runs
     with pytest.raises(_Built):
-        subscriptions._transact(write)  # type: ignore[arg-type]
+        store.transact(write)  # type: ignore[arg-type]
     # THEN it was built a third time (nothing is committed here: no AWS in unit tests)
     assert len(calls) == 3
 
 
 def test_a_conflict_that_never_clears_is_a_409_not_a_500() -> None:
-    calls, write = _writer([_cancelled("TransactionConflict")] * subscriptions.CONFLICT_TRIES)
+    calls, write = _writer([_cancelled("TransactionConflict")] * store.CONFLICT_TRIES)
     with pytest.raises(Conflict, match="retry"):
-        subscriptions._transact(write)  # type: ignore[arg-type]
-    assert len(calls) == subscriptions.CONFLICT_TRIES
+        store.transact(write)  # type: ignore[arg-type]
+    assert len(calls) == store.CONFLICT_TRIES
 
 
 def test_a_failed_condition_is_not_retried_even_beside_a_conflict() -> None:
     # A failed condition is the caller's answer (duplicate, limit): it goes up at once.
     calls, write = _writer([_cancelled("ConditionalCheckFailed", "TransactionConflict")])
     with pytest.raises(TransactWriteError):
-        subscriptions._transact(write)  # type: ignore[arg-type]
+        store.transact(write)  # type: ignore[arg-type]
     assert len(calls) == 1

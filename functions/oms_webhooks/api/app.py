@@ -72,6 +72,7 @@ from oms_webhooks.routing import recovery
 from oms_webhooks.routing.event_types import EVENT_TYPES, normalize_event_type
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import service as subscriptions
+from oms_webhooks.subscriptions import views as subscription_views
 from oms_webhooks.subscriptions.public_target import public_target_warning
 
 if TYPE_CHECKING:
@@ -350,7 +351,7 @@ def create_subscription(body: Annotated[SubscriptionIn, Body()]) -> Subscription
     item = subscriptions.create_subscription(_tenant(), body, allowed=_scope())
     logger.info("subscription created", extra={"subscription_id": item.id})
     _warn_if_public(item.id, item.target_url)
-    return subscriptions.to_resource(item)
+    return subscription_views.to_resource(item)
 
 
 def _warn_if_public(subscription_id: str, target_url: str) -> None:
@@ -404,7 +405,7 @@ def list_subscriptions(
         "limit": limit,
     }
     return SubscriptionPage(
-        results=subscriptions.to_resources(page.items),
+        results=subscription_views.to_resources(page.items),
         next=_page_path(page.next_cursor, params),
     )
 
@@ -439,7 +440,7 @@ def rotate_secret(
     )
     logger.info("secret rotated", extra={"subscription_id": item.id, "generated": bool(generated)})
     return RotateSecretOut.model_validate(
-        {**subscriptions.to_resource(item).model_dump(), "secret_key": generated}
+        {**subscription_views.to_resource(item).model_dump(), "secret_key": generated}
     )
 
 
@@ -519,7 +520,7 @@ SubscriptionId = Annotated[str, Path(description="The subscription id (UUID)")]
 def get_subscription(subscription_id: SubscriptionId) -> SubscriptionOut:
     """The subscription, if it is the caller's (else 404)."""
     item = subscriptions.get_subscription(_tenant(), subscription_id, allowed=_scope())
-    return subscriptions.to_resource(item)
+    return subscription_views.to_resource(item)
 
 
 _UPDATE_RESPONSES: dict[int, OpenAPIResponse] = {
@@ -548,7 +549,7 @@ def replace_subscription(
     )
     if body.target_url is not None:
         _warn_if_public(item.id, item.target_url)
-    return subscriptions.to_resource(item)
+    return subscription_views.to_resource(item)
 
 
 @app.patch(
@@ -566,7 +567,7 @@ def patch_subscription(
     )
     if body.target_url is not None:
         _warn_if_public(item.id, item.target_url)
-    return subscriptions.to_resource(item)
+    return subscription_views.to_resource(item)
 
 
 @app.delete(

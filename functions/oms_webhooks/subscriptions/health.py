@@ -33,15 +33,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
-from oms_webhooks.settings import aws_endpoint_url, aws_region, get_settings
+from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import HealthModel, SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.transactions import transaction
 
 #: The reason of a subscription disabled by a 410 Gone answer (DESIGN §4, §10).
 GONE_REASON = "410 Gone"
@@ -214,7 +212,7 @@ def disable(
         try:
             # One transaction: nobody ever reads an inactive subscription
             # without its reason, and a crash cannot leave one half-disabled.
-            with _transaction() as tx:
+            with transaction() as tx:
                 tx.update(
                     current,
                     actions=[
@@ -244,13 +242,3 @@ def disable(
     else:
         return None
     return Disabled(current, reason, failing_since, now)
-
-
-@lru_cache(maxsize=4)
-def _connection(region: str, host: str | None) -> Connection:
-    # A botocore client costs ~0.1 s to build: one per endpoint and process.
-    return Connection(region=region, host=host)
-
-
-def _transaction() -> TransactWrite:
-    return TransactWrite(connection=_connection(aws_region(), aws_endpoint_url()))
