@@ -4,8 +4,10 @@ Names, limits and the rule's event pattern live here so that the local stack
 (:mod:`oms_webhooks_local.provision`) and the CDK app (``infra/``) create the
 same things. Tables are defined in :mod:`oms_webhooks.storage.models`.
 
-Sources of the numbers: SQS limits (visibility 0-43,200 s, retention
-≤ 1,209,600 s = 14 days, ``maxReceiveCount`` ≤ 1,000), Lambda's rule of thumb
+The default bus and event sources are in :mod:`oms_webhooks.names`, AWS's
+limits in :mod:`oms_webhooks.limits`. Sources of the numbers: SQS limits
+(visibility 0-43,200 s, retention ≤ 1,209,600 s = 14 days,
+``maxReceiveCount`` ≤ 1,000), Lambda's rule of thumb
 "queue visibility ≥ 6 × function timeout" (AWS Lambda developer guide, SQS
 event source mapping), DESIGN §5 and §8.
 """
@@ -15,20 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS
+from oms_webhooks.names import DEFAULT_EVENT_SOURCE
 from oms_webhooks.routing.event_types import EVENT_TYPES
 
-#: Default EventBridge bus name and event source (DESIGN §2, both configurable).
-DEFAULT_BUS_NAME = "oms"
-DEFAULT_EVENT_SOURCE = "oms"
-#: Default Source of the service's operational events (DESIGN §10; never routed to partners).
-DEFAULT_OPERATIONAL_SOURCE = "oms-webhooks"
 #: Name of the rule that sends catalogue events to the ingress queue.
 RULE_NAME = "oms-webhooks-ingress"
-
-#: SQS maximum retention, in seconds (14 days).
-SQS_MAX_RETENTION_SECONDS = 1_209_600
-#: SQS maximum visibility timeout per receive, in seconds (12 hours).
-SQS_MAX_VISIBILITY_SECONDS = 43_200
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from oms_webhooks.resources import DEFAULT_OPERATIONAL_SOURCE
+from oms_webhooks.names import DEFAULT_OPERATIONAL_SOURCE
 
 
 class Settings(BaseSettings):

@@ -11,18 +11,19 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from oms_webhooks import limits
 from oms_webhooks_infra import constants as c
 
 #: API Gateway's payload limit (10 MB): larger requests get REQUEST_TOO_LARGE.
-MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+MAX_PAYLOAD_BYTES: Final = limits.API_GATEWAY_MAX_PAYLOAD_BYTES
 
 #: API Gateway's own refusals (Gateway Responses): type → (status, JSON body).
 #: The bodies have the API's error shape ``{"code", "detail", "errors"}``
 #: (DESIGN §3); the local stack's gateway (``oms_webhooks_local.gateway``)
 #: answers with the same bodies, which ``tests/infra/test_api.py`` checks.
 GATEWAY_RESPONSES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
-    "UNAUTHORIZED": ("401", {**c.UNAUTHORIZED_BODY, "errors": {}}),
-    "ACCESS_DENIED": ("403", {**c.ACCESS_DENIED_BODY, "errors": {}}),
+    "UNAUTHORIZED": ("401", c.UNAUTHORIZED_BODY),
+    "ACCESS_DENIED": ("403", c.ACCESS_DENIED_BODY),
     "REQUEST_TOO_LARGE": (
         "413",
         {

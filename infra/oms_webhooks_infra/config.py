@@ -23,11 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from oms_webhooks.resources import (
-    DEFAULT_BUS_NAME,
-    DEFAULT_EVENT_SOURCE,
-    DEFAULT_OPERATIONAL_SOURCE,
-)
+from oms_webhooks.names import DEFAULT_BUS_NAME, DEFAULT_EVENT_SOURCE, DEFAULT_OPERATIONAL_SOURCE
 from oms_webhooks_infra import constants as c
 
 _REMOVAL_POLICIES = {

@@ -3,16 +3,21 @@
 Resource names that the functions also know (tables, queues, bus, rule
 pattern) are *not* here: they come from :mod:`oms_webhooks.storage.specs` and
 :mod:`oms_webhooks.resources`, the single definitions shared with the local
-stack. This module holds what only the deployment decides: context keys and
-their defaults, function sizes, API limits, alarm thresholds.
+stack. Names shared with the functions and the local gateway (API prefix,
+public paths, handler entry points, metric names) are taken from
+:mod:`oms_webhooks.names`, AWS's own limits from :mod:`oms_webhooks.limits`.
+This module holds what only the deployment decides: context keys and their
+defaults, function sizes, alarm thresholds.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from oms_webhooks import limits, names
+
 #: Service name: Powertools ``POWERTOOLS_SERVICE_NAME`` and the ``service`` tag.
-SERVICE_NAME: Final = "oms-webhooks"
+SERVICE_NAME: Final = names.SERVICE_NAME
 #: Default CloudFormation stack name.
 STACK_NAME: Final = "OmsWebhooks"
 #: Prefix of the settings' environment variables (``functions/oms_webhooks/settings.py``).
@@ -42,7 +47,7 @@ DEFAULT_DISPATCHER_MAX_CONCURRENCY: Final = 20
 #: share it; the main lane keeps its own ``dispatcherMaxConcurrency``.
 #: Context ``dispatcherSlowMaxConcurrency`` (2–1000).
 DEFAULT_DISPATCHER_SLOW_MAX_CONCURRENCY: Final = 10
-DEFAULT_METRICS_NAMESPACE: Final = "OmsWebhooks"
+DEFAULT_METRICS_NAMESPACE: Final = names.METRICS_NAMESPACE
 DEFAULT_LOG_LEVEL: Final = "INFO"
 
 # --- Lambda ---
@@ -59,13 +64,7 @@ PYC_MAGIC_NUMBER: Final = 3571
 #: urllib3 and jmespath stay: requests and Powertools need them too.
 RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer", "python-dateutil", "six")
 #: Handler entry points, by function (the logical name of each function).
-HANDLERS: Final = {
-    "Authorizer": "oms_webhooks.handlers.authorizer.handler",
-    "Api": "oms_webhooks.handlers.api.handler",
-    "Router": "oms_webhooks.handlers.router.handler",
-    "Dispatcher": "oms_webhooks.handlers.dispatcher.handler",
-    "Recoverer": "oms_webhooks.handlers.recoverer.handler",
-}
+HANDLERS: Final = names.HANDLERS
 #: Memory per function, in MiB.
 MEMORY_MB: Final = {
     "Authorizer": 256,
@@ -78,9 +77,9 @@ MEMORY_MB: Final = {
 #: timeout is 29 s; the authorizer must answer well within it). The queue
 #: consumers' timeouts come from their ``QueueSpec.function_timeout``.
 AUTHORIZER_TIMEOUT_SECONDS: Final = 10
-API_TIMEOUT_SECONDS: Final = 29
+API_TIMEOUT_SECONDS: Final = limits.API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS
 #: Lambda's SQS rule: queue visibility ≥ 6 × the consuming function's timeout.
-VISIBILITY_TIMEOUT_FACTOR: Final = 6
+VISIBILITY_TIMEOUT_FACTOR: Final = limits.LAMBDA_SQS_VISIBILITY_FACTOR
 #: Concurrent invocations of the router's event source mapping (SQS minimum 2).
 ROUTER_MAX_CONCURRENCY: Final = 10
 #: Concurrent recoveries (each paced at OMS_WEBHOOKS_RECOVER_RATE; SQS minimum 2).
@@ -108,36 +107,27 @@ RULE_TARGET_RETRY_ATTEMPTS: Final = 10
 RULE_TARGET_MAX_EVENT_AGE_HOURS: Final = 24
 
 # --- REST API ---
-API_PREFIX: Final = "whisperer"
+API_PREFIX: Final = names.API_PREFIX
 API_STAGE_NAME: Final = "prod"
 #: Paths under ``/whisperer`` served without the authorizer (GET only), as on
 #: the local gateway (``oms_webhooks_local.gateway.PUBLIC_PATHS``) ...
-PUBLIC_PATHS: Final = ("openapi.json", "docs")
+PUBLIC_PATHS: Final = names.PUBLIC_PATHS
 #: ... and whose sub-paths are public too (the docs page's assets).
-PUBLIC_TREES: Final = ("docs",)
+PUBLIC_TREES: Final = names.PUBLIC_TREES
 #: Authorizer result cache: also the delay before a revoked token stops working.
 AUTHORIZER_CACHE_TTL_SECONDS: Final = 60
-AUTHORIZATION_HEADER: Final = "Authorization"
+AUTHORIZATION_HEADER: Final = names.AUTHORIZATION_HEADER
 #: Stage throttling: steady requests per second and burst.
 THROTTLING_RATE_LIMIT: Final = 100
 THROTTLING_BURST_LIMIT: Final = 200
 #: JSON bodies of API Gateway's own refusals (same shape as the API's errors).
-UNAUTHORIZED_BODY: Final = {
-    "code": "not_authenticated",
-    "detail": (
-        "Authentication credentials were not provided or are not valid: send the header "
-        "'Authorization: Token <token>' (the scheme is Token, not Bearer)."
-    ),
-}
-ACCESS_DENIED_BODY: Final = {
-    "code": "permission_denied",
-    "detail": "You do not have permission to perform this action.",
-}
+UNAUTHORIZED_BODY: Final = names.UNAUTHORIZED_BODY
+ACCESS_DENIED_BODY: Final = names.ACCESS_DENIED_BODY
 
 # --- alarms ---
 #: Custom metrics the dispatcher emits (Powertools, dimension ``service``).
-METRIC_DELIVERY_ATTEMPTED: Final = "DeliveryAttempted"
-METRIC_DELIVERY_FAILED: Final = "DeliveryFailed"
+METRIC_DELIVERY_ATTEMPTED: Final = names.METRIC_DELIVERY_ATTEMPTED
+METRIC_DELIVERY_FAILED: Final = names.METRIC_DELIVERY_FAILED
 #: Emitted by the dispatcher and the API when an operational event could not be put
 #: on the bus (DESIGN §10): the OMS team may not have been told of a disabled partner.
 METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED: Final = "OperationalEventNotPublished"

@@ -12,13 +12,13 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
     INGRESS_QUEUE,
     RECOVERY_QUEUE,
     RULE_NAME,
-    SQS_MAX_RETENTION_SECONDS,
     QueueSpec,
     ingress_event_pattern,
 )

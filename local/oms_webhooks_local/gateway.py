@@ -53,7 +53,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from oms_webhooks import aws_call_log
+from oms_webhooks import aws_call_log, limits, names
 
 logger = logging.getLogger(__name__)
 
@@ -61,33 +61,22 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 #: Moto's default account, which the local stack always uses (DESIGN §6).
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
+ACCOUNT_ID = names.LOCAL_ACCOUNT_ID
+REGION = names.LOCAL_REGION
 #: The API's base path and its proxy resource.
-BASE_PATH = "/whisperer"
+BASE_PATH = names.API_BASE_PATH
 PROXY_RESOURCE = f"{BASE_PATH}/{{proxy+}}"
 #: Paths served without a token (DESIGN §3); sub-paths of ``/whisperer/docs`` too.
-PUBLIC_PATHS: tuple[str, ...] = (f"{BASE_PATH}/openapi.json", f"{BASE_PATH}/docs")
+PUBLIC_PATHS: tuple[str, ...] = tuple(f"{BASE_PATH}/{path}" for path in names.PUBLIC_PATHS)
 #: API Gateway's payload limit (10 MB) and REST integration timeout (29 s).
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
-INTEGRATION_TIMEOUT_SECONDS = 29.0
+MAX_PAYLOAD_BYTES = limits.API_GATEWAY_MAX_PAYLOAD_BYTES
+INTEGRATION_TIMEOUT_SECONDS = float(limits.API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS)
 
 #: The UNAUTHORIZED (401), ACCESS_DENIED (403) and REQUEST_TOO_LARGE (413)
 #: Gateway Responses: the same bodies as the deployed API's
 #: (``infra/oms_webhooks_infra/api.py``), in the API's error shape (DESIGN §3).
-UNAUTHORIZED_BODY: dict[str, Any] = {
-    "code": "not_authenticated",
-    "detail": (
-        "Authentication credentials were not provided or are not valid: send the header "
-        "'Authorization: Token <token>' (the scheme is Token, not Bearer)."
-    ),
-    "errors": {},
-}
-ACCESS_DENIED_BODY: dict[str, Any] = {
-    "code": "permission_denied",
-    "detail": "You do not have permission to perform this action.",
-    "errors": {},
-}
+UNAUTHORIZED_BODY: dict[str, Any] = names.UNAUTHORIZED_BODY
+ACCESS_DENIED_BODY: dict[str, Any] = names.ACCESS_DENIED_BODY
 TOO_LARGE_BODY: dict[str, Any] = {
     "code": "request_too_large",
     "detail": f"The request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit.",

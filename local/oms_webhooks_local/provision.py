@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
@@ -37,7 +38,6 @@ from oms_webhooks.resources import (
     RECOVERY_QUEUE,
     RULE_NAME,
     SECRETS_KEY_ALIAS,
-    SQS_MAX_RETENTION_SECONDS,
     QueueSpec,
     ingress_event_pattern,
 )

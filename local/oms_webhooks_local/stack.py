@@ -60,6 +60,7 @@ from typing import Any, Protocol
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from oms_webhooks import names
 from oms_webhooks.settings import get_settings
 from oms_webhooks_local.api_workers import ApiWorkerPool
 from oms_webhooks_local.aws_server import CONTROL_PREFIX, AwsServerThread
@@ -77,8 +78,8 @@ logger = logging.getLogger(__name__)
 
 #: Where the local stack listens by default (DESIGN §6).
 HOST = "127.0.0.1"
-DEFAULT_API_PORT = 8000
-DEFAULT_AWS_PORT = 4566
+DEFAULT_API_PORT = names.DEFAULT_API_PORT
+DEFAULT_AWS_PORT = names.DEFAULT_AWS_PORT
 DEFAULT_AWS_ENDPOINT_URL = f"http://{HOST}:{DEFAULT_AWS_PORT}"
 #: The development token's tenant, and the variable that fixes its token.
 DEV_TENANT = "dev"

@@ -22,6 +22,7 @@ import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
@@ -29,7 +30,6 @@ from oms_webhooks.resources import (
     QUEUES,
     RECOVERY_QUEUE,
     RULE_NAME,
-    SQS_MAX_RETENTION_SECONDS,
     ingress_event_pattern,
 )
 from oms_webhooks.settings import get_settings

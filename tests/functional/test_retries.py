@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks.limits import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks_local.publisher import publish_event

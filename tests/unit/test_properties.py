@@ -48,7 +48,7 @@ from oms_webhooks.delivery.retry.countdown import (
     worst_case_total,
 )
 from oms_webhooks.delivery.retry.scheduling import SQS_MAX_DELAY_SECONDS, plan_hold
-from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks.limits import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.routing.event_types import EVENT_TYPES
 from oms_webhooks.settings import get_settings
 

@@ -54,7 +54,7 @@ from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.retry.countdown import countdown_for
 from oms_webhooks.delivery.retry.retry_after import parse_retry_after
 from oms_webhooks.errors import Conflict, NotFound
-from oms_webhooks.resources import SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks.limits import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
 from oms_webhooks.subscriptions import health

@@ -19,14 +19,16 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from oms_webhooks import limits
+
 #: Largest Detail carried in the message, in UTF-8 bytes: with the uuid and
 #: JSON escaping the body stays within one 64 KiB SQS billing chunk for
 #: ordinary payloads (SQS bills each started 64 KiB of a request).
 INLINE_DETAIL_MAX_BYTES = 48 * 1024
 #: ``SendMessageBatch``'s limits: 10 entries, 256 KiB of bodies in all (the
 #: limit moto enforces; SQS itself now takes 1 MiB).
-BATCH_MAX_ENTRIES = 10
-BATCH_MAX_BYTES = 256 * 1024
+BATCH_MAX_ENTRIES = limits.SQS_BATCH_MAX_ENTRIES
+BATCH_MAX_BYTES = limits.SQS_BATCH_MAX_BYTES
 
 
 class MalformedMessage(ValueError):

@@ -35,11 +35,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from oms_webhooks import limits
 from oms_webhooks.settings import aws_endpoint_url, aws_region
 
 #: PutEvents: entries per call, and bytes per entry and per call (256 KB).
-MAX_ENTRIES_PER_CALL = 10
-MAX_BYTES = 256 * 1024
+MAX_ENTRIES_PER_CALL = limits.EVENTBRIDGE_PUT_EVENTS_MAX_ENTRIES
+MAX_BYTES = limits.EVENTBRIDGE_ENTRY_MAX_BYTES
 #: What ``Time`` counts in the entry size when given (AWS's size rule).
 TIME_BYTES = 14
 #: PutEvents entry error codes that retrying cannot fix.

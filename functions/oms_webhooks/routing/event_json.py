@@ -27,6 +27,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
+from oms_webhooks import limits
+
 __all__ = [
     "MAX_ENTRY_BYTES",
     "MAX_NESTING_DEPTH",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 #: EventBridge's largest ``PutEvents`` entry, in bytes (256 KB), DESIGN §8.
-MAX_ENTRY_BYTES: Final = 256 * 1024
+MAX_ENTRY_BYTES: Final = limits.EVENTBRIDGE_ENTRY_MAX_BYTES
 #: Deepest nesting of objects and arrays in a Detail (the Detail object itself is 1).
 MAX_NESTING_DEPTH: Final = 512
 #: What ``Time`` counts in an entry's size when given, in bytes.

@@ -22,7 +22,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from oms_webhooks.resources import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
+from oms_webhooks import limits
+from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 
 #: Seconds kept free below the 12-hour cap (the receive happened before we saw it).
 VISIBILITY_MARGIN_SECONDS = 120
@@ -31,7 +32,7 @@ RETENTION_MARGIN_SECONDS = 3_600
 #: A held message received this often is re-sent fresh (SQS maxReceiveCount is 1,000).
 RESEND_AT_RECEIVE_COUNT = 900
 #: SQS's largest DelaySeconds (15 minutes).
-SQS_MAX_DELAY_SECONDS = 900
+SQS_MAX_DELAY_SECONDS = limits.SQS_MAX_DELAY_SECONDS
 
 
 @dataclass(frozen=True)
