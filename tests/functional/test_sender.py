@@ -24,9 +24,9 @@ from cryptography.x509.oid import NameOID
 
 from oms_webhooks import __version__
 from oms_webhooks.delivery.request.envelope import build_envelope
+from oms_webhooks.delivery.request.pinning import PinnedAddressAdapter
 from oms_webhooks.delivery.request.sender import (
     AttemptResult,
-    PinnedAddressAdapter,
     SendOptions,
     excerpt,
     send,

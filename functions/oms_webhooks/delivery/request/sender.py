@@ -21,73 +21,44 @@ seconds in all, whatever the partner sends and however slowly; interim
 ``1xx`` answers other than ``101`` are skipped (at most 10), the final answer
 decides; a ``101`` is a failed attempt.
 
-**DNS pinning (DESIGN §3: the guard runs again before every send).** The
-host is resolved once per attempt (:func:`oms_webhooks.delivery.request.url_guard.resolve_host`,
-with the DNS timeout) and *every* address it resolves to is vetted with
-:func:`~oms_webhooks.delivery.request.url_guard.check_address`; one bad address refuses the
-attempt before any connection. The connection then goes to a vetted address
-itself, never resolving the name again, so a DNS answer that changes between
-check and connect (DNS rebinding) cannot redirect it. The ``Host`` header,
-TLS SNI and certificate verification still use the host name.
-
-Why our own adapter and not ``requests-hardened`` (1.3.0, read for this
-choice): its policy is fixed (``ip_filter_allow_loopback_ips`` lets loopback
-through, never private networks, and link-local is refused only through
-``is_private``), so it cannot express ``allow_private`` (loopback and private
-allowed, link-local/metadata never); it vets only the *first* address
-``getaddrinfo`` returns, calls ``getaddrinfo`` without a timeout and turns our
-refusal categories into a bare ``InvalidIPAddress``. The technique it uses is
-small and sound, so :class:`PinnedAddressAdapter` does the same in a few lines
-(``HTTPAdapter.build_connection_pool_key_attributes``: the pool's host becomes
-the vetted IP; ``server_hostname`` and ``assert_hostname`` keep SNI and
-certificate checks on the name; requests >= 2.32.2) with our own policy and
-no new dependency.
-
-Addresses are tried in ``getaddrinfo`` order; the next one is tried only when
-connecting to one fails outright (refused, unreachable: nothing was sent), so
-an attempt never POSTs twice.
+**DNS pinning (DESIGN §3: the guard runs again before every send;
+:mod:`oms_webhooks.delivery.request.pinning`).** The host is resolved once per
+attempt and every address it resolves to is vetted; the connection goes to a
+vetted address itself, never resolving the name again. Addresses are tried in
+``getaddrinfo`` order; the next one is tried only when connecting to one fails
+outright (nothing was sent), so an attempt never POSTs twice. Error texts and
+failure kinds: :mod:`oms_webhooks.delivery.request.failures`.
 """
 
 from __future__ import annotations
 
 import codecs
-import ipaddress
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.connectionpool
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 
 from oms_webhooks import __version__
-from oms_webhooks.delivery.request.transport import (
-    AttemptDeadline,
-    DeadlineHTTPConnectionPool,
-    DeadlineHTTPSConnectionPool,
-    TooManyInterimResponses,
-)
-from oms_webhooks.delivery.request.url_guard import TargetURLRefused, check_address, resolve_host
-
-if TYPE_CHECKING:  # typeshed-only names (types-requests)
-    from requests.adapters import _HostParams, _PoolKwargs
+from oms_webhooks.delivery.request.failures import connect_failed, describe, failure_kind
+from oms_webhooks.delivery.request.pinning import PinnedAddressAdapter, Refused, vet
+from oms_webhooks.delivery.request.transport import AttemptDeadline
+from oms_webhooks.delivery.request.url_guard import DEFAULT_PORTS
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "AttemptResult",
-    "PinnedAddressAdapter",
     "SendOptions",
     "excerpt",
     "send",
 ]
 
 DEFAULT_USER_AGENT: Final = f"oms-webhooks/{__version__}"
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Statuses whose ``Retry-After`` is kept (DESIGN §4: honoured on 429/503).
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _SWITCHING_PROTOCOLS: Final = 101
@@ -189,73 +160,6 @@ class SendOptions:
         )
 
 
-class PinnedAddressAdapter(HTTPAdapter):
-    """A transport adapter that connects to one given IP address, whatever the URL's host.
-
-    The urllib3 pool's host becomes ``address``; for ``https`` the host name of
-    the URL is kept as ``server_hostname`` (TLS SNI) and ``assert_hostname``
-    (certificate check), so TLS is verified against the name, not the IP. The
-    ``Host`` header is the caller's business (:func:`send` sets it from the
-    URL). Needs requests >= 2.32.2 (``build_connection_pool_key_attributes``).
-    """
-
-    def __init__(self, address: str, deadline: AttemptDeadline | None = None) -> None:
-        self.deadline = deadline
-        super().__init__(max_retries=0)
-        self.address = address
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """requests' pool manager, with the deadline's pool classes (:mod:`.transport`)."""
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": DeadlineHTTPConnectionPool,
-            "https": DeadlineHTTPSConnectionPool,
-        }
-
-    def get_connection_with_tls_context(
-        self,
-        request: requests.PreparedRequest,
-        verify: bool | str | None,
-        proxies: Mapping[str, str] | None = None,
-        cert: tuple[str, str] | str | None = None,
-    ) -> urllib3.connectionpool.ConnectionPool:
-        """requests' pool for ``request``; its new connections get this attempt's deadline."""
-        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
-        if isinstance(pool, DeadlineHTTPConnectionPool | DeadlineHTTPSConnectionPool):
-            pool.deadline = self.deadline
-        return pool
-
-    def build_connection_pool_key_attributes(
-        self,
-        request: requests.PreparedRequest,
-        verify: bool | str,
-        cert: str | tuple[str, str] | None = None,
-    ) -> tuple[_HostParams, _PoolKwargs]:
-        """The pool key of requests, with the host replaced by the pinned address."""
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        hostname = host_params["host"]
-        if host_params["scheme"] == "https":
-            # Valid HTTPSConnectionPool arguments the stubs' TypedDict does not list.
-            pool_kwargs["server_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
-            pool_kwargs["assert_hostname"] = hostname  # type: ignore[typeddict-unknown-key]
-        host_params["host"] = self.address
-        return host_params, pool_kwargs
-
-
-class _Refused(Exception):
-    """An attempt ends before any connection (bad URL, DNS failure, refused address).
-
-    ``failure`` is ``"connection"`` for a DNS failure (it counts against the
-    target's circuit breaker), None for a refused URL or address.
-    """
-
-    def __init__(self, message: str, failure: Literal["connection"] | None = None) -> None:
-        super().__init__(message)
-        self.failure = failure
-
-
 @dataclass(frozen=True)
 class _Response:
     status_code: int
@@ -290,7 +194,7 @@ def _prepare(
     auth: tuple[str, str] | None,
     options: SendOptions,
 ) -> requests.PreparedRequest:
-    """The POST as requests will send it; raises ``_Refused`` for a URL requests refuses."""
+    """The POST as requests will send it; raises ``Refused`` for a URL requests refuses."""
     all_headers = {
         "Content-Type": "application/json",
         "User-Agent": options.user_agent,
@@ -303,51 +207,13 @@ def _prepare(
     try:
         prepared = session.prepare_request(request)
     except (requests.RequestException, ValueError) as exc:
-        raise _Refused(f"invalid request: {exc}") from None
+        raise Refused(f"invalid request: {exc}") from None
     parts = urlsplit(prepared.url or "")
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise _Refused(f"invalid request: not an http(s) URL with a host: {url!r}")
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise Refused(f"invalid request: not an http(s) URL with a host: {url!r}")
     # The Host header of the URL, since the connection goes to an IP address.
     prepared.headers["Host"] = parts.netloc.rpartition("@")[2]
     return prepared
-
-
-def _vet(url: str, options: SendOptions) -> list[str]:
-    """Resolve the URL's host once and check every address (DESIGN §3, at send time).
-
-    Returns the addresses in resolver order. Raises ``_Refused`` with the
-    attempt's error: ``"DNS lookup failed (...)"`` or ``"target refused: ..."``.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    try:
-        addresses = resolve_host(host, port, timeout=options.dns_timeout)
-    except TimeoutError:
-        raise _Refused(
-            f"DNS lookup failed (timed out after {options.dns_timeout} s)", "connection"
-        ) from None
-    except (OSError, UnicodeError) as exc:
-        raise _Refused(f"DNS lookup failed ({exc})", "connection") from None
-    if not addresses:
-        raise _Refused("DNS lookup failed (no address)", "connection")
-    literal = _is_ip_literal(host)
-    for address in addresses:
-        try:
-            check_address(ipaddress.ip_address(address), allow_private=options.allow_private)
-        except ValueError as exc:  # TargetURLRefused, or not an IP address at all
-            reason = str(exc) if isinstance(exc, TargetURLRefused) else f"{address!r}?"
-            prefix = "" if literal else "resolves to "
-            raise _Refused(f"target refused: {prefix}{reason}") from None
-    return addresses
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _post(
@@ -406,76 +272,9 @@ def _post(
         return _Response(response.status_code, retry_after, b"".join(chunks), error)
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: ``__cause__``, ``__context__``, ``reason``, exception args."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        linked += list(current.args)
-        stack.extend(e for e in linked if isinstance(e, BaseException))
-
-
 def _describe(exc: BaseException, options: SendOptions) -> str:
-    """A short, stable error text for a failed connection or read."""
-    chain = list(_causes(exc))
-    if any(isinstance(e, TooManyInterimResponses) for e in chain):
-        return str(next(e for e in chain if isinstance(e, TooManyInterimResponses)))
-    if isinstance(exc, requests.ConnectTimeout) or any(
-        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
-        and not isinstance(e, urllib3.exceptions.NewConnectionError)
-        for e in chain
-    ):
-        return f"connect timeout after {options.connect_timeout} s"
-    if any(
-        isinstance(e, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError)
-        for e in chain
-    ):
-        return f"read timeout after {options.read_timeout} s"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return "connection refused"
-    if any(isinstance(e, ConnectionResetError) for e in chain):
-        return "connection reset by peer"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS error: {_innermost(chain)}"
-    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
-        return f"connection failed: {_innermost(chain)}"
-    return f"connection error: {_innermost(chain)}"
-
-
-def _failure_kind(exc: BaseException) -> Literal["connection", "timeout"]:
-    """A network error as the circuit breaker counts it (DESIGN §9)."""
-    chain = list(_causes(exc))
-    timeouts = (
-        requests.Timeout,
-        urllib3.exceptions.TimeoutError,
-        TimeoutError,
-    )
-    if any(isinstance(e, timeouts) for e in chain) and not any(
-        isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain
-    ):
-        return "timeout"
-    if isinstance(exc, requests.ConnectTimeout):
-        return "timeout"
-    return "connection"
-
-
-def _innermost(chain: list[BaseException]) -> str:
-    leaf = chain[-1]
-    return str(leaf) or type(leaf).__name__
-
-
-def _connect_failed(exc: BaseException) -> bool:
-    """True when no connection was made (so nothing was sent): the next address may be tried."""
-    return any(
-        isinstance(e, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
-        for e in _causes(exc)
-    ) and not isinstance(exc, requests.ConnectTimeout)
+    """The attempt's error text for a failed connection or read (:func:`.failures.describe`)."""
+    return describe(exc, connect_timeout=options.connect_timeout, read_timeout=options.read_timeout)
 
 
 def send(
@@ -532,8 +331,12 @@ def send(
     session.trust_env = False
     try:
         prepared = _prepare(session, url, body, headers, auth, options)
-        addresses = _vet(prepared.url or "", options)
-    except _Refused as refusal:
+        addresses = vet(
+            prepared.url or "",
+            dns_timeout=options.dns_timeout,
+            allow_private=options.allow_private,
+        )
+    except Refused as refusal:
         session.close()
         return result(None, str(refusal), failure=refusal.failure)
     deadline = AttemptDeadline(options.connect_timeout + options.read_timeout)
@@ -544,9 +347,17 @@ def send(
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if deadline.expired:
                     return result(None, deadline.error, failure="timeout")
-                if index + 1 < len(addresses) and _connect_failed(exc):
+                if index + 1 < len(addresses) and connect_failed(exc):
                     continue
-                return result(None, _describe(exc, options), failure=_failure_kind(exc))
+                return result(
+                    None,
+                    describe(
+                        exc,
+                        connect_timeout=options.connect_timeout,
+                        read_timeout=options.read_timeout,
+                    ),
+                    failure=failure_kind(exc),
+                )
             except ValueError as exc:  # e.g. a header value http.client refuses
                 return result(None, f"invalid request: {exc}")
             return result(response.status_code, response.error, response.head, response.retry_after)

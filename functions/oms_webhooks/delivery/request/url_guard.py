@@ -207,6 +207,14 @@ def _refuse(message: str, category: str | None = None) -> TargetURLRefused:
     return TargetURLRefused(f"target_url {message}", category=category)
 
 
+def _check_host_address(ip: IPAddress, subject: str, *, allow_private: bool) -> None:
+    """:func:`check_address` for the URL's host: refused as ``target_url <subject> <reason>``."""
+    try:
+        check_address(ip, allow_private=allow_private)
+    except TargetURLRefused as exc:
+        raise _refuse(f"{subject} {exc}", exc.category) from None
+
+
 def _check_characters(url: str) -> None:
     for ch in url:
         if ch.isspace() or unicodedata.category(ch)[0] in "CZ":
@@ -288,10 +296,7 @@ def _check_name(
         return
     literal = _legacy_ipv4(name)
     if literal is not None:
-        try:
-            check_address(literal, allow_private=allow_private)
-        except TargetURLRefused as exc:
-            raise _refuse(f"host {shown!r} is {exc}", exc.category) from None
+        _check_host_address(literal, f"host {shown!r} is", allow_private=allow_private)
         return
     if not resolve:
         return
@@ -304,10 +309,7 @@ def _check_name(
             ip = ipaddress.ip_address(address)
         except ValueError:
             raise _refuse(f"host {shown!r} resolves to {address!r}, not an IP address") from None
-        try:
-            check_address(ip, allow_private=allow_private)
-        except TargetURLRefused as exc:
-            raise _refuse(f"host {shown!r} resolves to {exc}", exc.category) from None
+        _check_host_address(ip, f"host {shown!r} resolves to", allow_private=allow_private)
 
 
 def validate_target_url(
@@ -358,10 +360,7 @@ def validate_target_url(
             ip = ipaddress.IPv6Address(host)
         except ValueError:
             raise _refuse(f"host [{host}] is not a valid IPv6 address") from None
-        try:
-            check_address(ip, allow_private=allow_private)
-        except TargetURLRefused as exc:
-            raise _refuse(f"host [{host}] is {exc}", exc.category) from None
+        _check_host_address(ip, f"host [{host}] is", allow_private=allow_private)
         return normalize_target_url(url)
     if timeout is None:
         from oms_webhooks.settings import get_settings
