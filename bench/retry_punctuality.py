@@ -45,7 +45,7 @@ def _lateness(
     arrivals: list[c.Arrival], config: dict[str, Any]
 ) -> tuple[list[float], list[float], list[float]]:
     """(lateness, actual intervals, scheduled intervals) of one delivery's attempts."""
-    from oms_webhooks.delivery.retry.countdown import countdown_for
+    from oms_webhooks.delivery.retry.policies import countdown_for
 
     times = sorted(a.received_at for a in arrivals)
     late, actual, scheduled = [], [], []
@@ -59,7 +59,7 @@ def _lateness(
 
 def main() -> None:
     """Run the benchmark and print its JSON line."""
-    from oms_webhooks.delivery.retry.countdown import countdown_for
+    from oms_webhooks.delivery.retry.policies import countdown_for
 
     args = c.parse_args(__doc__ or NAME, default_n=3, extra=_extra)
     wait = 20.0 + sum(

@@ -11,21 +11,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oms_webhooks.delivery.retry import countdown as cd
-from oms_webhooks.delivery.retry.countdown import (
-    DEFAULT_COUNTDOWN_CONFIG,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_RETENTION_SECONDS,
+from oms_webhooks.delivery.retry import policies, schedule
+from oms_webhooks.delivery.retry.policies import (
     MAX_INT,
-    MAX_RETRIES_LIMIT,
     MIN_COUNTDOWN_SECONDS,
-    CountdownConfigError,
     CountdownPolicy,
     IntField,
     countdown_for,
+    register_policy,
+)
+from oms_webhooks.delivery.retry.schedule import (
+    DEFAULT_COUNTDOWN_CONFIG,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETENTION_SECONDS,
+    MAX_RETRIES_LIMIT,
+    CountdownConfigError,
     parse_countdown_config,
     parse_max_retries,
-    register_policy,
     validate_schedule,
     worst_case_total,
 )
@@ -306,7 +308,7 @@ def test_custom_policy_can_be_registered() -> None:
         with pytest.raises(ValueError, match="already registered"):
             register_policy("step-test", StepPolicy)
     finally:
-        cd._POLICIES.pop("step-test", None)
+        policies._POLICIES.pop("step-test", None)
 
 
 def test_register_policy_rejects_non_policies() -> None:
@@ -317,7 +319,7 @@ def test_register_policy_rejects_non_policies() -> None:
 
 
 def test_registered_policies_lists_builtins() -> None:
-    assert {"fixed", "linear", "exponential", "random"} <= set(cd.registered_policies())
+    assert {"fixed", "linear", "exponential", "random"} <= set(policies.registered_policies())
 
 
 # --- properties ---------------------------------------------------------------------
@@ -423,10 +425,10 @@ def test_validate_schedule_only_raises_config_errors(config: Any, retries: Any) 
 def test_a_saved_config_is_not_validated_again() -> None:
     # GIVEN a config as validate_schedule saved it, and no validator built yet
     saved, _ = validate_schedule(cfg("linear", base=5, limit=20), 3, retention_seconds=RETENTION)
-    cd._config_adapter.cache_clear()
+    schedule._config_adapter.cache_clear()
     # WHEN the dispatcher asks for countdowns THEN they come without building the validator
     assert [countdown_for(saved, n) for n in range(6)] == [1, 5, 10, 15, 20, 20]
-    assert cd._config_adapter.cache_info().currsize == 0
+    assert schedule._config_adapter.cache_info().currsize == 0
 
 
 @pytest.mark.parametrize(

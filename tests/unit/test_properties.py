@@ -38,11 +38,9 @@ from oms_webhooks.api.schemas import SubscriptionIn, SubscriptionPatch
 from oms_webhooks.delivery.request.envelope import build_envelope
 from oms_webhooks.delivery.request.signing import signature_headers, standard_signatures
 from oms_webhooks.delivery.request.url_guard import TargetURLRefused, validate_target_url
-from oms_webhooks.delivery.retry.countdown import (
-    MAX_INT,
-    MIN_COUNTDOWN_SECONDS,
+from oms_webhooks.delivery.retry.policies import MAX_INT, MIN_COUNTDOWN_SECONDS, countdown_for
+from oms_webhooks.delivery.retry.schedule import (
     CountdownConfigError,
-    countdown_for,
     parse_countdown_config,
     validate_schedule,
     worst_case_total,

@@ -30,7 +30,7 @@ from pydantic import (
 
 from oms_webhooks.delivery.request.redaction import REDACTED, is_sensitive_header
 from oms_webhooks.delivery.request.url_guard import validate_target_url
-from oms_webhooks.delivery.retry.countdown import config_json_schema
+from oms_webhooks.delivery.retry.schedule import config_json_schema
 from oms_webhooks.routing.event_types import normalize_event_type
 from oms_webhooks.routing.filters import MAX_FILTER_CHARS, MAX_FILTER_NODES
 from oms_webhooks.routing.filters import validate as validate_filter
@@ -164,7 +164,7 @@ class SubscriptionConfigIn(BaseModel):
 def _countdown_schema(schema: dict[str, Any]) -> None:
     """OpenAPI: ``retry_countdown_config`` as the countdown module's union on ``choice``.
 
-    The field is validated by :func:`oms_webhooks.delivery.retry.countdown.validate_schedule`
+    The field is validated by :func:`oms_webhooks.delivery.retry.schedule.validate_schedule`
     (its messages name ``retry_countdown_config.kwargs.<name>``); this only
     documents the shape, and only when the document is generated.
     """

@@ -18,7 +18,7 @@ svix's worker (``prepare → attempt → record``):
    previous one, if any, to its own attempt item) and moves the delivery:
    2xx → ``delivered``; 410 → ``failed`` and the subscription inactive;
    another failure with retries left → ``pending`` with the next countdown
-   (:mod:`oms_webhooks.delivery.retry.countdown`, ``Retry-After`` honoured within limits);
+   (:mod:`oms_webhooks.delivery.retry.policies`, ``Retry-After`` honoured within limits);
    retries exhausted → ``failed``.
 
 The attempt count comes from the delivery record, never from SQS's
@@ -51,7 +51,7 @@ from oms_webhooks.delivery.request.redaction import redact_result, secret_string
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
 from oms_webhooks.delivery.request.signing import signature_headers
 from oms_webhooks.delivery.retry import breaker
-from oms_webhooks.delivery.retry.countdown import countdown_for
+from oms_webhooks.delivery.retry.policies import countdown_for
 from oms_webhooks.delivery.retry.retry_after import parse_retry_after
 from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.limits import SQS_MAX_VISIBILITY_SECONDS

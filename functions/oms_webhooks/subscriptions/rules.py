@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from oms_webhooks.api.schemas import SubscriptionIn
 from oms_webhooks.delivery.request.redaction import REDACTED
-from oms_webhooks.delivery.retry.countdown import validate_schedule
+from oms_webhooks.delivery.retry.schedule import validate_schedule
 from oms_webhooks.errors import Conflict, Forbidden, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import BasicAuthAttribute, SubscriptionModel
