@@ -16,6 +16,7 @@ import pytest
 from oms_webhooks.delivery.request.sender import AttemptResult
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
+from oms_webhooks.storage import target_state
 from oms_webhooks.storage.models import TargetStateModel
 
 NOW = 1_800_000_000.0
@@ -28,11 +29,11 @@ def _settings(monkeypatch: pytest.MonkeyPatch, stack: Any) -> Iterator[None]:
     monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_COOLDOWN_SECONDS", "30")
     monkeypatch.setenv("OMS_WEBHOOKS_MAX_CONCURRENT_PER_HOST", "4")
     get_settings.cache_clear()
-    breaker.clear_cache()
+    target_state.clear_cache()
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
-    breaker.clear_cache()
+    target_state.clear_cache()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
+from oms_webhooks.storage import target_state
 from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
@@ -48,11 +49,11 @@ def _short_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(f"OMS_WEBHOOKS_{name}", value)
     get_settings.cache_clear()
-    breaker.clear_cache()
+    target_state.clear_cache()
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
-    breaker.clear_cache()
+    target_state.clear_cache()
 
 
 def _attempts(client: requests.Session, subscription_id: str) -> list[dict[str, Any]]:

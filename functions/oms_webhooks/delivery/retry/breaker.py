@@ -36,8 +36,10 @@ process the running attempt itself says so at once (:func:`in_flight`), so
 a burst to a target that just went dead is cut off after 0.25 s, not after
 the write and the cache. A quick answer on the slow lane lifts the mark.
 
-**Storage and cost.** One small item per key in the deliveries table
-(:class:`~oms_webhooks.storage.models.TargetStateModel`), read through an in-memory
+**Storage and cost** (:mod:`oms_webhooks.storage.target_state`: the reads and
+the conditional updates; the rules stay here, as pure functions of the read
+:class:`~oms_webhooks.storage.target_state.State`). One small item per key in
+the deliveries table, read through an in-memory
 cache of ``OMS_WEBHOOKS_BREAKER_CACHE_SECONDS`` (1 s) per process, written
 only on a failure, a slow attempt, or when the cached item shows something
 to reset (a count above 0, an open key, a slow mark): a healthy target costs
@@ -50,28 +52,25 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import UpdateError
-
 from oms_webhooks.delivery.request.sender import AttemptResult
+from oms_webhooks.delivery.request.url_guard import DEFAULT_PORTS
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.models import TargetStateModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage import target_state
+from oms_webhooks.storage.target_state import State
 
 __all__ = [
     "MAX_COOLDOWN_SECONDS",
     "MIN_HOLD_SECONDS",
     "Keys",
-    "State",
     "Verdict",
     "check",
     "circuit_view",
-    "clear_cache",
+    "cooldown_after_failure",
     "in_flight",
     "is_slow",
     "keys_for",
@@ -91,10 +90,6 @@ MIN_HOLD_SECONDS: Final = 5.0
 RELEASE_STEP_SECONDS: Final = 1.0
 #: Jitter added to holds, in seconds (within one release step).
 HOLD_JITTER_SECONDS: Final = RELEASE_STEP_SECONDS
-#: Items expire (TTL) this long after their last write, in seconds.
-ITEM_TTL_SECONDS: Final = 86_400
-_SK: Final = "state"
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -107,24 +102,6 @@ class Keys:
     def both(self) -> tuple[str, str]:
         """``(conn, timeout)``."""
         return self.conn, self.timeout
-
-
-@dataclass(frozen=True)
-class State:
-    """One key's item as read (Unix seconds; None = not set)."""
-
-    failures: int = 0
-    state: str = "closed"
-    until: float | None = None
-    cooldown: float | None = None
-    opened_at: float | None = None
-    slow_until: float | None = None
-    held: int = 0
-
-    @property
-    def resettable(self) -> bool:
-        """Whether an HTTP answer has something to reset (so it writes)."""
-        return self.failures > 0 or self.state != "closed"
 
 
 @dataclass(frozen=True)
@@ -144,7 +121,7 @@ class Verdict:
 def origin(url: str) -> str:
     """``scheme://host:port`` of ``url`` (lowercase host, default port filled in)."""
     parts = urlsplit(url)
-    port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
@@ -154,81 +131,53 @@ def keys_for(target_url: str, tenant: str) -> Keys:
     return Keys(conn=f"target#conn#{target}", timeout=f"target#time#{target}#{tenant}")
 
 
-# --- the cache -------------------------------------------------------------
-
-_cache: dict[str, tuple[float, State]] = {}
-_cache_lock = threading.Lock()
+# --- the state machine: pure ------------------------------------------------
 
 
-def clear_cache() -> None:
-    """Forget every cached item (tests; a new process starts empty)."""
-    with _cache_lock:
-        _cache.clear()
+def _is_open(state: State) -> bool:
+    """Open or half-open: no attempt but a probe's."""
+    return state.state in ("open", "half_open")
 
 
-def _state_of(item: TargetStateModel | None) -> State:
-    if item is None:
-        return State()
+def cooldown_after_failure(
+    counted: State, *, probe: bool, threshold: int, cooldown: float
+) -> float | None:
+    """Seconds to open a key for, given its state after a failure was counted; None: no change.
 
-    def number(value: Any) -> float | None:
-        return None if value is None else float(value)
+    A closed key opens for ``cooldown`` at ``threshold`` consecutive failures;
+    a half-open key (its probe failed), or an open one whose failure was a
+    probe (a manual resend), re-opens for twice its last cool-down, at most
+    :data:`MAX_COOLDOWN_SECONDS` (DESIGN §9).
+    """
+    if counted.state == "closed" and counted.failures >= threshold:
+        return float(cooldown)
+    if _is_open(counted) and (probe or counted.state == "half_open"):
+        base = counted.cooldown or cooldown
+        return min(float(MAX_COOLDOWN_SECONDS), 2 * float(base))
+    return None
 
-    return State(
-        failures=int(item.failures or 0),
-        state=str(item.state or "closed"),
-        until=number(item.until),
-        cooldown=number(item.cooldown),
-        opened_at=number(item.opened_at),
-        slow_until=number(item.slow_until),
-        held=int(item.held or 0),
-    )
+
+def _stricter(key_states: Iterable[State]) -> dict[str, Any]:
+    """The ``circuit`` view of a target's keys: open before half-open before closed."""
+    found = list(key_states)
+    for name in ("open", "half_open"):
+        for state in found:
+            if state.state == name:
+                return {"state": name, "until": state.until}
+    return {"state": "closed", "until": None}
 
 
-def _remember(key: str, state: State) -> State:
-    with _cache_lock:
-        _cache[key] = (time.monotonic(), state)
-    return state
+# --- reading -------------------------------------------------------------------
 
 
 def _read(keys: tuple[str, ...]) -> dict[str, State]:
-    """The states of ``keys``, from the cache when fresh, else one BatchGetItem."""
-    ttl = get_settings().breaker_cache_seconds
-    now = time.monotonic()
-    found: dict[str, State] = {}
-    with _cache_lock:
-        for key in keys:
-            cached = _cache.get(key)
-            if cached is not None and now - cached[0] < ttl:
-                found[key] = cached[1]
-    missing = [key for key in keys if key not in found]
-    if missing:
-        bind_tables()
-        items = {i.pk: i for i in TargetStateModel.batch_get([(k, _SK) for k in missing])}
-        for key in missing:
-            found[key] = _remember(key, _state_of(items.get(key)))
-    return found
+    """The states of ``keys``, through the cache of ``OMS_WEBHOOKS_BREAKER_CACHE_SECONDS``."""
+    return target_state.read(keys, max_age=get_settings().breaker_cache_seconds)
 
 
 def states(keys: Sequence[str]) -> dict[str, State]:
     """The states of breaker ``keys`` (each once), through the cache (for readers: the API)."""
     return _read(tuple(dict.fromkeys(keys)))
-
-
-def _update(key: str, actions: list[Any], condition: Any = None) -> State | None:
-    """UpdateItem on ``key`` (creating it); the new state, or None if ``condition`` failed."""
-    bind_tables()
-    item = TargetStateModel(key, _SK)
-    expires = datetime.fromtimestamp(time.time() + ITEM_TTL_SECONDS, UTC)
-    actions = [*actions, TargetStateModel.expires_at.set(expires)]
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            with _cache_lock:
-                _cache.pop(key, None)
-            return None
-        raise
-    return _remember(key, _state_of(item))
 
 
 # --- deciding --------------------------------------------------------------
@@ -245,7 +194,7 @@ def release_slot(key: str) -> int:
     ``slot // max_concurrent_per_host`` is the number of release steps after
     the key's ``until`` at which the delivery comes back.
     """
-    counted = _update(key, [TargetStateModel.held.add(1)])
+    counted = target_state.count_hold(key)
     return max(0, (counted.held if counted is not None else 1) - 1)
 
 
@@ -267,21 +216,14 @@ def check(keys: Keys, *, probe_lease: float, now: float | None = None) -> Verdic
     now = time.time() if now is None else now
     states = _read(keys.both())
     for key, state in states.items():
-        if state.state in ("open", "half_open") and (state.until or 0) > now:
+        if _is_open(state) and (state.until or 0) > now:
             delay = _hold_delay(key, (state.until or now) - now)
             return Verdict("hold", delay=delay, since=state.opened_at)
     for key, state in states.items():
-        if state.state not in ("open", "half_open"):
+        if not _is_open(state):
             continue
-        won = _update(
-            key,
-            [
-                TargetStateModel.state.set("half_open"),
-                TargetStateModel.until.set(int(now + probe_lease) + 1),
-                TargetStateModel.held.set(0),
-            ],
-            condition=(TargetStateModel.state == state.state)
-            & (TargetStateModel.until <= int(now)),
+        won = target_state.start_probe(
+            key, from_state=state.state, lease_until=int(now + probe_lease) + 1, now=int(now)
         )
         if won is None:
             # Another invocation probes: hold until its lease ends, in slot order.
@@ -314,48 +256,28 @@ def report(
             return False  # refused by the URL guard, an invalid request: not the partner's doing
         for key, state in _read(keys.both()).items():
             if state.resettable:
-                _update(
-                    key,
-                    [
-                        TargetStateModel.failures.set(0),
-                        TargetStateModel.state.set("closed"),
-                        TargetStateModel.until.remove(),
-                        TargetStateModel.opened_at.remove(),
-                        TargetStateModel.held.remove(),
-                    ],
-                )
+                target_state.reset(key)
         return False
     key = keys.conn if kind == "connection" else keys.timeout
-    counted = _update(key, [TargetStateModel.failures.add(1)])
+    counted = target_state.count_failure(key)
     if counted is None:  # pragma: no cover - unconditional
         return False
-    reopen = counted.state in ("open", "half_open") and (probe or counted.state == "half_open")
-    if counted.state == "closed" and counted.failures >= settings.breaker_threshold:
-        cooldown = float(settings.breaker_cooldown_seconds)
-    elif reopen:
-        base = counted.cooldown or settings.breaker_cooldown_seconds
-        cooldown = min(float(MAX_COOLDOWN_SECONDS), 2 * float(base))
-    else:
+    cooldown = cooldown_after_failure(
+        counted,
+        probe=probe,
+        threshold=settings.breaker_threshold,
+        cooldown=settings.breaker_cooldown_seconds,
+    )
+    if cooldown is None:
         return False
-    opened = _update(
+    opened = target_state.open_key(
         key,
-        [
-            TargetStateModel.state.set("open"),
-            TargetStateModel.until.set(int(now + cooldown)),
-            TargetStateModel.cooldown.set(int(cooldown)),
-            TargetStateModel.opened_at.set(TargetStateModel.opened_at | int(now)),
-            TargetStateModel.held.set(0),
-        ],
-        condition=_in_state(counted.state),
+        from_state=counted.state,
+        until=int(now + cooldown),
+        cooldown=int(cooldown),
+        now=int(now),
     )
     return opened is not None and counted.state == "closed"
-
-
-def _in_state(state: str) -> Any:
-    """The condition "the key is in ``state``" (a new item has no ``state``: closed)."""
-    if state == "closed":
-        return TargetStateModel.state.does_not_exist() | (TargetStateModel.state == "closed")
-    return TargetStateModel.state == state
 
 
 # --- the slow lane -----------------------------------------------------------
@@ -431,14 +353,14 @@ def mark_slow(keys: Keys, *, now: float | None = None) -> None:
     """Mark the target slow for this tenant for ``OMS_WEBHOOKS_SLOW_LANE_SECONDS``."""
     now = time.time() if now is None else now
     ends = int(now + get_settings().slow_lane_seconds)
-    _update(keys.timeout, [TargetStateModel.slow_until.set(ends)])
+    target_state.set_slow(keys.timeout, until=ends)
 
 
 def clear_slow(keys: Keys, *, now: float | None = None) -> None:
     """Lift the slow mark (a quick answer), writing only if the cached item shows one."""
     now = time.time() if now is None else now
     if (_read((keys.timeout,))[keys.timeout].slow_until or 0) > now:
-        _update(keys.timeout, [TargetStateModel.slow_until.remove()])
+        target_state.clear_slow(keys.timeout)
 
 
 # --- what a tenant sees -----------------------------------------------------
@@ -451,9 +373,4 @@ def circuit_view(target_url: str, tenant: str, *, now: float | None = None) -> d
     the stricter of the origin's and the (origin, tenant)'s keys.
     """
     now = time.time() if now is None else now
-    states = _read(keys_for(target_url, tenant).both()).values()
-    for name in ("open", "half_open"):
-        for state in states:
-            if state.state == name:
-                return {"state": name, "until": state.until}
-    return {"state": "closed", "until": None}
+    return _stricter(_read(keys_for(target_url, tenant).both()).values())

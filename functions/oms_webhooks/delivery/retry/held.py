@@ -24,6 +24,7 @@ from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.store import PENDING
 from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.target_state import State
 
 __all__ = ["reason", "reasons"]
 
@@ -32,7 +33,7 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
-def reason(states: Sequence[breaker.State], *, now: float) -> str | None:
+def reason(states: Sequence[State], *, now: float) -> str | None:
     """The hold reason given a delivery's breaker key states, or None (not held).
 
     An open key (open wins over half-open) says ``circuit open since …; next
