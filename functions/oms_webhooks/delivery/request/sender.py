@@ -3,10 +3,10 @@
 :func:`send` is a small pipeline, each step handing a typed value to the next
 (STYLE 4, after svix ``worker.rs``)::
 
-    _prepare  → requests.PreparedRequest (headers, body, basic auth)
-    _vet      → the target's addresses, every one checked, or a refusal
-    _post     → the response status, headers and first bytes, or an error
-    send      → AttemptResult (never raises for network errors)
+    _prepare    → requests.PreparedRequest (headers, body, basic auth)
+    pinning.vet → the target's addresses, every one checked, or a refusal
+    _post       → the response status, headers and first bytes, or an error
+    send        → AttemptResult (never raises for network errors)
 
 Rules (DESIGN §4): ``POST`` with ``Content-Type: application/json`` and
 ``User-Agent: oms-webhooks/<version>``, then the caller's headers (signature
