@@ -18,9 +18,10 @@ import pytest
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.delivery import dispatch
 from oms_webhooks.delivery import message as delivery_message
+from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.message import MalformedMessage
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.routing import fanout
 from oms_webhooks.subscriptions.service import get_subscription
@@ -68,12 +69,12 @@ def test_router_messages_carry_the_delivery_and_the_claim_reads_it(
         stored.tenant, stored.subscription_id, stored.event_type, stored.event_id, TIME
     )
     # WHEN the dispatcher handles it, twice (SQS may deliver a message twice)
-    first = dispatch.dispatch(
+    first = pipeline.dispatch(
         message.delivery_uuid, OPTIONS, detail=message.detail, known=message.known
     )
     # (the copy on the slow lane: on a loaded machine the first attempt may pass
     # slow_attempt_seconds, and the main lane would divert the copy before its claim)
-    again = dispatch.dispatch(
+    again = pipeline.dispatch(
         message.delivery_uuid, OPTIONS, detail=message.detail, known=message.known, lane="slow"
     )
     # THEN one attempt was made and recorded from the claimed item, the copy skipped
@@ -101,6 +102,6 @@ def test_a_message_naming_another_subscription_makes_no_attempt(
         tenant.name, other["id"], "package.status.packed", delivery.event_id, TIME
     )
     # WHEN the dispatcher handles it, THEN it refuses it and sends nothing
-    with pytest.raises(dispatch.MalformedMessage):
-        dispatch.dispatch(delivery.pk, OPTIONS, detail='{"id":1}', known=wrong)
+    with pytest.raises(MalformedMessage):
+        pipeline.dispatch(delivery.pk, OPTIONS, detail='{"id":1}', known=wrong)
     assert receiver.requests == []

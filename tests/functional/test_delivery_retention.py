@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.settings import get_settings
@@ -30,7 +30,7 @@ def test_each_attempt_keeps_the_delivery_a_full_retention(
     payload = deliveries.load_payload(event_id)
     assert payload is not None
     assert payload.expires_at.timestamp() == pytest.approx(time.time() + 2 * retention, abs=60)
-    assert dispatch.dispatch(delivery.pk, SendOptions(allow_private=True)).kind == "delivered"
+    assert pipeline.dispatch(delivery.pk, SendOptions(allow_private=True)).kind == "delivered"
     after = deliveries.get_delivery(delivery.pk)
     assert after is not None and after.expires_at.timestamp() == pytest.approx(
         time.time() + retention, abs=60

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
@@ -121,9 +122,9 @@ def test_an_attempt_marks_its_target_slow_while_it_runs(
         keys = breaker.keys_for(partner.url("/"), tenant.name)
         options = SendOptions.from_settings(get_settings())
         # WHEN its attempt runs on the main lane
-        outcomes: list[dispatch.Outcome] = []
+        outcomes: list[Outcome] = []
         thread = threading.Thread(
-            target=lambda: outcomes.append(dispatch.dispatch(delivery.pk, options))
+            target=lambda: outcomes.append(pipeline.dispatch(delivery.pk, options))
         )
         thread.start()
         # THEN the target is marked slow before the attempt ends
@@ -136,8 +137,8 @@ def test_an_attempt_marks_its_target_slow_while_it_runs(
         other, _ = deliveries.create_delivery(
             record, event_id=event_id + "b", event_type="package.created", event_time="t"
         )
-        assert dispatch.dispatch(other.pk, options).kind == "divert"
-        assert dispatch.dispatch(other.pk, options, lane="slow").kind == "retry"
+        assert pipeline.dispatch(other.pk, options).kind == "divert"
+        assert pipeline.dispatch(other.pk, options, lane="slow").kind == "retry"
         assert partner.accepted == 2
 
 
@@ -217,8 +218,8 @@ def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
     _open_circuit(record.target_url, tenant.name)
     options = SendOptions.from_settings(get_settings())
     # WHEN the dispatcher looks at them
-    held = dispatch.dispatch(fresh.pk, options)
-    ended = dispatch.dispatch(old.pk, options)
+    held = pipeline.dispatch(fresh.pk, options)
+    ended = pipeline.dispatch(old.pk, options)
     # THEN the new one is held (no attempt, no retry used, still pending) ...
     assert held.kind == "held" and held.delay is not None and held.delay >= 5
     again = deliveries.get_delivery(fresh.pk)

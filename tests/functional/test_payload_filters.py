@@ -251,7 +251,7 @@ def _ingress_record(event_type: str, detail: dict[str, Any]) -> SQSRecord:
 def test_filter_errors_are_logged_with_the_subscription_and_counted(
     client: requests.Session, receiver: Receiver, router_log: _Records
 ) -> None:
-    from oms_webhooks.handlers import router
+    from oms_webhooks.routing import ingress
 
     # GIVEN a subscription whose filter fails on the payload (a string compared with a number)
     failing = subscribe(
@@ -260,9 +260,9 @@ def test_filter_errors_are_logged_with_the_subscription_and_counted(
         target_url=receiver.url("/"),
         filter="number > `300`",
     )
-    router.metrics.clear_metrics()
+    ingress.metrics.clear_metrics()
     # WHEN the router handles the event
-    router.record_handler(
+    ingress.record_handler(
         _ingress_record("transfer.status.transferred", _detail("transfer.status.in_transit"))
     )
     # THEN it does not raise, logs the failure with the subscription id, and counts it
@@ -272,9 +272,9 @@ def test_filter_errors_are_logged_with_the_subscription_and_counted(
     ]
     assert getattr(warnings[0], "subscription_id", None) == failing["id"]
     assert "TypeError" in str(getattr(warnings[0], "filter_error", ""))
-    metric_set = router.metrics.metric_set
+    metric_set = ingress.metrics.metric_set
     assert metric_set["FilterErrors"]["Value"] == [1.0]
-    router.metrics.clear_metrics()
+    ingress.metrics.clear_metrics()
     # AND no delivery was made
     time.sleep(0.5)
     assert receiver.requests == [] and _deliveries(client) == []

@@ -16,8 +16,8 @@ from typing import Any
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.delivery import dispatch
 from oms_webhooks.delivery import message as delivery_message
+from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.routing import fanout
@@ -87,7 +87,7 @@ def test_an_attempt_from_a_message_with_the_detail_reads_no_payload(
     message = delivery_message.decode(delivery_message.encode(uid, stored.detail))
     EventPayloadModel(f"event#{event_id}", "payload").delete()
     # WHEN the dispatcher handles the message
-    outcome = dispatch.dispatch(message.delivery_uuid, OPTIONS, detail=message.detail)
+    outcome = pipeline.dispatch(message.delivery_uuid, OPTIONS, detail=message.detail)
     # THEN the partner got the Detail from the message
     assert outcome.kind == "delivered", outcome
     sent = json.loads(receiver.requests[-1].body)
@@ -99,10 +99,10 @@ def test_a_bare_message_reads_the_payload_item(
     client: requests.Session, tenant: Any, receiver: Receiver
 ) -> None:
     uid, _ = _delivery(client, tenant, receiver.url("/"))
-    assert dispatch.dispatch(uid, OPTIONS).kind == "delivered"
+    assert pipeline.dispatch(uid, OPTIONS).kind == "delivered"
     assert json.loads(receiver.requests[-1].body)["payload"] == DETAIL
     # ... and without the item it cannot be built
     uid2, event_id2 = _delivery(client, tenant, receiver.url("/other"))
     EventPayloadModel(f"event#{event_id2}", "payload").delete()
-    outcome = dispatch.dispatch(uid2, OPTIONS)
+    outcome = pipeline.dispatch(uid2, OPTIONS)
     assert (outcome.kind, outcome.detail) == ("failed", "event payload expired")

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import claim, pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.subscriptions.service import get_subscription
@@ -46,7 +46,7 @@ def test_a_resend_during_an_automatic_attempt_is_a_409_without_a_post(
     with Receiver(default=Response(status=500, body=b"down", delay=3.0)) as receiver:
         uid = _delivery(client, tenant, receiver.url("/"))
         with ThreadPoolExecutor(1) as pool:
-            automatic = pool.submit(dispatch.dispatch, uid, OPTIONS)
+            automatic = pool.submit(pipeline.dispatch, uid, OPTIONS)
             receiver.wait_for(1)
             # WHEN an operator resends it meanwhile
             answer = client.post(f"/whisperer/hook_events/{uid}/retry/")
@@ -71,10 +71,10 @@ def test_an_automatic_attempt_during_a_resend_holds_back_until_its_lease_ends(
             manual = pool.submit(client.post, f"/whisperer/hook_events/{uid}/retry/")
             receiver.wait_for(1)
             # WHEN the automatic attempt's message arrives meanwhile
-            held = dispatch.dispatch(uid, OPTIONS)
+            held = pipeline.dispatch(uid, OPTIONS)
             # THEN it posts nothing and comes back when the resend's lease ends
             assert held.kind == "not_due" and held.detail == "a manual resend is in progress"
-            bound = dispatch.MANUAL_HOLD_SECONDS + dispatch.LEASE_JITTER_SECONDS
+            bound = claim.MANUAL_HOLD_SECONDS + claim.LEASE_JITTER_SECONDS
             assert held.delay is not None and 0 < held.delay <= bound
             assert len(receiver.requests) == 1
             assert manual.result(timeout=10).status_code == 200
@@ -82,7 +82,7 @@ def test_an_automatic_attempt_during_a_resend_holds_back_until_its_lease_ends(
         delivery = deliveries.get_delivery(uid)
         assert delivery is not None and delivery.lease_until is None
         assert delivery.status == "pending" and int(delivery.retry_count) == 0
-        assert dispatch.dispatch(uid, OPTIONS).kind == "retry"
+        assert pipeline.dispatch(uid, OPTIONS).kind == "retry"
         assert len(receiver.requests) == 2
 
 

@@ -289,8 +289,11 @@ def test_countdown_longer_than_12_hours_hops_within_the_visibility_cap(
 def test_a_second_copy_arriving_mid_attempt_makes_no_second_post(
     client: requests.Session, receiver: Receiver, tenant: Any
 ) -> None:
-    from oms_webhooks.delivery import dispatch
+    from oms_webhooks.delivery import pipeline
     from oms_webhooks.delivery import store as deliveries
+    from oms_webhooks.delivery.attempt import attempt
+    from oms_webhooks.delivery.claim import claim
+    from oms_webhooks.delivery.outcome import Prepared
     from oms_webhooks.delivery.request.sender import SendOptions
     from oms_webhooks.subscriptions.service import get_subscription
 
@@ -304,14 +307,14 @@ def test_a_second_copy_arriving_mid_attempt_makes_no_second_post(
     )
     options = SendOptions(allow_private=True)
     # WHEN copy A has claimed its attempt and copy B of the message arrives meanwhile
-    first = dispatch.prepare(delivery.pk)
-    assert isinstance(first, dispatch.Prepared)
-    assert dispatch.claim(first, lease_seconds=30)
-    second = dispatch.dispatch(delivery.pk, options)
+    first = pipeline.prepare(delivery.pk)
+    assert isinstance(first, Prepared)
+    assert claim(first, lease_seconds=30)
+    second = pipeline.dispatch(delivery.pk, options)
     # THEN B holds back without posting
     assert second.kind == "not_due" and receiver.requests == []
-    dispatch.record(first, dispatch.attempt(first, options))
+    pipeline.record(first, attempt(first, options))
     assert len(receiver.requests) == 1
     # AND when B comes back, the delivery is done
-    assert dispatch.dispatch(delivery.pk, options).kind == "skipped"
+    assert pipeline.dispatch(delivery.pk, options).kind == "skipped"
     assert len(receiver.requests) == 1

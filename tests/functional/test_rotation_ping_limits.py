@@ -13,8 +13,10 @@ from typing import Any
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from oms_webhooks.delivery import dispatch
+from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
+from oms_webhooks.delivery.host_limiter import HOST_BUSY_DELAY_SECONDS, HostLimiter
+from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
@@ -145,15 +147,15 @@ def test_concurrent_deliveries_per_host_are_limited_without_using_retries(
                 record, event_id=event_id, event_type="stock_location.updated", event_time="t"
             )
             uids.append(delivery.pk)
-        limiter = dispatch.HostLimiter(1)
+        limiter = HostLimiter(1)
         options = SendOptions(allow_private=True)
-        outcomes: list[dispatch.Outcome] = []
+        outcomes: list[Outcome] = []
         # WHEN they are dispatched at once (on the slow lane: on the main lane
         # the second and third would move there, the target being unknown yet)
         threads = [
             threading.Thread(
                 target=lambda u=u: outcomes.append(
-                    dispatch.dispatch(u, options, limiter, lane="slow")
+                    pipeline.dispatch(u, options, limiter, lane="slow")
                 )
             )
             for u in uids
@@ -165,9 +167,7 @@ def test_concurrent_deliveries_per_host_are_limited_without_using_retries(
         # THEN one attempt is made; the others come back a second later, no retry used
         kinds = sorted(o.kind for o in outcomes)
         assert kinds == ["delivered", "not_due", "not_due"], kinds
-        assert all(
-            o.delay == dispatch.HOST_BUSY_DELAY_SECONDS for o in outcomes if o.kind == "not_due"
-        )
+        assert all(o.delay == HOST_BUSY_DELAY_SECONDS for o in outcomes if o.kind == "not_due")
         assert len(receiver.requests) == 1
         waiting = [o.delivery_uuid for o in outcomes if o.kind == "not_due"]
         for uid in waiting:

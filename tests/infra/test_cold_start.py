@@ -22,7 +22,7 @@ import pytest
 NOT_AT_IMPORT = {
     "api": {"boto3", "aws_lambda_powertools.event_handler.openapi.models"},
     "authorizer": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
-    "router": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.delivery.dispatch"},
+    "router": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.delivery.pipeline"},
     "dispatcher": {"boto3", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
     "recoverer": {"boto3", "oms_webhooks.api.app"},
 }

@@ -5,14 +5,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from oms_webhooks.delivery.dispatch import (
-    MAX_RETRY_AFTER_SECONDS,
-    MalformedMessage,
-    next_delay,
-    parse_message,
-    retry_after_seconds,
-)
+from oms_webhooks.delivery.message import MalformedMessage, decode
 from oms_webhooks.delivery.request.sender import AttemptResult
+from oms_webhooks.delivery.retry.delay import MAX_RETRY_AFTER_SECONDS, next_delay
+from oms_webhooks.delivery.retry.retry_after import parse_retry_after
 from oms_webhooks.storage.models import SubscriptionModel
 
 NOW = 1_800_000_000.0
@@ -33,7 +29,7 @@ def _subscription(config: dict[str, object]) -> SubscriptionModel:
 
 
 def test_parse_message_returns_the_uuid() -> None:
-    assert parse_message('{"delivery": "' + "a" * 32 + '"}') == "a" * 32
+    assert decode('{"delivery": "' + "a" * 32 + '"}').delivery_uuid == "a" * 32
 
 
 @pytest.mark.parametrize(
@@ -49,15 +45,15 @@ def test_parse_message_returns_the_uuid() -> None:
 )
 def test_malformed_messages_are_refused(body: str) -> None:
     with pytest.raises(MalformedMessage):
-        parse_message(body)
+        decode(body)
 
 
 def test_retry_after_seconds_and_http_date() -> None:
-    assert retry_after_seconds("120", now=NOW) == 120
+    assert parse_retry_after("120", now=NOW) == 120
     when = datetime.fromtimestamp(NOW + 90, tz=UTC)
-    assert retry_after_seconds(format_datetime(when, usegmt=True), now=NOW) == pytest.approx(90)
-    assert retry_after_seconds("soon", now=NOW) is None
-    assert retry_after_seconds(None, now=NOW) is None
+    assert parse_retry_after(format_datetime(when, usegmt=True), now=NOW) == pytest.approx(90)
+    assert parse_retry_after("soon", now=NOW) is None
+    assert parse_retry_after(None, now=NOW) is None
 
 
 def test_countdown_follows_the_policy() -> None:

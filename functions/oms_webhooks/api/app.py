@@ -55,8 +55,9 @@ from oms_webhooks.api.schemas import (
     SubscriptionPatch,
 )
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.delivery import dispatch, operational_events
 from oms_webhooks.delivery import log as delivery_log
+from oms_webhooks.delivery import manual, operational_events
+from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker, held
 from oms_webhooks.errors import (
@@ -467,7 +468,7 @@ def ping_subscription(
     tenant = _tenant()
     item = subscriptions.get_subscription(tenant, subscription_id, allowed=_scope())
     with operator_limits.operator_slot(tenant):
-        result = dispatch.ping(item, SendOptions.from_settings(get_settings()))
+        result = manual.ping(item, SendOptions.from_settings(get_settings()))
     logger.info(
         "ping",
         extra={
@@ -717,7 +718,7 @@ def _detail_body(detail: DeliveryDetailOut, payload_json: str | None) -> str:
     return f'{head[:-1]},"request_payload":{{"event":{event},"payload":{payload}}}}}'
 
 
-def _publish_notices(outcome: dispatch.Outcome) -> None:
+def _publish_notices(outcome: Outcome) -> None:
     """Put a resend's operational events on the bus; a failure is logged and counted only.
 
     As the dispatcher does (DESIGN §10): the metric ``OperationalEventNotPublished``
@@ -759,7 +760,7 @@ def resend_delivery(
     force = body.force if body is not None else False
     tenant = _tenant()
     with operator_limits.operator_slot(tenant):
-        outcome = dispatch.resend(
+        outcome = manual.resend(
             tenant,
             delivery_uuid,
             SendOptions.from_settings(get_settings()),

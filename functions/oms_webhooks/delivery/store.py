@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from pynamodb.exceptions import PutError
 
+from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
@@ -168,3 +169,30 @@ def get_delivery(uid: str) -> DeliveryModel | None:
         return DeliveryModel.get(uid, "delivery", consistent_read=True)
     except DeliveryModel.DoesNotExist:
         return None
+
+
+def carried(uid: str, known: delivery_message.Known) -> DeliveryModel:
+    """Delivery ``uid`` as its message knows it, before it is read (:func:`is_carried`).
+
+    Only what never changes is set; :func:`oms_webhooks.delivery.claim.claim` fills in the rest from
+    its conditional update, and :func:`loaded` reads it where needed first.
+    """
+    return DeliveryModel(
+        uid,
+        "delivery",
+        tenant=known.tenant,
+        subscription_id=known.subscription_id,
+        event_type=known.event_type,
+        event_id=known.event_id,
+        event_time=known.event_time,
+    )
+
+
+def is_carried(delivery: DeliveryModel) -> bool:
+    """Whether ``delivery`` was built from its message and not read yet (no creation date)."""
+    return delivery.created_date is None
+
+
+def loaded(delivery: DeliveryModel) -> DeliveryModel | None:
+    """``delivery`` as stored (read if it was only carried); None if it is gone."""
+    return get_delivery(delivery.pk) if is_carried(delivery) else delivery
