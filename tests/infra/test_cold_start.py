@@ -4,8 +4,9 @@ Each handler is imported in a new interpreter (``python -I``, the environment a
 deployed function has) and the modules it loaded are read from ``sys.modules``:
 boto3 (botocore's clients serve), Powertools' OpenAPI document models (the API
 needs them only for ``openapi.json`` and the docs page), the API's pydantic
-shapes outside the API, ``requests`` where nothing sends a webhook. Each costs
-10-140 ms per cold start (README "Performance", cold import). The time itself
+shapes outside the API, ``requests`` where nothing sends a webhook, the delivery
+pipeline outside the dispatcher, the API's ping and resend in the dispatcher.
+Each costs 10-140 ms per cold start (README "Performance", cold import). The time itself
 is measured by ``bench/cold_import.py``, not here.
 """
 
@@ -22,9 +23,20 @@ import pytest
 NOT_AT_IMPORT = {
     "api": {"boto3", "aws_lambda_powertools.event_handler.openapi.models"},
     "authorizer": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
-    "router": {"boto3", "requests", "oms_webhooks.api.schemas", "oms_webhooks.delivery.pipeline"},
-    "dispatcher": {"boto3", "oms_webhooks.api.schemas", "oms_webhooks.api.app"},
-    "recoverer": {"boto3", "oms_webhooks.api.app"},
+    "router": {
+        "boto3",
+        "requests",
+        "oms_webhooks.api.schemas",
+        "oms_webhooks.delivery.pipeline",
+        "oms_webhooks.delivery.batch",
+    },
+    "dispatcher": {
+        "boto3",
+        "oms_webhooks.api.schemas",
+        "oms_webhooks.api.app",
+        "oms_webhooks.delivery.manual",
+    },
+    "recoverer": {"boto3", "oms_webhooks.api.app", "oms_webhooks.delivery.pipeline"},
 }
 #: What a deployed function has in its environment (bench/cold_import.py's LAMBDA_ENV).
 LAMBDA_ENV = {
