@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BeforeValidator
 
+from oms_webhooks.api.delivery_schemas import iso_8601_text
 from oms_webhooks.errors import ServiceError, ValidationFailed
 from oms_webhooks.routing.event_types import normalize_event_type
 
@@ -64,18 +65,16 @@ def page_path(page_cursor: str | None, params: dict[str, Any], path: str) -> str
     return f"{path}?{urlencode(query)}"
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _iso_8601_only(value: Any) -> Any:
     """Refuse what pydantic would read as Unix seconds (``0.5``): the filter takes ISO 8601.
 
     A naive date-time is taken as UTC. An offset's ``+`` must be sent
     percent-encoded (``%2B``): in a query string a bare ``+`` means a space.
     """
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
-    if isinstance(value, str) and re.search(r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}\Z", value):
+    if not isinstance(value, str):
+        return value
+    iso_8601_text(value)
+    if re.search(r"T\d{2}:\d{2}(:\d{2}(\.\d+)?)? \d{2}:?\d{2}\Z", value):
         raise ValueError(
             "looks like a UTC offset whose '+' arrived as a space: encode it as %2B "
             "(e.g. 2024-05-01T12:00:00%2B03:00) or use Z"

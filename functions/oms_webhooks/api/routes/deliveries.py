@@ -18,6 +18,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from oms_webhooks.api import caller, operator_limits, query
+from oms_webhooks.api.delivery_schemas import (
+    AttemptAnswerOut,
+    DeliveryDetailOut,
+    DeliveryOut,
+    DeliveryPage,
+    ResendIn,
+)
 from oms_webhooks.api.openapi import (
     AUTH_ERRORS,
     BAD_INPUT,
@@ -29,13 +36,6 @@ from oms_webhooks.api.openapi import (
 from oms_webhooks.api.query import IsoDatetime
 from oms_webhooks.api.routes import BASE
 from oms_webhooks.api.routes.sends import attempt_answer, send_options
-from oms_webhooks.api.schemas import (
-    AttemptAnswerOut,
-    DeliveryDetailOut,
-    DeliveryOut,
-    DeliveryPage,
-    ResendIn,
-)
 from oms_webhooks.delivery import dispatch, operational_events
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery.retry import held

@@ -13,9 +13,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from oms_webhooks.api import caller
+from oms_webhooks.api.delivery_schemas import RecoverAcceptedOut, RecoverIn, RecoveryOut
 from oms_webhooks.api.openapi import AUTH_ERRORS, BAD_INPUT, BODY_ERRORS, NOT_FOUND, error_response
 from oms_webhooks.api.routes.subscriptions import SubscriptionId
-from oms_webhooks.api.schemas import RecoverAcceptedOut, RecoverIn, RecoveryOut
 from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.routing import recovery
 from oms_webhooks.settings import get_settings

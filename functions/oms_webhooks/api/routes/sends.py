@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oms_webhooks.api.schemas import AttemptAnswerOut
+from oms_webhooks.api.delivery_schemas import AttemptAnswerOut
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.settings import get_settings
 

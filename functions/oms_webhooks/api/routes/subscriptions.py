@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from oms_webhooks.api import caller, operator_limits, query
+from oms_webhooks.api.delivery_schemas import AttemptAnswerOut
 from oms_webhooks.api.openapi import (
     AUTH_ERRORS,
     BAD_INPUT,
@@ -30,7 +31,6 @@ from oms_webhooks.api.openapi import (
 from oms_webhooks.api.routes import BASE
 from oms_webhooks.api.routes.sends import attempt_answer, send_options
 from oms_webhooks.api.schemas import (
-    AttemptAnswerOut,
     RotateSecretIn,
     RotateSecretOut,
     SubscriptionIn,
@@ -244,12 +244,7 @@ def replace_subscription(
     subscription_id: SubscriptionId, body: Annotated[SubscriptionIn, Body()]
 ) -> SubscriptionOut:
     """Replace every field; an omitted ``secret_key`` or password keeps its value."""
-    item = subscriptions.update_subscription(
-        _tenant(), subscription_id, body, partial=False, allowed=_scope()
-    )
-    if body.target_url is not None:
-        _warn_if_public(item.id, item.target_url)
-    return subscription_views.to_resource(item)
+    return _update(subscription_id, body, partial=False)
 
 
 @router.patch(
@@ -262,8 +257,15 @@ def patch_subscription(
     subscription_id: SubscriptionId, body: Annotated[SubscriptionPatch, Body()]
 ) -> SubscriptionOut:
     """Change the given fields; ``null`` removes ``secret_key`` or the password."""
+    return _update(subscription_id, body, partial=True)
+
+
+def _update(
+    subscription_id: str, body: SubscriptionIn | SubscriptionPatch, *, partial: bool
+) -> SubscriptionOut:
+    """PUT (``partial`` false) or PATCH; a changed target URL is checked for a public one."""
     item = subscriptions.update_subscription(
-        _tenant(), subscription_id, body, partial=True, allowed=_scope()
+        _tenant(), subscription_id, body, partial=partial, allowed=_scope()
     )
     if body.target_url is not None:
         _warn_if_public(item.id, item.target_url)
