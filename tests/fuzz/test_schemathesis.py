@@ -38,7 +38,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.result import Ok
 
-from oms_webhooks.api.app import app, openapi_settings
+from oms_webhooks.api.app import app
+from oms_webhooks.api.openapi import openapi_settings
 from oms_webhooks.api.tokens import create_token
 from oms_webhooks_local.stack import LocalStack
 

@@ -1,4 +1,6 @@
-"""Request and response shapes of the whisperer API (pydantic v2).
+"""Request and response shapes of the API's subscriptions, errors and registry (pydantic v2).
+
+The delivery log's, a resend's and recover's are in :mod:`oms_webhooks.api.delivery_schemas`.
 
 Field rules come from DESIGN §3 (itself from the OMS "whisperer"
 documentation). Input models are strict (a JSON string is not a number, a
@@ -18,7 +20,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -68,7 +69,8 @@ RESERVED_HEADERS = frozenset(
 )
 RESERVED_HEADER_PREFIXES = ("x-whisperer-", "webhook-")
 
-_STRICT = ConfigDict(extra="forbid", strict=True)
+#: Input models: unknown fields are errors, and no type is coerced (a string is not a number).
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 def redact_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
@@ -139,7 +141,7 @@ Utf8Secret = AfterValidator(_utf8_secret)
 class BasicAuthIn(BaseModel):
     """``config.auth``: HTTP Basic auth for the deliveries (password write-only)."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     auth_type: Literal["basic"] = "basic"
     username: Annotated[StrictStr, Field(min_length=1, max_length=256)]
@@ -156,7 +158,7 @@ class BasicAuthIn(BaseModel):
 class SubscriptionConfigIn(BaseModel):
     """``config``: delivery options of a subscription."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     auth: BasicAuthIn | None = None
 
@@ -184,7 +186,7 @@ class SubscriptionIn(BaseModel):
     PUT they keep their stored value, ``null`` removes it.
     """
 
-    model_config = _STRICT
+    model_config = STRICT
 
     event_type: Annotated[
         StrictStr, Field(description="Catalogue event type, e.g. package.created")
@@ -342,77 +344,10 @@ class ErrorOut(BaseModel):
     errors: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class DeliveryOut(BaseModel):
-    """A delivery (``hook_events``) as listed: the last attempt's outcome."""
-
-    uuid: str = Field(description="32 lowercase hex; also the envelope's event.uuid and webhook-id")
-    webhook: str = Field(description="The subscription id")
-    event_type: str
-    event_id: str = Field(description="The EventBridge event id")
-    status: Literal["pending", "delivered", "failed", "cancelled"]
-    delivered: bool
-    retry_count: int
-    response_http_status: int | None
-    response_content: str | None = Field(description="Excerpt (≤ 4 KiB) of the last response")
-    response_time: int | None = Field(description="Milliseconds of the last attempt")
-    error: str | None = Field(
-        None, description="The last attempt's error (timeout, refused, ...), if it had no answer"
-    )
-    reason: str | None = Field(
-        None,
-        description="Why a pending delivery is held (no attempt is made): its target's circuit "
-        "breaker, e.g. 'circuit open since <ISO time>; next probe at <ISO time>'; null otherwise",
-    )
-    created_date: datetime
-    modified_date: datetime
-
-
-class AttemptOut(BaseModel):
-    """One attempt: when, what came back (or the error), how long it took."""
-
-    at: datetime
-    response_http_status: int | None
-    error: str | None
-    response_time: int = Field(description="Milliseconds")
-    response_content: str | None
-
-
-class DeliveryDetailOut(DeliveryOut):
-    """One delivery with the request it sends and its latest 100 attempts (oldest first)."""
-
-    request_payload: dict[str, Any]
-    attempts: list[AttemptOut]
-
-
-class DeliveryPage(BaseModel):
-    """One page of deliveries (newest first); ``next`` is the next page's path or null."""
-
-    results: list[DeliveryOut]
-    next: str | None
-
-
-class ResendIn(BaseModel):
-    """Body of ``POST /whisperer/hook_events/{uuid}/retry/`` (optional)."""
-
-    model_config = _STRICT
-
-    force: StrictBool = Field(False, description="Resend even if already delivered")
-
-
-class AttemptAnswerOut(BaseModel):
-    """What the target answered to a manual resend or a ping (200 whatever it answered)."""
-
-    detail: str
-    response_status: int | None
-    response_content: str | None
-    delivered: bool
-    response_time: int = Field(description="Milliseconds")
-
-
 class RotateSecretIn(BaseModel):
     """Body of ``POST /whisperer/hooks/{id}/rotate_secret/`` (optional)."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     secret_key: Annotated[SecretStr, Field(min_length=1, max_length=MAX_SECRET_CHARS), Utf8Secret]
 
@@ -423,52 +358,3 @@ class RotateSecretOut(SubscriptionOut):
     secret_key: str | None = Field(
         None, description="The generated secret, shown once; null when you gave the secret"
     )
-
-
-def _iso_text(value: Any) -> Any:
-    """Recover's times are ISO 8601 strings (not Unix seconds); naive means UTC."""
-    if not isinstance(value, str) or not re.match(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2024-05-01T12:00:00Z")
-    return value
-
-
-class RecoverIn(BaseModel):
-    """Body of ``POST /whisperer/hooks/{id}/recover/`` (DESIGN §10)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    since: Annotated[datetime, BeforeValidator(_iso_text)] = Field(
-        description="Start of the window (ISO 8601; within the delivery retention)"
-    )
-    until: Annotated[
-        datetime | None, BeforeValidator(lambda v: v if v is None else _iso_text(v))
-    ] = Field(
-        None,
-        description="End of the window (ISO 8601); default now, plus the router cache "
-        "window so that events fanned out from a stale cache are covered too",
-    )
-
-
-class RecoverAcceptedOut(BaseModel):
-    """The 202 answer of a recover: the recovery's id and what it has queued so far."""
-
-    detail: str
-    recovery: str
-    queued: int
-
-
-class RecoveryOut(BaseModel):
-    """A recovery's progress (``GET /whisperer/hooks/{id}/recover/{recovery}/``)."""
-
-    recovery: str
-    subscription: str
-    status: Literal["running", "done", "stopped"] = Field(
-        description="stopped: the subscription was deactivated or deleted meanwhile"
-    )
-    since: datetime
-    until: datetime | None
-    window_end: datetime = Field(description="The end of the window actually covered")
-    queued: int = Field(description="Deliveries created or re-opened and enqueued so far")
-    skipped: int = Field(description="Events already pending or delivered to it, skipped")
-    created_date: datetime
-    finished_date: datetime | None
