@@ -219,7 +219,7 @@ def _deleted(since: float) -> int:
 
 def _pollers(endpoint: str, batch_size: int) -> Iterator[Any]:
     from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
-    from oms_webhooks_local.pollers import (
+    from oms_webhooks_local.lanes import (
         DISPATCHER_FUNCTION,
         DISPATCHER_HANDLER,
         ROUTER_FUNCTION,

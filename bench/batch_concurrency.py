@@ -72,7 +72,7 @@ def _deliveries(subscriptions: list[Any]) -> list[str]:
 def _invoke(uids: list[str]) -> tuple[float, dict[str, Any]]:
     """Call the dispatcher handler with one record per uid; (wall seconds, response)."""
     from oms_webhooks.handlers.dispatcher import handler
-    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.lambda_context import FakeLambdaContext, invocation
 
     event = {"Records": [_record(uid) for uid in uids]}
     context = FakeLambdaContext("oms-webhooks-dispatcher", timeout_seconds=60)

@@ -303,7 +303,7 @@ def _prepare_events(runs: int, scratch: Path) -> Events:
     from oms_webhooks.aws_clients import client
     from oms_webhooks.handlers import router
     from oms_webhooks.resources import DELIVERY_QUEUE, INGRESS_QUEUE
-    from oms_webhooks_local.gateway import FakeLambdaContext
+    from oms_webhooks_local.lambda_context import FakeLambdaContext
 
     tenant = f"bench-cold-{uuid.uuid4().hex[:8]}"
     _info, token = create_token(tenant)

@@ -45,7 +45,7 @@ import time
 from typing import Any
 
 import _common as c
-from oms_webhooks_local.pollers import concurrency_from_env
+from oms_webhooks_local.lanes import concurrency_from_env
 
 NAME = "dead_endpoint_isolation"
 EVENT_TYPE = "shipment.created"

@@ -117,7 +117,7 @@ def _seed_others(count: int) -> float:
 def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
     """Median router time and items read per event over ``rounds`` events."""
     from oms_webhooks.handlers.router import handler
-    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.lambda_context import FakeLambdaContext, invocation
 
     times: list[float] = []
     scanned: list[int] = []

@@ -159,7 +159,7 @@ def _subscribe_all() -> dict[str, list[Any]]:
 def _router_round(scenario: str, recorder: c.ApiCallRecorder) -> tuple[float, int, int]:
     """One event of ``scenario`` through the router: (seconds, delivery puts, messages sent)."""
     from oms_webhooks.handlers.router import handler
-    from oms_webhooks_local.gateway import FakeLambdaContext, invocation
+    from oms_webhooks_local.lambda_context import FakeLambdaContext, invocation
 
     event = _sqs_event(TYPES[scenario], _sample())
     context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30)

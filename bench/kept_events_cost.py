@@ -133,7 +133,7 @@ def _deleted(since: float) -> int:
 
 def _router_poller(endpoint: str) -> Any:
     from oms_webhooks.resources import INGRESS_QUEUE
-    from oms_webhooks_local.pollers import ROUTER_FUNCTION, ROUTER_HANDLER, queue_poller
+    from oms_webhooks_local.lanes import ROUTER_FUNCTION, ROUTER_HANDLER, queue_poller
 
     return queue_poller(
         endpoint,

@@ -54,7 +54,7 @@ def _bare_loop(url: str, n: int, body: bytes) -> float:
 
 def main() -> None:
     """Run the benchmark and print its JSON line."""
-    from oms_webhooks_local.pollers import concurrency_from_env
+    from oms_webhooks_local.lanes import concurrency_from_env
 
     args = c.parse_args(__doc__ or NAME, default_n=1000)
     receiver = c.receiver()

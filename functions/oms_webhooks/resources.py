@@ -1,7 +1,7 @@
 """Messaging resources (bus, rule, queues): one definition for local stack and CDK.
 
 Names, limits and the rule's event pattern live here so that the local stack
-(:mod:`oms_webhooks_local.provision`) and the CDK app (``infra/``) create the
+(:mod:`oms_webhooks_local.messaging`) and the CDK app (``infra/``) create the
 same things. Tables are defined in :mod:`oms_webhooks.storage.models`.
 
 The default bus and event sources are in :mod:`oms_webhooks.names`, AWS's

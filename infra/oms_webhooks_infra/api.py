@@ -19,7 +19,7 @@ MAX_PAYLOAD_BYTES: Final = limits.API_GATEWAY_MAX_PAYLOAD_BYTES
 
 #: API Gateway's own refusals (Gateway Responses): type → (status, JSON body).
 #: The bodies have the API's error shape ``{"code", "detail", "errors"}``
-#: (DESIGN §3); the local stack's gateway (``oms_webhooks_local.gateway``)
+#: (DESIGN §3); the local stack's gateway (``oms_webhooks_local.gateway_responses``)
 #: answers with the same bodies, which ``tests/infra/test_api.py`` checks.
 GATEWAY_RESPONSES: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "UNAUTHORIZED": ("401", c.UNAUTHORIZED_BODY),

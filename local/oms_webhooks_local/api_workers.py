@@ -16,7 +16,7 @@ They share one listening socket (inherited as a file descriptor): each
 worker serves one connection at a time (HTTP/1.0, closed after the answer)
 and accepts the next only once it is free, so the kernel hands a new
 connection to an idle worker. A connection must send its whole request
-within the read deadline (:func:`~oms_webhooks_local.stack.request_read_seconds`,
+within the read deadline (:func:`~oms_webhooks_local.api_server.request_read_seconds`,
 10 s), so a slowloris client holds a worker for that long at most.
 
 The pool grows as Lambda starts more environments: each worker tells the
@@ -245,8 +245,8 @@ def serve(fd: int) -> None:
     """Serve the API on the inherited listening socket ``fd`` until stdin closes."""
     from werkzeug.serving import make_server
 
+    from oms_webhooks_local.api_server import HOST, QuietRequestHandler
     from oms_webhooks_local.gateway import LocalApiGateway
-    from oms_webhooks_local.stack import HOST, QuietRequestHandler
 
     listening = socket.socket(fileno=fd)
     # Non-blocking accept: when another worker took the connection first, this

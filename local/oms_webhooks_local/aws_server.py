@@ -28,10 +28,13 @@ even after a ``kill -9``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -49,6 +52,8 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 #: Paths the local stack's control calls use (never moto's).
 CONTROL_PREFIX = "/_oms_local/"
+#: Seconds to wait for the AWS server process to listen.
+PROCESS_START_SECONDS = 60.0
 
 
 class AwsApp:
@@ -160,6 +165,78 @@ class AwsServerThread:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(10.0)
+
+
+def control(endpoint_url: str, operation: str) -> dict[str, Any]:
+    """POST a control operation (``state/load``, ``stats``...) to the AWS server.
+
+    Raises:
+        requests.HTTPError: the server refused it.
+    """
+    import requests
+
+    response = requests.post(f"{endpoint_url}{CONTROL_PREFIX}{operation}", timeout=120)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def spawn_process(
+    port: int, state_dir: Path | None, *, fresh: bool = False
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start ``python -m oms_webhooks_local.aws_server``; return it and its first answer.
+
+    The answer is ``{"port": <port>}`` once it serves, else ``{"error": <why>}``
+    (:data:`PROCESS_START_SECONDS` without an answer is an error).
+
+    It inherits this process's environment (so that hooks activated by
+    environment variables work there too) and its own session (Ctrl-C in
+    a terminal reaches only this process, which stops it in order).
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "oms_webhooks_local.aws_server",
+        "--port",
+        str(port),
+    ]
+    if state_dir is not None:
+        command += ["--state-dir", str(state_dir)]
+        if fresh:
+            command.append("--fresh")
+    child = subprocess.Popen(  # noqa: S603 - our own module, no shell
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], PROCESS_START_SECONDS)
+    line = child.stdout.readline() if ready else b""
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        answer = {"error": "the AWS server process did not start"}
+    return child, answer
+
+
+def stop_process(child: subprocess.Popen[bytes], timeout: float) -> None:
+    """Close the child's stdin (it stops), wait, and terminate it if it lingers."""
+    with contextlib.suppress(OSError):
+        if child.stdin is not None:
+            child.stdin.close()
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.terminate()
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,14 +20,12 @@ answers imitate API Gateway's:
   ``{"message": "Internal server error"}`` (never an HTML page).
 
 The gateway's own refusals (401, 403, 413, 400) have the API's error shape
-``{"code", "detail", "errors"}`` (DESIGN §3); the 401, 403 and 413 bodies are
-the deployed API's Gateway Responses (``infra/oms_webhooks_infra/api.py``, checked
-by ``tests/infra/test_api.py``). The other bodies (403 Missing Authentication
-Token, 500, 502, 504) are API Gateway's defaults, as deployed.
+``{"code", "detail", "errors"}`` (DESIGN §3); their bodies are in
+:mod:`oms_webhooks_local.gateway_responses`.
 
-Every handler runs inside :func:`invocation`, so that its log lines name its
-own function even though all functions share one process here (on Lambda,
-each has its own): see :class:`InvocationLogFilter`.
+Every handler runs inside :func:`~oms_webhooks_local.lambda_context.invocation`,
+so that its log lines name its own function even though all functions share
+one process here (on Lambda, each has its own).
 
 The authorizer's result is not cached here (API Gateway caches it up to 60 s:
 the documented revocation delay); locally a revoked token is refused at once.
@@ -36,204 +34,47 @@ the documented revocation delay); locally a revoked token is refused at once.
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import logging
-import re
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from oms_webhooks import aws_call_log, limits, names
+from oms_webhooks import limits, names
+from oms_webhooks_local.authorizer_policy import policy_allows
+from oms_webhooks_local.gateway_responses import (
+    ACCESS_DENIED_BODY,
+    AUTHORIZER_FAILURE_BODY,
+    BAD_REQUEST_BODY,
+    INTERNAL_ERROR_BODY,
+    MAX_PAYLOAD_BYTES,
+    MISSING_TOKEN_BODY,
+    TIMEOUT_BODY,
+    TOO_LARGE_BODY,
+    UNAUTHORIZED_BODY,
+    json_response,
+)
+from oms_webhooks_local.lambda_context import (
+    ACCOUNT_ID,
+    REGION,
+    FakeLambdaContext,
+    Handler,
+    invocation,
+)
 
 logger = logging.getLogger(__name__)
 
-#: A Lambda entry point: ``handler(event, context) -> result``.
-Handler = Callable[[dict[str, Any], LambdaContext], Any]
-
-#: Moto's default account, which the local stack always uses (DESIGN §6).
-ACCOUNT_ID = names.LOCAL_ACCOUNT_ID
-REGION = names.LOCAL_REGION
 #: The API's base path and its proxy resource.
 BASE_PATH = names.API_BASE_PATH
 PROXY_RESOURCE = f"{BASE_PATH}/{{proxy+}}"
 #: Paths served without a token (DESIGN §3); sub-paths of ``/whisperer/docs`` too.
 PUBLIC_PATHS: tuple[str, ...] = tuple(f"{BASE_PATH}/{path}" for path in names.PUBLIC_PATHS)
-#: API Gateway's payload limit (10 MB) and REST integration timeout (29 s).
-MAX_PAYLOAD_BYTES = limits.API_GATEWAY_MAX_PAYLOAD_BYTES
+#: API Gateway's REST integration timeout (29 s).
 INTEGRATION_TIMEOUT_SECONDS = float(limits.API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS)
-
-#: The UNAUTHORIZED (401), ACCESS_DENIED (403) and REQUEST_TOO_LARGE (413)
-#: Gateway Responses: the same bodies as the deployed API's
-#: (``infra/oms_webhooks_infra/api.py``), in the API's error shape (DESIGN §3).
-UNAUTHORIZED_BODY: dict[str, Any] = names.UNAUTHORIZED_BODY
-ACCESS_DENIED_BODY: dict[str, Any] = names.ACCESS_DENIED_BODY
-TOO_LARGE_BODY: dict[str, Any] = {
-    "code": "request_too_large",
-    "detail": f"The request is larger than API Gateway's {MAX_PAYLOAD_BYTES} byte limit.",
-    "errors": {},
-}
-#: A request whose body cannot be read (broken chunked encoding, cut short).
-BAD_REQUEST_BODY: dict[str, Any] = {
-    "code": "bad_request",
-    "detail": "The request body could not be read.",
-    "errors": {},
-}
-INTERNAL_ERROR_BODY = {"message": "Internal server error"}
-AUTHORIZER_FAILURE_BODY: dict[str, Any] = {"message": None}
-TIMEOUT_BODY = {"message": "Endpoint request timed out"}
-MISSING_TOKEN_BODY = {"message": "Missing Authentication Token"}
-
-
-class FakeLambdaContext(LambdaContext):
-    """The Lambda context object handed to a handler: names, memory and a deadline.
-
-    Args:
-        function_name: the function's name (also in its ARN).
-        timeout_seconds: the invocation's time budget; ``get_remaining_time_in_millis``
-            counts down from it.
-        memory_limit_in_mb: the configured memory.
-    """
-
-    def __init__(
-        self, function_name: str, *, timeout_seconds: float = 30.0, memory_limit_in_mb: int = 256
-    ) -> None:
-        self._function_name = function_name
-        self._function_version = "$LATEST"
-        self._invoked_function_arn = (
-            f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
-        )
-        self._memory_limit_in_mb = memory_limit_in_mb
-        self._aws_request_id = str(uuid.uuid4())
-        self._log_group_name = f"/aws/lambda/{function_name}"
-        self._log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
-        """Milliseconds left before the invocation's deadline (≥ 0)."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-#: The Lambda context of the invocation running in this thread (see :func:`invocation`).
-_CURRENT_CONTEXT: ContextVar[LambdaContext | None] = ContextVar(
-    "oms_webhooks_local_lambda_context", default=None
-)
-
-
-class InvocationLogFilter(logging.Filter):
-    """Tags each log record with the context of the invocation running in its thread.
-
-    Powertools' ``inject_lambda_context`` stores ``function_name``,
-    ``function_arn``, ``function_memory_size`` and ``function_request_id`` in
-    the formatter, which every ``Logger`` of one service shares. On Lambda each
-    function has its own process, so that is right there; on the local stack
-    the router, dispatcher, authorizer and api handlers run at once in threads
-    of one process, and each invocation would overwrite the others' keys
-    (router lines tagged ``oms-webhooks-dispatcher``). Set as record
-    attributes, these keys win over the formatter's (Powertools adds a
-    record's extra attributes last), per thread.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Add the current invocation's keys to ``record`` (if one runs here); keep it."""
-        context = _CURRENT_CONTEXT.get()
-        if context is not None:
-            record.function_name = context.function_name
-            record.function_arn = context.invoked_function_arn
-            record.function_memory_size = context.memory_limit_in_mb
-            record.function_request_id = context.aws_request_id
-        return True
-
-
-#: The one filter :func:`install_invocation_log_filter` adds to Powertools' handlers.
-INVOCATION_LOG_FILTER = InvocationLogFilter()
-
-
-def install_invocation_log_filter() -> None:
-    """Add :data:`INVOCATION_LOG_FILTER` to every Powertools log handler (idempotent)."""
-    loggers = [logging.getLogger()]
-    loggers += [
-        candidate
-        for candidate in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(candidate, logging.Logger)
-    ]
-    for candidate in loggers:
-        for log_handler in list(candidate.handlers):
-            if isinstance(log_handler.formatter, BasePowertoolsFormatter) and (
-                INVOCATION_LOG_FILTER not in log_handler.filters
-            ):
-                log_handler.addFilter(INVOCATION_LOG_FILTER)
-
-
-@contextlib.contextmanager
-def invocation(context: LambdaContext) -> Iterator[LambdaContext]:
-    """Run one Lambda invocation with ``context`` in this thread: its log lines name it.
-
-    Installs :class:`InvocationLogFilter` on the Powertools log handlers first
-    (at every invocation, so that handlers created since the last are covered),
-    and attributes the AWS calls of the block to the function (benchmarks:
-    :mod:`oms_webhooks.aws_call_log`).
-    """
-    install_invocation_log_filter()
-    token = _CURRENT_CONTEXT.set(context)
-    try:
-        with aws_call_log.function_scope(context.function_name):
-            yield context
-    finally:
-        _CURRENT_CONTEXT.reset(token)
-
-
-def _json_response(status: int, body: Any, request_id: str) -> Response:
-    response = Response(
-        json.dumps(body), status=status, content_type="application/json", headers=None
-    )
-    response.headers["x-amzn-RequestId"] = request_id
-    if status in (401, 403):
-        response.headers["x-amzn-ErrorType"] = (
-            "UnauthorizedException" if status == 401 else "AccessDeniedException"
-        )
-    return response
-
-
-def _arn_pattern(resource: str) -> re.Pattern[str]:
-    """An IAM resource pattern (``*`` and ``?`` wildcards) as a regular expression."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in resource)
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def policy_allows(policy: Any, method_arn: str) -> bool:
-    """Whether an authorizer's IAM policy document allows ``execute-api:Invoke`` on ``method_arn``.
-
-    An explicit Deny wins; otherwise an Allow is needed (IAM's evaluation).
-    A malformed document raises ``ValueError``.
-    """
-    if not isinstance(policy, dict) or not isinstance(policy.get("Statement"), list):
-        raise ValueError("policyDocument without a Statement list")
-    allowed = False
-    for statement in policy["Statement"]:
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(_arn_pattern(a).fullmatch("execute-api:Invoke") for a in actions):
-            continue
-        resources = statement.get("Resource", [])
-        resources = [resources] if isinstance(resources, str) else resources
-        if not any(_arn_pattern(r).fullmatch(method_arn) for r in resources):
-            continue
-        effect = statement.get("Effect")
-        if effect == "Deny":
-            return False
-        if effect == "Allow":
-            allowed = True
-    return allowed
 
 
 def _stringify(value: Any) -> str:
@@ -296,7 +137,7 @@ class LocalApiGateway:
             response = self.handle(request)
         except Exception:  # never werkzeug's HTML error page
             logger.exception("local gateway failed (answers 500)")
-            response = _json_response(500, INTERNAL_ERROR_BODY, str(uuid.uuid4()))
+            response = json_response(500, INTERNAL_ERROR_BODY, str(uuid.uuid4()))
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -304,15 +145,15 @@ class LocalApiGateway:
         request_id = str(uuid.uuid4())
         path = request.path
         if not path.startswith(BASE_PATH + "/") or path == BASE_PATH + "/":
-            return _json_response(403, MISSING_TOKEN_BODY, request_id)
+            return json_response(403, MISSING_TOKEN_BODY, request_id)
         try:
             body = request.get_data(cache=True)
         except RequestEntityTooLarge:
-            return _json_response(413, TOO_LARGE_BODY, request_id)
+            return json_response(413, TOO_LARGE_BODY, request_id)
         except (HTTPException, OSError):  # ClientDisconnected, or the read deadline passed
-            return _json_response(400, BAD_REQUEST_BODY, request_id)
+            return json_response(400, BAD_REQUEST_BODY, request_id)
         if len(body) > self.max_payload_bytes:  # pragma: no cover - werkzeug enforces it
-            return _json_response(413, TOO_LARGE_BODY, request_id)
+            return json_response(413, TOO_LARGE_BODY, request_id)
 
         event = self.proxy_event(request, body, request_id)
         if not self.is_public(path):
@@ -458,9 +299,9 @@ class LocalApiGateway:
                 result = self.authorizer_handler(auth_event, context)
         except Exception as exc:
             if str(exc) == "Unauthorized":
-                return _json_response(401, UNAUTHORIZED_BODY, request_id)
+                return json_response(401, UNAUTHORIZED_BODY, request_id)
             logger.exception("authorizer failed (API Gateway answers 500)")
-            return _json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
+            return json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
         try:
             if not isinstance(result, dict) or "principalId" not in result:
                 raise ValueError("authorizer result without principalId")
@@ -468,9 +309,9 @@ class LocalApiGateway:
             authorizer = {k: _stringify(v) for k, v in (result.get("context") or {}).items()}
         except (ValueError, AttributeError, TypeError):
             logger.exception("malformed authorizer result (API Gateway answers 500)")
-            return _json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
+            return json_response(500, AUTHORIZER_FAILURE_BODY, request_id)
         if not allowed:
-            return _json_response(403, ACCESS_DENIED_BODY, request_id)
+            return json_response(403, ACCESS_DENIED_BODY, request_id)
         authorizer["principalId"] = str(result["principalId"])
         event["requestContext"]["authorizer"] = {**authorizer, "integrationLatency": 0}
         return None
@@ -499,16 +340,16 @@ class LocalApiGateway:
             logger.error(
                 "api handler ran over %.1f s (API Gateway answers 504)", self.integration_timeout
             )
-            return _json_response(504, TIMEOUT_BODY, request_id)
+            return json_response(504, TIMEOUT_BODY, request_id)
         if "error" in outcome:
             exc = outcome["error"]
             logger.error("api handler raised (API Gateway answers 502)", exc_info=exc)
-            return _json_response(502, INTERNAL_ERROR_BODY, request_id)
+            return json_response(502, INTERNAL_ERROR_BODY, request_id)
         try:
             return self.http_response(outcome.get("result"), request_id)
         except (ValueError, TypeError, KeyError):
             logger.exception("malformed api handler result (API Gateway answers 502)")
-            return _json_response(502, INTERNAL_ERROR_BODY, request_id)
+            return json_response(502, INTERNAL_ERROR_BODY, request_id)
 
     @staticmethod
     def http_response(result: Any, request_id: str) -> Response:
@@ -551,16 +392,8 @@ class LocalApiGateway:
 
 
 __all__ = [
-    "ACCOUNT_ID",
     "BASE_PATH",
     "INTEGRATION_TIMEOUT_SECONDS",
-    "MAX_PAYLOAD_BYTES",
     "PUBLIC_PATHS",
-    "FakeLambdaContext",
-    "Handler",
-    "InvocationLogFilter",
     "LocalApiGateway",
-    "install_invocation_log_filter",
-    "invocation",
-    "policy_allows",
 ]

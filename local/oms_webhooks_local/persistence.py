@@ -3,7 +3,9 @@
 moto keeps everything in memory and has no persistence of its own; this
 module gives the local stack what a development database has (DESIGN §6).
 It runs in the process that holds moto's backends (the local AWS server,
-:mod:`oms_webhooks_local.aws_server`) and works on them directly:
+:mod:`oms_webhooks_local.aws_server`) and works on them directly (the journal's
+lines and the write tracking: :mod:`oms_webhooks_local.journal`; the keys:
+:mod:`oms_webhooks_local.kms_keys`):
 
 * **tables**: every item written through moto's DynamoDB backend
   (``PutItem``, ``UpdateItem``, ``DeleteItem``, their batch and
@@ -54,25 +56,39 @@ File layout under the state directory::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import functools
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from oms_webhooks import names
 from oms_webhooks.resources import INGRESS_QUEUE
+from oms_webhooks_local.journal import (
+    FORMAT_VERSION,
+    DirtyKey,
+    WriteTracker,
+    activate,
+    deactivate,
+    item_json,
+    items_of,
+    journal_line,
+    key_of,
+    message_json,
+    read_journal,
+    replay,
+    write_atomically,
+)
+from oms_webhooks_local.kms_keys import restore_keys, save_keys
 
 logger = logging.getLogger(__name__)
 
 #: moto's default account and the local stack's region (DESIGN §6).
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
+ACCOUNT_ID = names.LOCAL_ACCOUNT_ID
+REGION = names.LOCAL_REGION
 #: Seconds between snapshots: a ``kill -9`` loses at most about this much.
 SNAPSHOT_SECONDS = 2.0
 #: Compact the journal once it is this many times larger than after its last compaction.
@@ -83,106 +99,6 @@ COMPACT_MIN_BYTES = 4 * 1024 * 1024
 KEPT_QUEUES: tuple[str, ...] = (INGRESS_QUEUE.name,)
 TABLES_FILE = "tables.jsonl"
 KMS_FILE = "kms.json"
-FORMAT_VERSION = 1
-
-#: (table name, key as sorted wire JSON) of items written since the last snapshot.
-DirtyKey = tuple[str, str]
-
-
-def _wire(value: Any) -> dict[str, Any]:
-    """A moto ``DynamoType`` as DynamoDB's wire JSON (``{"S": "x"}``, maps and lists nested)."""
-    inner = value.value
-    if isinstance(inner, dict):
-        inner = {k: _wire(v) for k, v in inner.items()}
-    elif isinstance(inner, list) and value.type == "L":
-        inner = [_wire(v) if hasattr(v, "type") else v for v in inner]
-    elif isinstance(inner, bytes):
-        inner = base64.b64encode(inner).decode("ascii")
-    return {value.type: inner}
-
-
-def _item_json(item: Any) -> dict[str, Any]:
-    """A moto ``Item``'s attributes as wire JSON."""
-    return {name: _wire(value) for name, value in list(item.attrs.items())}
-
-
-def _key_of(table: Any, attributes: dict[str, Any]) -> str:
-    """The key attributes of ``attributes`` on ``table`` as sorted JSON (the dirty-set key)."""
-    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-    return json.dumps({n: attributes[n] for n in names if n in attributes}, sort_keys=True)
-
-
-def _message_json(message: Any) -> dict[str, Any]:
-    """A moto SQS ``Message`` as ``{"id", "body", "attributes"}`` (binary attributes left out)."""
-    attributes = {
-        name: {k: v for k, v in value.items() if k in ("DataType", "StringValue")}
-        for name, value in dict(message.message_attributes).items()
-        if isinstance(value, dict) and "StringValue" in value
-    }
-    return {"id": message.id, "body": message.body, "attributes": attributes}
-
-
-class _Tracker:
-    """Which items were written since the last snapshot (process-wide, see :func:`_install`)."""
-
-    def __init__(self, account_id: str, region: str) -> None:
-        self.account_id = account_id
-        self.region = region
-        self.lock = threading.Lock()
-        self.dirty: set[DirtyKey] = set()
-
-    def mark(self, backend: Any, table_name: str, attributes: Any) -> None:
-        if (backend.account_id, backend.region_name) != (self.account_id, self.region):
-            return
-        with contextlib.suppress(Exception):  # an unknown table: the call itself failed
-            table = backend.get_table(table_name)
-            key = _key_of(table, dict(attributes))
-            with self.lock:
-                self.dirty.add((table_name, key))
-
-    def take(self) -> set[DirtyKey]:
-        with self.lock:
-            taken, self.dirty = self.dirty, set()
-        return taken
-
-    def give_back(self, keys: set[DirtyKey]) -> None:
-        with self.lock:
-            self.dirty |= keys
-
-
-#: The tracker moto's DynamoDB backend reports writes to (None: nobody listens).
-_TRACKER: _Tracker | None = None
-_installed = False
-_install_lock = threading.Lock()
-
-
-def _install() -> None:
-    """Wrap moto's ``DynamoDBBackend`` write methods so they mark their keys dirty (once)."""
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        from moto.dynamodb.models import DynamoDBBackend
-
-        def wrap(name: str, key_of: Callable[..., Any]) -> None:
-            original = getattr(DynamoDBBackend, name)
-
-            @functools.wraps(original)
-            def wrapper(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-                try:
-                    return original(self, table_name, *args, **kwargs)
-                finally:
-                    tracker = _TRACKER
-                    if tracker is not None:
-                        with contextlib.suppress(Exception):
-                            tracker.mark(self, table_name, key_of(*args, **kwargs))
-
-            setattr(DynamoDBBackend, name, wrapper)
-
-        wrap("put_item", lambda item_attrs, *a, **k: item_attrs)
-        wrap("update_item", lambda key, *a, **k: key)
-        wrap("delete_item", lambda key, *a, **k: key)
-        _installed = True
 
 
 class LocalState:
@@ -216,7 +132,7 @@ class LocalState:
             for name in (TABLES_FILE, KMS_FILE):
                 with contextlib.suppress(FileNotFoundError):
                     (self.state_dir / name).unlink()
-        self._tracker = _Tracker(account_id, region)
+        self._tracker = WriteTracker(account_id, region)
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -263,7 +179,7 @@ class LocalState:
         changes: dict[str, dict[str, list[Any]]] = {}
         for name, messages in self._kept_messages().items():
             known = self._journalled.get(name, set())
-            added = [_message_json(messages[i]) for i in messages.keys() - known]
+            added = [message_json(messages[i]) for i in messages.keys() - known]
             removed = sorted(known - messages.keys())
             if added or removed:
                 changes[name] = {"put": added, "delete": removed}
@@ -279,51 +195,14 @@ class LocalState:
 
     def save_keys(self) -> int:
         """Write every symmetric KMS key of moto to ``kms.json`` (mode 0600); return how many."""
-        keys = [
-            {
-                "id": key.id,
-                "material": base64.b64encode(key.key_material).decode("ascii"),
-                "description": key.description,
-                "aliases": sorted(key.aliases),
-            }
-            for key in list(self._kms().keys.values())
-            if key.key_spec == "SYMMETRIC_DEFAULT" and key.key_state == "Enabled"
-        ]
-        data = json.dumps({"v": FORMAT_VERSION, "keys": keys}).encode("utf-8")
-        _write_atomically(self.kms_path, data, mode=0o600)
-        return len(keys)
+        return save_keys(self._kms(), self.kms_path)
 
     def restore_keys(self) -> int:
         """Re-create the keys of ``kms.json`` in moto (same id, material, aliases); return how many.
 
         Keys already present are left alone. Call before provisioning.
         """
-        try:
-            saved = json.loads(self.kms_path.read_text("utf-8"))
-        except FileNotFoundError:
-            return 0
-        kms = self._kms()
-        restored = 0
-        for entry in saved.get("keys", []):
-            if entry["id"] in kms.keys:
-                continue
-            key = kms.create_key(
-                policy=None,
-                key_usage="ENCRYPT_DECRYPT",
-                key_spec="SYMMETRIC_DEFAULT",
-                description=entry.get("description", ""),
-                tags=None,
-            )
-            del kms.keys[key.id]
-            key.id = entry["id"]
-            key.arn = f"arn:aws:kms:{self.region}:{self.account_id}:key/{key.id}"
-            key.key_material = base64.b64decode(entry["material"])
-            kms.keys[key.id] = key
-            for alias in entry.get("aliases", []):
-                if not kms.alias_exists(alias):
-                    kms.create_alias(key.id, alias)
-            restored += 1
-        return restored
+        return restore_keys(self._kms(), self.kms_path, self.account_id, self.region)
 
     # -- tables -------------------------------------------------------------
 
@@ -338,23 +217,7 @@ class LocalState:
         Returns:
             the items loaded into the tables.
         """
-        state: dict[str, dict[str, dict[str, Any]]] = {}
-        queued: dict[str, dict[str, dict[str, Any]]] = {}
-        for snapshot in self._read_journal():
-            if snapshot.get("full"):
-                state, queued = {}, {}
-            for queue_name, changes in snapshot.get("queues", {}).items():
-                messages = queued.setdefault(queue_name, {})
-                for message_id in changes.get("delete", []):
-                    messages.pop(message_id, None)
-                for message in changes.get("put", []):
-                    messages[message["id"]] = message
-            for table_name, changes in snapshot.get("tables", {}).items():
-                items = state.setdefault(table_name, {})
-                for key in changes.get("delete", []):
-                    items.pop(json.dumps(key, sort_keys=True), None)
-                for item in changes.get("put", []):
-                    items[self._journal_key(table_name, item)] = item
+        state, queued = replay(read_journal(self.tables_path), self._journal_key)
         backend = self._dynamodb()
         loaded = 0
         for table_name, items in state.items():
@@ -396,22 +259,7 @@ class LocalState:
             table = self._dynamodb().get_table(table_name)
         except Exception:
             return json.dumps(item, sort_keys=True)
-        return _key_of(table, item)
-
-    def _read_journal(self) -> Iterator[dict[str, Any]]:
-        try:
-            handle = self.tables_path.open("rb")
-        except FileNotFoundError:
-            return
-        with handle:
-            for number, line in enumerate(handle, 1):
-                if not line.endswith(b"\n"):
-                    logger.warning("state: snapshot %d was cut short (a crash); ignored", number)
-                    return
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    logger.warning("state: snapshot %d is unreadable; ignored", number)
+        return key_of(table, item)
 
     def compact(self) -> None:
         """Rewrite ``tables.jsonl`` as one full snapshot of tables and kept queues (atomically)."""
@@ -420,10 +268,10 @@ class LocalState:
             backend = self._dynamodb()
             tables: dict[str, Any] = {}
             for name, table in list(backend.tables.items()):
-                tables[name] = {"put": [_item_json(item) for item in _items_of(table)]}
+                tables[name] = {"put": [item_json(item) for item in items_of(table)]}
             self._journalled = {}
             queues = self._queue_changes()
-            line = _line(
+            line = journal_line(
                 {
                     "v": FORMAT_VERSION,
                     "at": time.time(),
@@ -432,7 +280,7 @@ class LocalState:
                     "queues": queues,
                 }
             )
-            _write_atomically(self.tables_path, line, mode=0o600)
+            write_atomically(self.tables_path, line, mode=0o600)
             self._compacted_bytes = len(line)
 
     def snapshot(self) -> int:
@@ -455,13 +303,13 @@ class LocalState:
                     if item is None:
                         changes["delete"].append(key)
                     else:
-                        changes["put"].append(_item_json(item))
+                        changes["put"].append(item_json(item))
                 except RuntimeError:  # written while we read it: next snapshot
                     retry.add((table_name, key_json))
                 except Exception:
                     logger.warning("state: table %s is gone; change not kept", table_name)
             self._tracker.give_back(retry)
-            line = _line(
+            line = journal_line(
                 {
                     "v": FORMAT_VERSION,
                     "at": time.time(),
@@ -485,9 +333,7 @@ class LocalState:
 
     def start(self) -> None:
         """Track writes and snapshot every :attr:`snapshot_seconds` in a thread."""
-        global _TRACKER
-        _install()
-        _TRACKER = self._tracker
+        activate(self._tracker)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="oms-webhooks-state", daemon=True)
         self._thread.start()
@@ -503,38 +349,13 @@ class LocalState:
 
     def stop(self) -> None:
         """Stop the thread, take the last snapshot and save the keys (a clean stop)."""
-        global _TRACKER
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(30.0)
             self._thread = None
         self.snapshot()
         self.save_keys()
-        if _TRACKER is self._tracker:
-            _TRACKER = None
-
-
-def _items_of(table: Any) -> list[Any]:
-    """Every item of a moto table (a copy of the list: writers may run meanwhile)."""
-    for _ in range(5):
-        with contextlib.suppress(RuntimeError):
-            return list(table.all_items())
-    return list(table.all_items())
-
-
-def _line(document: dict[str, Any]) -> bytes:
-    return (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+        deactivate(self._tracker)
 
 
 __all__ = [

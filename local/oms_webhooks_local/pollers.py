@@ -8,8 +8,8 @@ threads (default 4, as Lambda runs several invocations at once), each looping
    is noticed within about a second), up to ``batch_size`` messages, all
    system and message attributes;
 2. the handler is invoked with the event Lambda builds for SQS (below) and a
-   new :class:`~oms_webhooks_local.gateway.FakeLambdaContext` naming the
-   poller's own function (inside :func:`~oms_webhooks_local.gateway.invocation`,
+   new :class:`~oms_webhooks_local.lambda_context.FakeLambdaContext` naming the
+   poller's own function (inside :func:`~oms_webhooks_local.lambda_context.invocation`,
    so that its log lines carry that name, not another function's);
 3. ``DeleteMessageBatch`` for the records *not* reported in the response's
    ``batchItemFailures`` (``ReportBatchItemFailures``).
@@ -40,11 +40,8 @@ SQS", example event)::
      "md5OfBody", ["md5OfMessageAttributes"], "eventSource": "aws:sqs",
      "eventSourceARN", "awsRegion"}
 
-:func:`local_pollers` is the local stack's worker factory: the ingress queue
-feeds ``oms_webhooks.handlers.router.handler``, the delivery queue
-``oms_webhooks.handlers.dispatcher.handler``, each with
-``$OMS_WEBHOOKS_LOCAL_POLLERS`` pollers (default 4), their contexts naming
-the functions :data:`ROUTER_FUNCTION` and :data:`DISPATCHER_FUNCTION`.
+The local stack's pollers (which queue feeds which handler) are in
+:mod:`oms_webhooks_local.lanes`.
 """
 
 from __future__ import annotations
@@ -52,48 +49,27 @@ from __future__ import annotations
 import base64
 import importlib
 import logging
-import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from oms_webhooks.resources import (
-    DELIVERY_QUEUE,
-    DELIVERY_SLOW_QUEUE,
-    INGRESS_QUEUE,
-    RECOVERY_QUEUE,
-    QueueSpec,
-)
-from oms_webhooks_local.gateway import FakeLambdaContext, invocation
+from oms_webhooks_local.lambda_context import FakeLambdaContext, Handler, invocation
 from oms_webhooks_local.provision import LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY
 
 if TYPE_CHECKING:
-    from oms_webhooks_local.stack import LocalStack
+    pass
 
 logger = logging.getLogger(__name__)
 
-#: A Lambda entry point: ``handler(event, context) -> response``.
-Handler = Callable[[dict[str, Any], LambdaContext], Any]
-
 #: Pollers per queue unless ``$OMS_WEBHOOKS_LOCAL_POLLERS`` says otherwise.
 DEFAULT_CONCURRENCY = 4
-CONCURRENCY_ENV = "OMS_WEBHOOKS_LOCAL_POLLERS"
 #: ReceiveMessage long-polling wait, in seconds (SQS takes whole seconds, 0-20).
 RECEIVE_WAIT_SECONDS = 1
 #: Pause after an error before the next receive, in seconds (no hot loop).
 ERROR_PAUSE_SECONDS = 0.5
-#: The handlers the local stack runs, as ``module:attribute`` (imported at start).
-ROUTER_HANDLER = "oms_webhooks.handlers.router:handler"
-DISPATCHER_HANDLER = "oms_webhooks.handlers.dispatcher:handler"
-RECOVERER_HANDLER = "oms_webhooks.handlers.recoverer:handler"
-#: The functions' names in their Lambda contexts (and so in their log lines).
-ROUTER_FUNCTION = "oms-webhooks-router"
-DISPATCHER_FUNCTION = "oms-webhooks-dispatcher"
-RECOVERER_FUNCTION = "oms-webhooks-recoverer"
 #: SQS's DeleteMessageBatch takes at most 10 entries.
 _DELETE_BATCH = 10
 
@@ -346,78 +322,12 @@ class QueuePoller:
                 )
 
 
-def concurrency_from_env() -> int:
-    """Pollers per queue: ``$OMS_WEBHOOKS_LOCAL_POLLERS`` (≥ 1), else 4."""
-    raw = os.environ.get(CONCURRENCY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CONCURRENCY
-    value = int(raw)
-    if value < 1:
-        raise ValueError(f"{CONCURRENCY_ENV} must be ≥ 1, not {value}")
-    return value
-
-
-def queue_poller(
-    endpoint_url: str,
-    spec: QueueSpec,
-    handler: Handler | str,
-    *,
-    function_name: str,
-    concurrency: int | None = None,
-) -> QueuePoller:
-    """A :class:`QueuePoller` for the queue of ``spec`` (batch size, function timeout)."""
-    count = concurrency_from_env() if concurrency is None else concurrency
-    sqs = sqs_client(endpoint_url, pool_size=count + 2)
-    url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
-    return QueuePoller(
-        url,
-        handler,
-        sqs=sqs,
-        concurrency=count,
-        batch_size=spec.batch_size,
-        function_name=function_name,
-        function_timeout=spec.function_timeout,
-    )
-
-
-def local_pollers(stack: LocalStack) -> list[QueuePoller]:
-    """The local stack's worker factory: ingress → router, delivery and slow lane → dispatcher."""
-    endpoint = stack.aws_endpoint_url
-    return [
-        queue_poller(endpoint, INGRESS_QUEUE, ROUTER_HANDLER, function_name=ROUTER_FUNCTION),
-        queue_poller(
-            endpoint, DELIVERY_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
-        ),
-        # The slow lane: the same function under a second event source mapping.
-        queue_poller(
-            endpoint, DELIVERY_SLOW_QUEUE, DISPATCHER_HANDLER, function_name=DISPATCHER_FUNCTION
-        ),
-        # One recovery at a time is enough locally (each is paced anyway).
-        queue_poller(
-            endpoint,
-            RECOVERY_QUEUE,
-            RECOVERER_HANDLER,
-            function_name=RECOVERER_FUNCTION,
-            concurrency=1,
-        ),
-    ]
-
-
 __all__ = [
-    "CONCURRENCY_ENV",
     "DEFAULT_CONCURRENCY",
-    "DISPATCHER_FUNCTION",
-    "DISPATCHER_HANDLER",
     "RECEIVE_WAIT_SECONDS",
-    "ROUTER_FUNCTION",
-    "ROUTER_HANDLER",
-    "Handler",
     "QueuePoller",
-    "concurrency_from_env",
     "failed_message_ids",
     "lambda_sqs_record",
-    "local_pollers",
-    "queue_poller",
     "resolve_handler",
     "sqs_client",
 ]

@@ -59,7 +59,7 @@ def api(stack: LocalStack, token: str | None = None) -> ApiSession:
 
 def assert_unauthorized(response: requests.Response) -> None:
     """Assert that ``response`` is API Gateway's 401 with its JSON body (DESIGN §3 error shape)."""
-    from oms_webhooks_local.gateway import UNAUTHORIZED_BODY
+    from oms_webhooks_local.gateway_responses import UNAUTHORIZED_BODY
 
     assert response.status_code == 401, response.text
     assert response.headers["Content-Type"].startswith("application/json")

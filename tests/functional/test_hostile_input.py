@@ -19,7 +19,7 @@ from oms_webhooks.handlers import router
 from oms_webhooks.routing.event_json import MAX_NESTING_DEPTH
 from oms_webhooks.settings import get_settings
 from oms_webhooks_local.cli import main
-from oms_webhooks_local.gateway import FakeLambdaContext
+from oms_webhooks_local.lambda_context import FakeLambdaContext
 from oms_webhooks_local.publisher import InvalidEvent, events_client, publish_event
 from oms_webhooks_local.receiver import check_whisperer
 from oms_webhooks_local.stack import LocalStack

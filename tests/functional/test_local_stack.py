@@ -21,12 +21,9 @@ from werkzeug.test import Client
 from oms_webhooks.api.tokens import revoke_token
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.specs import table_specs
-from oms_webhooks_local.gateway import (
-    ACCESS_DENIED_BODY,
-    TOO_LARGE_BODY,
-    LocalApiGateway,
-    policy_allows,
-)
+from oms_webhooks_local.authorizer_policy import policy_allows
+from oms_webhooks_local.gateway import LocalApiGateway
+from oms_webhooks_local.gateway_responses import ACCESS_DENIED_BODY, TOO_LARGE_BODY
 from oms_webhooks_local.provision import provision
 from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import Tenant, api, assert_unauthorized, subscribe
@@ -208,6 +205,15 @@ def test_provisioning_is_idempotent_and_follows_the_specs(stack: LocalStack) -> 
     for spec in table_specs():
         table = dynamodb.describe_table(TableName=spec.name(get_settings()))["Table"]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        assert keys.get("HASH") == spec.hash_key[0]
+        assert keys.get("RANGE") == (spec.range_key[0] if spec.range_key else None)
+        ttl = dynamodb.describe_time_to_live(TableName=table["TableName"])
+        if spec.ttl_attribute:
+            assert ttl["TimeToLiveDescription"] == {
+                "TimeToLiveStatus": "ENABLED",
+                "AttributeName": spec.ttl_attribute,
+            }
         indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
         assert set(indexes) == {i.name for i in spec.indexes}
         for index in spec.indexes:

@@ -33,15 +33,10 @@ from oms_webhooks.resources import (
     ingress_event_pattern,
 )
 from oms_webhooks.settings import get_settings
-from oms_webhooks_local.pollers import (
-    DISPATCHER_FUNCTION,
-    RECOVERER_FUNCTION,
-    ROUTER_FUNCTION,
-    QueuePoller,
-    failed_message_ids,
-    sqs_client,
-)
-from oms_webhooks_local.provision import RULE_TARGET_ID, provision
+from oms_webhooks_local.lanes import DISPATCHER_FUNCTION, RECOVERER_FUNCTION, ROUTER_FUNCTION
+from oms_webhooks_local.messaging import RULE_TARGET_ID
+from oms_webhooks_local.pollers import QueuePoller, failed_message_ids, sqs_client
+from oms_webhooks_local.provision import provision
 from oms_webhooks_local.stack import LocalStack
 
 WAIT = 10.0  # seconds a test waits for something asynchronous

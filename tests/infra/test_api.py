@@ -103,16 +103,16 @@ def test_gateway_refusals_are_json_in_the_api_error_shape(synthesized: Synthesiz
 
 def test_gateway_refusals_are_the_local_gateways(synthesized: Synthesized) -> None:
     # The local stack's API Gateway stand-in answers its refusals with the same bodies.
-    from oms_webhooks_local import gateway
+    from oms_webhooks_local import gateway_responses
 
     responses = _gateway_responses(synthesized)
     for kind, local_body in (
-        ("UNAUTHORIZED", gateway.UNAUTHORIZED_BODY),
-        ("ACCESS_DENIED", gateway.ACCESS_DENIED_BODY),
-        ("REQUEST_TOO_LARGE", gateway.TOO_LARGE_BODY),
+        ("UNAUTHORIZED", gateway_responses.UNAUTHORIZED_BODY),
+        ("ACCESS_DENIED", gateway_responses.ACCESS_DENIED_BODY),
+        ("REQUEST_TOO_LARGE", gateway_responses.TOO_LARGE_BODY),
     ):
         assert json.loads(responses[kind]["ResponseTemplates"]["application/json"]) == local_body
-    assert gateway.MAX_PAYLOAD_BYTES == api.MAX_PAYLOAD_BYTES
+    assert gateway_responses.MAX_PAYLOAD_BYTES == api.MAX_PAYLOAD_BYTES
 
 
 def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -> None:

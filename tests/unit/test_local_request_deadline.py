@@ -1,4 +1,4 @@
-"""The local API's request read deadline (oms_webhooks_local.stack.QuietRequestHandler).
+"""The local API's request read deadline (oms_webhooks_local.api_server.QuietRequestHandler).
 
 A real werkzeug server on 127.0.0.1 with the local stack's request handler and
 a small WSGI app; raw sockets play the slow clients.
@@ -16,7 +16,7 @@ import pytest
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from oms_webhooks_local.stack import QuietRequestHandler
+from oms_webhooks_local.api_server import QuietRequestHandler
 
 #: The deadline under test, in seconds (a setting; short to keep the test fast).
 READ_SECONDS = 1.0
