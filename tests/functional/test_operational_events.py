@@ -226,3 +226,51 @@ def test_the_api_counts_an_operational_event_it_could_not_publish(
     emitted = _emf_metrics(capfd.readouterr().out)
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks")
     assert (namespace, "OperationalEventNotPublished", 1.0) in emitted, emitted
+
+
+def test_the_dispatcher_and_the_api_report_an_unpublished_event_alike(
+    stack: LocalStack,
+    setting: Callable[[str, str], None],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from aws_lambda_powertools import Logger, Metrics
+
+    from oms_webhooks.delivery.operational_events import (
+        DELIVERY_FAILED,
+        NOT_PUBLISHED_METRIC,
+        delivery_ended,
+        publish_reported,
+    )
+
+    event = delivery_ended(
+        delivered=False,
+        delivery="e" * 32,
+        subscription_id="s",
+        tenant="t",
+        event_type="package.created",
+        event_id="e",
+        attempts=1,
+        response_http_status=500,
+        error="HTTP 500",
+    )
+    namespace = "OmsWebhooksReportTest"
+    metrics = Metrics(namespace=namespace)
+    log = Logger(service="oms-webhooks-report-test")
+    # GIVEN a bus that does not exist
+    setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
+    capfd.readouterr()
+    # WHEN the API's resend reports (flushed at once) and the dispatcher reports (flushed
+    # with its batch)
+    api = publish_reported([event], delivery_uuid="e" * 32, metrics=metrics, log=log, flush=True)
+    api_out = capfd.readouterr().out
+    dispatcher = publish_reported([event], delivery_uuid="e" * 32, metrics=metrics, log=log)
+    metrics.flush_metrics()
+    dispatcher_out = capfd.readouterr().out
+    # THEN both say what failed, log it with the delivery, and emit the metric once each
+    assert api == dispatcher == [DELIVERY_FAILED]
+    for out in (api_out, dispatcher_out):
+        assert _emf_metrics(out).count((namespace, NOT_PUBLISHED_METRIC, 1.0)) == 1, out
+        logged = [json.loads(line) for line in out.splitlines() if '"level":"ERROR"' in line]
+        assert [line["delivery_uuid"] for line in logged] == ["e" * 32], out
+    # AND nothing is reported when there is nothing to publish
+    assert publish_reported([], delivery_uuid="e" * 32, metrics=metrics, log=log) == []

@@ -33,7 +33,7 @@ from oms_webhooks.aws_clients import client
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import operational_events, pipeline
 from oms_webhooks.delivery.host_limiter import HostLimiter
-from oms_webhooks.delivery.outcome import Lane, Outcome
+from oms_webhooks.delivery.outcome import Lane
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.delivery.retry import scheduling
 from oms_webhooks.settings import Settings, get_settings
@@ -112,7 +112,9 @@ def _handle(
     if outcome.kind == "held":
         metrics.add_metric(name="DeliveryHeld", unit=MetricUnit.Count, value=1)
     logger.info("delivery handled", extra=extra)
-    _publish_notices(outcome)
+    operational_events.publish_reported(
+        outcome.notices, delivery_uuid=uid, metrics=metrics, log=logger
+    )
     if outcome.kind == "divert":
         # The slow lane takes it over; this message is done (deleted with the batch).
         client("sqs").send_message(
@@ -121,19 +123,6 @@ def _handle(
         metrics.add_metric(name="DeliveryDiverted", unit=MetricUnit.Count, value=1)
     elif outcome.kind in ("retry", "not_due", "held"):
         _hold(record, queue_url, uid, delay=outcome.delay or 0.0, batch_started=batch_started)
-
-
-def _publish_notices(outcome: Outcome) -> None:
-    """Put the outcome's operational events on the bus; a failure is logged and counted only."""
-    if not outcome.notices:
-        return
-    failed = operational_events.publish(outcome.notices)
-    if failed:
-        metrics.add_metric(name="OperationalEventNotPublished", unit=MetricUnit.Count, value=1)
-        logger.error(
-            "operational events not published; the delivery is unaffected",
-            extra={"delivery_uuid": outcome.delivery_uuid, "detail_types": failed},
-        )
 
 
 def _handle_logged(

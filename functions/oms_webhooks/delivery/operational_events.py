@@ -18,7 +18,9 @@ Times are ISO 8601 UTC with ``Z``. Nothing secret goes out: no secret, header
 value, response excerpt or payload. They go through the PutEvents core
 (:mod:`oms_webhooks.routing.event_bus`: batching, sizes, retry of failed entries);
 :func:`publish` never raises, so a failure to publish never fails or repeats
-a delivery: it returns what failed, for the caller's log line and metric.
+a delivery: it returns what failed; :func:`publish_reported` adds the log
+line and the ``OperationalEventNotPublished`` metric both callers (the
+dispatcher and the API's resend) report it with.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from oms_webhooks.aws_clients import client
 from oms_webhooks.routing import event_bus
 from oms_webhooks.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +169,41 @@ def publish(events: Sequence[OperationalEvent], *, events_api: Any = None) -> li
         logger.exception("operational events not published")
         return [e.detail_type for e in events]
     return []
+
+
+#: The metric (Count) of an outcome whose operational events could not be published.
+NOT_PUBLISHED_METRIC = "OperationalEventNotPublished"
+
+
+def publish_reported(
+    events: Sequence[OperationalEvent],
+    *,
+    delivery_uuid: str,
+    metrics: Metrics,
+    log: Logger,
+    flush: bool = False,
+) -> list[str]:
+    """:func:`publish`, logging and counting (:data:`NOT_PUBLISHED_METRIC`) what failed.
+
+    The one way the dispatcher and the API's resend report a failure to
+    publish (DESIGN §10); the delivery is unaffected. ``flush``: write the
+    metric at once as an EMF line (the API, which emits no other metric and
+    has no ``log_metrics`` around its requests). Never raises.
+
+    Returns:
+        The detail types that could not be published (empty when all went out).
+    """
+    if not events:
+        return []
+    failed = publish(events)
+    if failed:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics.add_metric(name=NOT_PUBLISHED_METRIC, unit=MetricUnit.Count, value=1)
+        if flush:
+            metrics.flush_metrics()
+        log.error(
+            "operational events not published; the delivery is unaffected",
+            extra={"delivery_uuid": delivery_uuid, "detail_types": failed},
+        )
+    return failed

@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from aws_lambda_powertools.metrics import MetricUnit
 
 from oms_webhooks.api import caller, operator_limits, query
 from oms_webhooks.api.delivery_schemas import (
@@ -38,7 +37,6 @@ from oms_webhooks.api.routes import BASE
 from oms_webhooks.api.routes.sends import attempt_answer, send_options
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import manual, operational_events
-from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.retry import held
 from oms_webhooks.names import METRICS_NAMESPACE
 
@@ -154,26 +152,6 @@ def _detail_body(detail: DeliveryDetailOut, payload_json: str | None) -> str:
     return f'{head[:-1]},"request_payload":{{"event":{event},"payload":{payload}}}}}'
 
 
-def _publish_notices(outcome: Outcome) -> None:
-    """Put a resend's operational events on the bus; a failure is logged and counted only.
-
-    As the dispatcher does (DESIGN §10): the metric ``OperationalEventNotPublished``
-    (Count), flushed at once as an EMF line on stdout, since the API emits no
-    other metric (no ``log_metrics`` on every request, no empty-metrics warning).
-    The resend's answer is unaffected.
-    """
-    if not outcome.notices:
-        return
-    failed = operational_events.publish(outcome.notices)  # never raises
-    if failed:
-        metrics.add_metric(name="OperationalEventNotPublished", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
-        logger.error(
-            "operational events not published; the resend is unaffected",
-            extra={"delivery_uuid": outcome.delivery_uuid, "detail_types": failed},
-        )
-
-
 @router.post(
     "/hook_events/<delivery_uuid>/retry/",
     summary="Resend a delivery now",
@@ -203,7 +181,10 @@ def resend_delivery(
             force=force,
             allowed=caller.scope(router.current_event),
         )
-    _publish_notices(outcome)
+    # Flushed at once: the API emits no other metric (no log_metrics per request).
+    operational_events.publish_reported(
+        outcome.notices, delivery_uuid=delivery_uuid, metrics=metrics, log=logger, flush=True
+    )
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
     logger.info("manual resend", extra={"delivery_uuid": delivery_uuid, "outcome": outcome.kind})
