@@ -127,3 +127,37 @@ def test_the_detail_view_shows_the_latest_attempts_oldest_first(
     assert [a["response_time"] for a in view["attempts"]] == [3, 4, 5, 6, 7]
     # ... while the attempts themselves stay, every one (the benchmarks count them)
     assert len(delivery_log.attempts_of(uid)) == 8
+
+
+def test_attempt_keys_sort_as_their_numbers_past_9999() -> None:
+    numbers = [1, 2, 9, 10, 999, 9_998, 9_999, 10_000, 10_001, 99_999, 100_000, 123_456_789]
+    keys = [delivery_log.attempt_key(n) for n in numbers]
+    assert sorted(keys) == keys
+    assert keys[:2] == ["attempt#0001", "attempt#0002"]  # the keys already stored
+    assert all(k.startswith("attempt#") for k in keys)
+
+
+def test_the_detail_view_shows_the_latest_attempts_past_the_10000th(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A delivery resent by hand past 9,999 attempts: attempt#10000 sorted
+    # before attempt#9999, so the "latest" attempts shown were the old ones.
+    monkeypatch.setattr(delivery_log, "MAX_ATTEMPTS_SHOWN", 3)
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    uid = _deliver(_subscription(tenant, "package.created"))
+    for number in (9_998, 9_999, 10_000, 10_001):
+        AttemptModel(
+            uid,
+            delivery_log.attempt_key(number),
+            at=datetime.now(UTC),
+            response_http_status=500,
+            response_time=number,
+        ).save()
+    view, _ = delivery_log.to_detail(delivery_log.get_delivery(tenant, uid))
+    assert [a["response_time"] for a in view["attempts"]] == [9_999, 10_000, 10_001]
+    assert [a.response_time for a in delivery_log.attempts_of(uid)] == [
+        9_998,
+        9_999,
+        10_000,
+        10_001,
+    ]

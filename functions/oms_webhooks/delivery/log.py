@@ -214,8 +214,20 @@ def attempts_of(
 
 
 def attempt_key(number: int) -> str:
-    """The sort key of attempt ``number`` (1-based): ``attempt#0001``."""
-    return f"attempt#{number:04d}"
+    """The sort key of attempt ``number`` (1-based): ``attempt#0001`` ... ``attempt#9999``,
+    then ``attempt#~510000``.
+
+    Keys sort as their numbers do (:func:`attempts_of` reads the latest ones
+    by key order). Four digits were the whole scheme, but manual resends add
+    attempts without a bound and ``attempt#10000`` sorts before
+    ``attempt#9999``: from 10,000 on, the digits follow ``~`` (after every
+    digit) and their count, so longer numbers sort after shorter ones (up to
+    999,999,999 attempts). Keys already stored keep their meaning.
+    """
+    if number < 10_000:
+        return f"attempt#{number:04d}"
+    digits = str(number)
+    return f"attempt#~{len(digits)}{digits}"
 
 
 def on_delivery(delivery: DeliveryModel) -> AttemptModel | None:
