@@ -63,3 +63,44 @@ def test_replay_refuses_an_unknown_event_or_subscription(
 def test_events_replay_has_help() -> None:
     result = CliRunner().invoke(main, ["events", "replay", "--help"], catch_exceptions=False)
     assert result.exit_code == 0 and "--subscription" in result.output
+
+
+def test_a_replayed_delivery_message_carries_the_payload_and_the_delivery(
+    stack: LocalStack, client: requests.Session, receiver: Receiver
+) -> None:
+    import time
+    import uuid
+
+    from oms_webhooks.aws_clients import client as aws_client
+    from oms_webhooks.delivery import message as delivery_message
+    from oms_webhooks.delivery import store as deliveries
+    from oms_webhooks.routing import replay
+
+    # GIVEN a kept event delivered once
+    sub = subscribe(client, event_type="transfer.status.in_transit", target_url=receiver.url("/"))
+    event_id = publish_event("transfer.status.in_transit", {"id": "t-2", "n": "ü"})
+    receiver.wait_for(1, timeout=10)
+    # WHEN it is replayed to the subscription onto a queue of the test's own
+    sqs = aws_client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"replay-test-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    try:
+        ((_, uid),) = replay.replay(
+            event_id, sqs=sqs, queue_url=queue_url, subscription_id=sub["id"]
+        )
+        bodies: list[str] = []
+        deadline = time.monotonic() + 30
+        while not bodies and time.monotonic() < deadline:
+            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+            bodies += [m["Body"] for m in received.get("Messages", [])]
+    finally:
+        sqs.delete_queue(QueueUrl=queue_url)
+    # THEN its message carries the Detail as stored and the delivery's unchanging fields,
+    # as the router's do (the dispatcher reads neither the payload nor the delivery first)
+    (message,) = [delivery_message.decode(b) for b in bodies]
+    stored = deliveries.get_delivery(uid)
+    payload = deliveries.load_payload(event_id)
+    assert stored is not None and payload is not None
+    assert message.delivery_uuid == uid
+    assert message.detail == payload.detail
+    assert message.known == deliveries.known_of(stored)
+    assert message.known.subscription_id == sub["id"]

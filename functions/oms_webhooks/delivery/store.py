@@ -188,6 +188,17 @@ def carried(uid: str, known: delivery_message.Known) -> DeliveryModel:
     )
 
 
+def known_of(delivery: DeliveryModel) -> delivery_message.Known:
+    """What never changes about ``delivery``, for its message (:func:`carried` reverses it)."""
+    return delivery_message.Known(
+        delivery.tenant,
+        delivery.subscription_id,
+        delivery.event_type,
+        delivery.event_id,
+        delivery.event_time,
+    )
+
+
 def is_carried(delivery: DeliveryModel) -> bool:
     """Whether ``delivery`` was built from its message and not read yet (no creation date)."""
     return delivery.created_date is None

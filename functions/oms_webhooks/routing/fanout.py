@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oms_webhooks.delivery import message as delivery_message
-from oms_webhooks.delivery.store import PENDING, create_delivery, store_payload
+from oms_webhooks.delivery.store import PENDING, create_delivery, known_of, store_payload
 from oms_webhooks.routing.event_json import (
     MAX_ENTRY_BYTES,
     MAX_NESTING_DEPTH,
@@ -314,14 +314,6 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
         # crashed run never sent: send it (the dispatcher drops duplicates).
         if is_new or (delivery.status == PENDING and not delivery.attempt_count):
             pending.append(delivery.pk)
-            known.append(
-                delivery_message.Known(
-                    delivery.tenant,
-                    delivery.subscription_id,
-                    delivery.event_type,
-                    delivery.event_id,
-                    delivery.event_time,
-                )
-            )
+            known.append(known_of(delivery))
     sent = _send_batches(sqs, queue_url, pending, event.detail_json, known)
     return FanOutResult(event.event_id, matched, created, sent, filtered_out, tuple(failures))

@@ -36,6 +36,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
 from oms_webhooks.routing import filters, kept_events
@@ -241,23 +242,27 @@ def run(
                 _save(item, cursor=cursor, queued=queued, skipped=skipped)
                 return False
             payload = deliveries.load_payload(kept.event_id)
-            state = SKIPPED
+            body = None
             if payload is not None and filters.matches(
                 subscription.filter, json.loads(payload.detail)
             ):
                 delivery, state = open_delivery(
                     subscription, kept.event_id, payload.event_type, payload.event_time
                 )
-            if state == SKIPPED:
+                if state != SKIPPED:
+                    # The Detail and the delivery's fields ride along, as the router's
+                    # messages do: the dispatcher reads neither the payload nor the delivery.
+                    body = delivery_message.encode(
+                        delivery.pk, payload.detail, deliveries.known_of(delivery)
+                    )
+            if body is None:
                 skipped += 1
             else:
                 wait = next_slot - time.monotonic()
                 if wait > 0:
                     sleep(wait)
                 next_slot = max(next_slot, time.monotonic()) + interval
-                sqs.send_message(
-                    QueueUrl=delivery_queue_url, MessageBody=json.dumps({"delivery": delivery.pk})
-                )
+                sqs.send_message(QueueUrl=delivery_queue_url, MessageBody=body)
                 queued += 1
             cursor = kept.sort
             if time.monotonic() - last_save >= SAVE_EVERY_SECONDS:

@@ -13,6 +13,7 @@ import json
 import uuid
 from typing import Any
 
+from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.routing import filters
 from oms_webhooks.storage.models import SubscriptionModel
@@ -60,13 +61,14 @@ def replay(
     made: list[tuple[str, str]] = []
     for subscription in targets:
         uid = uuid.uuid4().hex
-        deliveries.create_delivery(
+        delivery, _ = deliveries.create_delivery(
             subscription,
             event_id=event_id,
             event_type=payload.event_type,
             event_time=payload.event_time,
             uid=uid,
         )
-        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"delivery": uid}))
+        body = delivery_message.encode(uid, payload.detail, deliveries.known_of(delivery))
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         made.append((subscription.id, uid))
     return made
