@@ -12,6 +12,7 @@ import threading
 import time
 
 from oms_webhooks.delivery.outcome import Prepared
+from oms_webhooks.delivery.request import alarms
 from oms_webhooks.delivery.request.envelope import build_envelope
 from oms_webhooks.delivery.request.redaction import redact_result, secret_strings
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
@@ -90,16 +91,22 @@ def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys
     """:func:`attempt`, marking the target slow once it runs past ``slow_attempt_seconds``.
 
     A timeout marks it slow too; a quick answer lifts a slow mark (DESIGN §9).
+    The mark's alarm shares the process's one alarm thread
+    (:mod:`oms_webhooks.delivery.request.alarms`) with the transport deadlines.
     """
     threshold = get_settings().slow_attempt_seconds
-    timer = threading.Timer(threshold, breaker.mark_slow, args=(keys,))
-    timer.daemon = True
-    timer.start()
+
+    def still_running() -> None:
+        # The mark is a DynamoDB write: off the alarm thread, which other
+        # attempts' deadlines share (a thread only for an attempt that is slow).
+        threading.Thread(target=breaker.mark_slow, args=(keys,), daemon=True).start()
+
+    alarm = alarms.schedule(threshold, still_running)
     try:
         with breaker.in_flight(keys):
             result = attempt(prepared, options)
     finally:
-        timer.cancel()
+        alarm.cancel()
     if result.failure == "timeout":
         breaker.mark_slow(keys)
     elif result.status_code is not None and result.response_time_ms < threshold * 1000:

@@ -10,7 +10,8 @@ rest of :mod:`oms_webhooks.delivery.request.sender` stays plain ``requests``:
   :class:`AttemptDeadline` of ``connect_timeout + read_timeout`` seconds
   starts when the first connection of the attempt starts (in
   :meth:`DeadlineHTTPConnection.connect`; the DNS lookup has its own timeout
-  before that) and a watchdog timer shuts the socket down when it runs out:
+  before that) and a watchdog alarm (:mod:`oms_webhooks.delivery.request.alarms`:
+  one thread for every attempt of the process) shuts the socket down when it runs out:
   whatever is blocked on it (connect, TLS handshake, sending the body, the
   status line, interim answers, headers, the body) returns at once and the
   attempt fails with :attr:`AttemptDeadline.error`.
@@ -39,6 +40,8 @@ from typing import Any, Final
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from oms_webhooks.delivery.request import alarms
 
 __all__ = [
     "MAX_INTERIM_RESPONSES",
@@ -101,7 +104,7 @@ class AttemptDeadline:
         self.expired = False
         self._ends: float | None = None
         self._sockets: list[socket.socket] = []
-        self._timer: threading.Timer | None = None
+        self._alarm: alarms.Alarm | None = None
         self._lock = threading.Lock()
         self._cancelled = False
 
@@ -116,9 +119,7 @@ class AttemptDeadline:
             if self._ends is not None or self._cancelled:
                 return
             self._ends = time.monotonic() + self.seconds
-            self._timer = threading.Timer(self.seconds, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._alarm = alarms.schedule(self.seconds, self._fire)
 
     def watch(self, sock: socket.socket) -> None:
         """Shut ``sock`` down when the deadline runs out (at once if it has)."""
@@ -138,9 +139,9 @@ class AttemptDeadline:
         """Stop the watchdog (the response was read or the attempt ended)."""
         with self._lock:
             self._cancelled = True
-            timer = self._timer
-        if timer is not None:
-            timer.cancel()
+            alarm = self._alarm
+        if alarm is not None:
+            alarm.cancel()
 
     def _fire(self) -> None:
         with self._lock:
