@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from oms_webhooks.delivery.operational_events import MAX_ERROR_CHARS, public_url
+from oms_webhooks.delivery.operational_events import (
+    MAX_ERROR_CHARS,
+    OperationalEvent,
+    delivery_ended,
+    public_url,
+)
 from oms_webhooks_local.publisher import publish_event
 from oms_webhooks_local.stack import LocalStack
 from tests.functional.helpers import Catcher, subscribe, wait_until
@@ -155,22 +160,27 @@ def test_a_publish_failure_never_fails_or_repeats_the_delivery(
     assert len(receiver.requests) == 1
 
 
-def test_publish_reports_what_failed_and_never_raises(
-    stack: LocalStack, setting: Callable[[str, str], None]
-) -> None:
-    from oms_webhooks.delivery.operational_events import DELIVERY_FAILED, delivery_ended, publish
-
-    event = delivery_ended(
+def _delivery_failed(delivery: str, *, error: str) -> OperationalEvent:
+    """A ``webhook.delivery.failed`` of ``delivery`` after 3 attempts without an answer."""
+    return delivery_ended(
         delivered=False,
-        delivery="d" * 32,
+        delivery=delivery,
         subscription_id="s",
         tenant="t",
         event_type="package.created",
         event_id="e",
         attempts=3,
         response_http_status=None,
-        error="x" * 1000,
+        error=error,
     )
+
+
+def test_publish_reports_what_failed_and_never_raises(
+    stack: LocalStack, setting: Callable[[str, str], None]
+) -> None:
+    from oms_webhooks.delivery.operational_events import DELIVERY_FAILED, publish
+
+    event = _delivery_failed("d" * 32, error="x" * 1000)
     assert len(event.detail["error"]) == MAX_ERROR_CHARS
 
     # A bus that does not exist: moto refuses the entry; publish says so, never raises
@@ -238,21 +248,10 @@ def test_the_dispatcher_and_the_api_report_an_unpublished_event_alike(
     from oms_webhooks.delivery.operational_events import (
         DELIVERY_FAILED,
         NOT_PUBLISHED_METRIC,
-        delivery_ended,
         publish_reported,
     )
 
-    event = delivery_ended(
-        delivered=False,
-        delivery="e" * 32,
-        subscription_id="s",
-        tenant="t",
-        event_type="package.created",
-        event_id="e",
-        attempts=1,
-        response_http_status=500,
-        error="HTTP 500",
-    )
+    event = _delivery_failed("e" * 32, error="HTTP 500")
     namespace = "OmsWebhooksReportTest"
     metrics = Metrics(namespace=namespace)
     log = Logger(service="oms-webhooks-report-test")
