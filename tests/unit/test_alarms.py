@@ -25,12 +25,14 @@ def test_alarms_fire_in_due_order_on_one_thread_and_cancelled_ones_never() -> No
             done.set()
 
     # GIVEN many alarms at once, some cancelled (as attempts that answered in time)
-    alarms.schedule(0.3, lambda: note("last"))
-    alarms.schedule(0.1, lambda: note("first"))
-    cancelled = [alarms.schedule(0.05, lambda: note("cancelled")) for _ in range(50)]
+    # ("last" is scheduled first, 1 s out: the order holds unless this thread
+    # stalls for most of a second between the calls; the same for the cancels)
+    alarms.schedule(1.0, lambda: note("last"))
+    alarms.schedule(0.0, lambda: note("first"))
+    cancelled = [alarms.schedule(0.9, lambda: note("cancelled")) for _ in range(50)]
     for alarm in cancelled:
         alarm.cancel()
-    alarms.schedule(0.2, lambda: note("second"))
+    alarms.schedule(0.05, lambda: note("second"))
     # WHEN they come due
     assert done.wait(30)
     # THEN the live ones ran in due order, all on the one alarm thread; no cancelled one ran
