@@ -304,9 +304,13 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
         matching_subscriptions(event.event_type), event.detail
     )
     # Conditional puts cannot be batched (BatchWriteItem has no conditions):
-    # run a few at once so a type with many subscribers stays fast.
-    with ThreadPoolExecutor(max_workers=CREATE_CONCURRENCY) as pool:
-        created_deliveries = list(pool.map(create, passed))
+    # run a few at once so a type with many subscribers stays fast. One
+    # subscriber (the usual case) is created here: no thread per event.
+    if len(passed) <= 1:
+        created_deliveries = [create(s) for s in passed]
+    else:
+        with ThreadPoolExecutor(max_workers=CREATE_CONCURRENCY) as pool:
+            created_deliveries = list(pool.map(create, passed))
     for delivery, is_new in created_deliveries:
         matched += 1
         created += is_new
