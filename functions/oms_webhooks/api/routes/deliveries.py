@@ -40,9 +40,9 @@ from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import manual, operational_events
 from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.retry import held
-from oms_webhooks.names import METRICS_NAMESPACE
+from oms_webhooks.names import METRICS_NAMESPACE, SERVICE_NAME
 
-logger = Logger(service="oms-webhooks", child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE))
 router = APIGatewayRouter()
 
