@@ -2,7 +2,8 @@
 
 Reads go to :mod:`oms_webhooks.delivery.log` (scoped to the caller's tenant
 and token), a held delivery says why (:mod:`oms_webhooks.delivery.retry.held`);
-a resend is :func:`oms_webhooks.delivery.manual.resend`, one attempt now.
+a resend is :func:`oms_webhooks.delivery.manual.resend`, one attempt now, once
+:func:`~oms_webhooks.delivery.manual.load_for_resend` found the delivery.
 """
 
 from __future__ import annotations
@@ -195,14 +196,12 @@ def resend_delivery(
     """Send the delivery once now (one attempt, bounded timeouts) and record it."""
     force = body.force if body is not None else False
     tenant = caller.tenant(router.current_event)
+    # 404 and 409 before a slot is taken: a slot is for an attempt about to be made.
+    prepared = manual.load_for_resend(
+        tenant, delivery_uuid, force=force, allowed=caller.scope(router.current_event)
+    )
     with operator_limits.operator_slot(tenant):
-        outcome = manual.resend(
-            tenant,
-            delivery_uuid,
-            send_options(),
-            force=force,
-            allowed=caller.scope(router.current_event),
-        )
+        outcome = manual.resend(prepared, send_options())
     _publish_notices(outcome)
     result = outcome.result
     assert result is not None  # a resend always makes its attempt
