@@ -14,15 +14,15 @@ event source mapping), DESIGN §5 and §8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from oms_webhooks.limits import SQS_MAX_RETENTION_SECONDS
-from oms_webhooks.names import DEFAULT_EVENT_SOURCE
+from oms_webhooks.names import DEFAULT_EVENT_SOURCE, SERVICE_NAME
 from oms_webhooks.routing.event_types import EVENT_TYPES
 
 #: Name of the rule that sends catalogue events to the ingress queue.
-RULE_NAME = "oms-webhooks-ingress"
+RULE_NAME = f"{SERVICE_NAME}-ingress"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class QueueSpec:
 
 #: EventBridge → router. Few receives: a message that fails 5 times is poison.
 INGRESS_QUEUE = QueueSpec(
-    name="oms-webhooks-ingress",
+    name=f"{SERVICE_NAME}-ingress",
     visibility_timeout=180,
     max_receive_count=5,
     function_timeout=30,
@@ -61,7 +61,7 @@ INGRESS_QUEUE = QueueSpec(
 #: Router → dispatcher. Retries and countdown hops both count receives, so
 #: maxReceiveCount sits at SQS's maximum; only poison reaches the DLQ.
 DELIVERY_QUEUE = QueueSpec(
-    name="oms-webhooks-delivery",
+    name=f"{SERVICE_NAME}-delivery",
     visibility_timeout=360,
     max_receive_count=1_000,
     function_timeout=60,
@@ -69,17 +69,13 @@ DELIVERY_QUEUE = QueueSpec(
 #: Dispatcher → dispatcher: the slow lane (DESIGN §9). Deliveries of targets
 #: marked slow (an attempt ran past ``slow_attempt_seconds`` or timed out) move
 #: here, so their attempts hold the slow lane's invocations, never the main
-#: lane's; it has its own event source mapping and maximum concurrency.
-DELIVERY_SLOW_QUEUE = QueueSpec(
-    name="oms-webhooks-delivery-slow",
-    visibility_timeout=360,
-    max_receive_count=1_000,
-    function_timeout=60,
-)
+#: lane's; it has its own event source mapping and maximum concurrency. Its limits
+#: are the main lane's (the same dispatcher consumes both).
+DELIVERY_SLOW_QUEUE = replace(DELIVERY_QUEUE, name=f"{SERVICE_NAME}-delivery-slow")
 #: API (recover) → recoverer: one message per recovery (re-sent to resume).
 #: A recovery that fails 5 times is poison.
 RECOVERY_QUEUE = QueueSpec(
-    name="oms-webhooks-recovery",
+    name=f"{SERVICE_NAME}-recovery",
     visibility_timeout=720,
     max_receive_count=5,
     function_timeout=120,
@@ -100,4 +96,4 @@ def ingress_event_pattern(source: str = DEFAULT_EVENT_SOURCE) -> dict[str, Any]:
 
 #: Alias of the KMS key that seals partner secrets (secret_key, basic-auth
 #: passwords); a deployment prefixes it with its stack name.
-SECRETS_KEY_ALIAS = "alias/oms-webhooks-secrets"
+SECRETS_KEY_ALIAS = f"alias/{SERVICE_NAME}-secrets"

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from oms_webhooks import __version__
 from oms_webhooks.api.schemas import ErrorOut
+from oms_webhooks.names import AUTHORIZATION_HEADER, SERVICE_NAME
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
@@ -88,7 +89,7 @@ def openapi_settings() -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.models import APIKey
 
     return {
-        "title": "oms-webhooks",
+        "title": SERVICE_NAME,
         "version": __version__,
         "description": "Whisperer-compatible webhook subscriptions for OMS events. "
         "Authenticate with the header `Authorization: Token <token>`.",
@@ -97,7 +98,7 @@ def openapi_settings() -> dict[str, Any]:
                 {
                     "type": "apiKey",
                     "in": "header",
-                    "name": "Authorization",
+                    "name": AUTHORIZATION_HEADER,
                     "description": "`Token <token>`",
                 }
             )

@@ -81,21 +81,15 @@ def load_for_resend(
     return Prepared(delivery, subscription, payload)
 
 
-def resend(
-    tenant: str,
-    uid: str,
-    options: SendOptions,
-    *,
-    force: bool = False,
-    allowed: frozenset[str] | None = None,
-) -> Outcome:
-    """Send delivery ``uid`` once now (manual resend) and record the attempt.
+def resend(prepared: Prepared, options: SendOptions) -> Outcome:
+    """Send a delivery loaded by :func:`load_for_resend` once now and record the attempt.
+
+    Two steps so that the API checks the delivery (404, 409) before it takes
+    an operator slot for the attempt (:mod:`oms_webhooks.api.operator_limits`).
 
     Raises:
-        NotFound, ResendRefused (see :func:`load_for_resend`); Conflict when
-        another attempt of this delivery is being recorded at this moment.
+        Conflict: another attempt of this delivery is being recorded at this moment.
     """
-    prepared = load_for_resend(tenant, uid, force=force, allowed=allowed)
     if not claim(prepared, manual=True, lease_seconds=lease_seconds(options)):
         raise Conflict("another attempt of this delivery is in progress; retry in a moment")
     result = attempt(prepared, options)

@@ -25,9 +25,8 @@ from oms_webhooks.errors import NotFound, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import SubscriptionModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
-from oms_webhooks.subscriptions import rules
+from oms_webhooks.subscriptions import rules, store
 from oms_webhooks.subscriptions.sealing import seal, unseal
-from oms_webhooks.subscriptions.store import get_store
 from oms_webhooks.uuid7 import uuid7
 
 #: Largest page of a list, and the default (DESIGN §3).
@@ -82,7 +81,7 @@ def create_subscription(
     )
     rules.check_authorization_header(item)
     rules.refuse_redacted(item)
-    get_store().insert(item, limit=limit)
+    store.insert(item, limit=limit)
     return item
 
 
@@ -100,7 +99,7 @@ def get_subscription(
     """
     if not subscription_id or len(subscription_id) > 64:
         raise NotFound("subscription not found")
-    item = get_store().get(tenant, subscription_id)
+    item = store.get(tenant, subscription_id)
     if item is None:
         raise NotFound("subscription not found")
     if allowed is not None and item.event_type not in allowed:
@@ -174,7 +173,7 @@ def update_subscription(
     item.modified_date = _now()
     if was_active and not item.is_active:
         item.deactivated_at = item.modified_date  # DESIGN §10: pending ones are cancelled
-    get_store().replace(item, old_key=old_key, reactivated=item.is_active and not was_active)
+    store.replace(item, old_key=old_key, reactivated=item.is_active and not was_active)
     return item
 
 
@@ -222,7 +221,7 @@ def rotate_secret(
         item.previous_secret_expires_at = None
     item.sealed_secret_key = seal(new_secret)
     item.modified_date = _now()
-    get_store().save(item)
+    store.save(item)
     return item, generated
 
 
@@ -238,7 +237,7 @@ def delete_subscription(
         NotFound: no such subscription for this tenant.
     """
     item = get_subscription(tenant, subscription_id, allowed=allowed)
-    get_store().remove(item)
+    store.remove(item)
 
 
 def list_subscriptions(
@@ -261,7 +260,7 @@ def list_subscriptions(
         ValidationFailed: a cursor this API did not issue.
     """
     start_id = decode_cursor(cursor, ("id",), max_value_chars=64)["id"] if cursor else None
-    results = get_store().query(
+    results = store.query(
         tenant,
         event_type=event_type,
         target_url=target_url,

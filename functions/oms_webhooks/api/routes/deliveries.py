@@ -2,7 +2,8 @@
 
 Reads go to :mod:`oms_webhooks.delivery.log` (scoped to the caller's tenant
 and token), a held delivery says why (:mod:`oms_webhooks.delivery.retry.held`);
-a resend is :func:`oms_webhooks.delivery.manual.resend`, one attempt now.
+a resend is :func:`oms_webhooks.delivery.manual.resend`, one attempt now, once
+:func:`~oms_webhooks.delivery.manual.load_for_resend` found the delivery.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from oms_webhooks.api.routes.sends import attempt_answer, send_options
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import manual, operational_events
 from oms_webhooks.delivery.retry import held
-from oms_webhooks.names import METRICS_NAMESPACE
+from oms_webhooks.names import METRICS_NAMESPACE, SERVICE_NAME
 
-logger = Logger(service="oms-webhooks", child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE))
 router = APIGatewayRouter()
 
@@ -173,14 +174,12 @@ def resend_delivery(
     """Send the delivery once now (one attempt, bounded timeouts) and record it."""
     force = body.force if body is not None else False
     tenant = caller.tenant(router.current_event)
+    # 404 and 409 before a slot is taken: a slot is for an attempt about to be made.
+    prepared = manual.load_for_resend(
+        tenant, delivery_uuid, force=force, allowed=caller.scope(router.current_event)
+    )
     with operator_limits.operator_slot(tenant):
-        outcome = manual.resend(
-            tenant,
-            delivery_uuid,
-            send_options(),
-            force=force,
-            allowed=caller.scope(router.current_event),
-        )
+        outcome = manual.resend(prepared, send_options())
     # Flushed at once: the API emits no other metric (no log_metrics per request).
     operational_events.publish_reported(
         outcome.notices, delivery_uuid=delivery_uuid, metrics=metrics, log=logger, flush=True

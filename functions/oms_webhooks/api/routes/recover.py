@@ -17,10 +17,11 @@ from oms_webhooks.api.delivery_schemas import RecoverAcceptedOut, RecoverIn, Rec
 from oms_webhooks.api.openapi import AUTH_ERRORS, BAD_INPUT, BODY_ERRORS, NOT_FOUND, error_response
 from oms_webhooks.api.routes.subscriptions import SubscriptionId
 from oms_webhooks.aws_clients import client as aws_client
+from oms_webhooks.names import SERVICE_NAME
 from oms_webhooks.routing import recovery
 from oms_webhooks.settings import get_settings
 
-logger = Logger(service="oms-webhooks", child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 router = APIGatewayRouter()
 
 

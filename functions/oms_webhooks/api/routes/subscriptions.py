@@ -40,12 +40,13 @@ from oms_webhooks.api.schemas import (
 )
 from oms_webhooks.delivery import manual
 from oms_webhooks.delivery.retry import breaker
+from oms_webhooks.names import SERVICE_NAME
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import service as subscriptions
 from oms_webhooks.subscriptions import views as subscription_views
 from oms_webhooks.subscriptions.public_target import public_target_warning
 
-logger = Logger(service="oms-webhooks", child=True)
+logger = Logger(service=SERVICE_NAME, child=True)
 router = APIGatewayRouter()
 
 #: A subscription id in a path.
