@@ -277,10 +277,11 @@ def serve(fd: int, report_fd: int) -> None:
     # one goes back to waiting instead of blocking in accept() (shared by all).
     listening.setblocking(False)
     port = listening.getsockname()[1]
+    gateway = LocalApiGateway()
     server = make_server(
         HOST,
         port,
-        LocalApiGateway(),
+        gateway,
         threaded=False,  # one request at a time, as one execution environment
         request_handler=QuietRequestHandler,
         fd=fd,
@@ -297,6 +298,7 @@ def serve(fd: int, report_fd: int) -> None:
         report(BUSY)  # the pool starts a spare worker if none is left
         try:
             serve_one(request, client_address)
+            gateway.wait_for_handler()  # after a 504 the handler still holds this worker
         finally:
             report(IDLE)
 
