@@ -365,55 +365,6 @@ def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> A
     return create_subscription(tenant, body)
 
 
-class BlackHole:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers.
-
-    A client gets its connection at once, sends its request and then waits
-    until its read timeout. Connections are held until :meth:`stop`.
-    """
-
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((HOST, 0))
-        self._sock.listen(512)
-        self._sock.settimeout(0.2)
-        self._held: list[socket.socket] = []
-        self._stopping = threading.Event()
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._run, name="black-hole", daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        """The port it listens on."""
-        return int(self._sock.getsockname()[1])
-
-    def url(self, path: str = "/") -> str:
-        """``http://127.0.0.1:<port><path>``."""
-        return f"http://{HOST}:{self.port}{path}"
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._held.append(conn)
-
-    def stop(self) -> None:
-        """Close the listener and every held connection."""
-        self._stopping.set()
-        self._thread.join(2)
-        for conn in self._held:
-            with contextlib.suppress(OSError):
-                conn.close()
-        self._sock.close()
-
-
 # -- counting AWS API calls ---------------------------------------------------
 
 
