@@ -56,6 +56,8 @@ import threading
 import time
 from typing import Any
 
+from oms_webhooks_local.children import stop_children
+
 logger = logging.getLogger(__name__)
 
 #: Worker processes of ``oms-webhooks local`` (concurrent API requests).
@@ -227,16 +229,7 @@ class ApiWorkerPool:
             workers, self._workers = list(self._workers), []
             reports, self._reports = list(self._reports.values()), {}
             self._states.clear()
-        for worker in workers:
-            with contextlib.suppress(OSError):
-                if worker.stdin is not None:
-                    worker.stdin.close()
-        for worker in workers:
-            try:
-                worker.wait(timeout)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop_children(workers, timeout)
         for fd in (*reports, self._wake_r, self._wake_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):

@@ -55,12 +55,8 @@ from oms_webhooks import names
 from oms_webhooks.settings import get_settings
 from oms_webhooks_local.api_server import HOST, bind, serve_in_threads
 from oms_webhooks_local.api_workers import ApiWorkerPool
-from oms_webhooks_local.aws_server import (
-    AwsServerThread,
-    control,
-    spawn_process,
-    stop_process,
-)
+from oms_webhooks_local.aws_server import AwsServerThread, control, spawn_process
+from oms_webhooks_local.children import stop_children
 from oms_webhooks_local.environment import (
     allow_private_environ,
     apply_environ,
@@ -366,7 +362,7 @@ class LocalStack:
             self._aws_thread.stop()
             self._aws_thread = None
         if self._aws_child is not None:
-            stop_process(self._aws_child, timeout)
+            stop_children([self._aws_child], timeout)
             self._aws_child = None
         if self._saved_environ is not None:
             apply_environ(self._saved_environ)
