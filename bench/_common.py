@@ -33,10 +33,12 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
@@ -363,6 +365,48 @@ def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> A
         raise NonLoopbackConnection(f"target not on {HOST}: {target_url}")
     body = SubscriptionIn(event_type=event_type, target_url=target_url, **fields)
     return create_subscription(tenant, body)
+
+
+# -- router input --------------------------------------------------------------------
+
+
+def eventbridge_event(event_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """One EventBridge event of ``event_type`` (source ``oms``, moto's account and region)."""
+    from oms_webhooks import names
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event_type,
+        "source": "oms",
+        "account": names.LOCAL_ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": names.LOCAL_REGION,
+        "resources": [],
+        "detail": dict(detail),
+    }
+
+
+def router_sqs_event(event_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The router's Lambda SQS event for one event, as the local pollers build it.
+
+    (:func:`oms_webhooks_local.pollers.lambda_sqs_record` of an ingress queue message.)
+    """
+    from oms_webhooks import names
+    from oms_webhooks.resources import INGRESS_QUEUE
+    from oms_webhooks_local.pollers import lambda_sqs_record
+
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": f"bench-{uuid.uuid4().hex}",
+        "Body": json.dumps(eventbridge_event(event_type, detail)),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(int(time.time() * 1000)),
+        },
+    }
+    arn = f"arn:aws:sqs:{names.LOCAL_REGION}:{names.LOCAL_ACCOUNT_ID}:{INGRESS_QUEUE.name}"
+    return {"Records": [lambda_sqs_record(message, arn, names.LOCAL_REGION)]}
 
 
 # -- counting AWS API calls ---------------------------------------------------
