@@ -52,6 +52,19 @@ def read_call_log(directory: str, since: float = 0.0) -> list[dict[str, Any]]:
     return lines
 
 
+def deleted_messages(directory: str, since: float) -> int:
+    """SQS messages the pollers deleted since ``since`` (``DeleteMessageBatch`` successes).
+
+    ``directory`` is the call log's (:func:`read_call_log`); ``since`` a
+    ``time.time()`` in seconds.
+    """
+    return sum(
+        len(r.get("response", {}).get("Successful", []))
+        for r in read_call_log(directory, since)
+        if r.get("operation") == "DeleteMessageBatch" and r["start"] >= since
+    )
+
+
 def function_of(record: Mapping[str, Any]) -> str:
     """Who a call is billed to: a function, the event source mapping, or ``unattributed``."""
     function = record.get("function")

@@ -33,10 +33,12 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
@@ -365,53 +367,46 @@ def subscribe(tenant: str, event_type: str, target_url: str, **fields: Any) -> A
     return create_subscription(tenant, body)
 
 
-class BlackHole:
-    """A TCP server on 127.0.0.1 that accepts connections and never answers.
+# -- router input --------------------------------------------------------------------
 
-    A client gets its connection at once, sends its request and then waits
-    until its read timeout. Connections are held until :meth:`stop`.
+
+def eventbridge_event(event_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """One EventBridge event of ``event_type`` (source ``oms``, moto's account and region)."""
+    from oms_webhooks import names
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event_type,
+        "source": "oms",
+        "account": names.LOCAL_ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": names.LOCAL_REGION,
+        "resources": [],
+        "detail": dict(detail),
+    }
+
+
+def router_sqs_event(event_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The router's Lambda SQS event for one event, as the local pollers build it.
+
+    (:func:`oms_webhooks_local.pollers.lambda_sqs_record` of an ingress queue message.)
     """
+    from oms_webhooks import names
+    from oms_webhooks.resources import INGRESS_QUEUE
+    from oms_webhooks_local.pollers import lambda_sqs_record
 
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((HOST, 0))
-        self._sock.listen(512)
-        self._sock.settimeout(0.2)
-        self._held: list[socket.socket] = []
-        self._stopping = threading.Event()
-        self.accepted = 0
-        self._thread = threading.Thread(target=self._run, name="black-hole", daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        """The port it listens on."""
-        return int(self._sock.getsockname()[1])
-
-    def url(self, path: str = "/") -> str:
-        """``http://127.0.0.1:<port><path>``."""
-        return f"http://{HOST}:{self.port}{path}"
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            self._held.append(conn)
-
-    def stop(self) -> None:
-        """Close the listener and every held connection."""
-        self._stopping.set()
-        self._thread.join(2)
-        for conn in self._held:
-            with contextlib.suppress(OSError):
-                conn.close()
-        self._sock.close()
+    message = {
+        "MessageId": str(uuid.uuid4()),
+        "ReceiptHandle": f"bench-{uuid.uuid4().hex}",
+        "Body": json.dumps(eventbridge_event(event_type, detail)),
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": str(int(time.time() * 1000)),
+        },
+    }
+    arn = f"arn:aws:sqs:{names.LOCAL_REGION}:{names.LOCAL_ACCOUNT_ID}:{INGRESS_QUEUE.name}"
+    return {"Records": [lambda_sqs_record(message, arn, names.LOCAL_REGION)]}
 
 
 # -- counting AWS API calls ---------------------------------------------------

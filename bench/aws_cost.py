@@ -94,6 +94,7 @@ from _aws_calls import (  # noqa: E402
     CountMismatch,
     Units,
     cross_check,
+    deleted_messages,
     final_sizes,
     function_of,
     read_call_log,
@@ -208,15 +209,6 @@ class Window:
     log_bytes: int
 
 
-def _deleted(since: float) -> int:
-    """Messages the pollers deleted since ``since`` (from the call log)."""
-    return sum(
-        len(r.get("response", {}).get("Successful", []))
-        for r in read_call_log(CALLS_DIR, since)
-        if r.get("operation") == "DeleteMessageBatch" and r["start"] >= since
-    )
-
-
 def _pollers(endpoint: str, batch_size: int) -> Iterator[Any]:
     from oms_webhooks.resources import DELIVERY_QUEUE, DELIVERY_SLOW_QUEUE, INGRESS_QUEUE
     from oms_webhooks_local.lanes import (
@@ -267,7 +259,9 @@ def _publish(scenario: Scenario, receiver: c.FastReceiver, events: int, log_fd: 
         ):
             raise RuntimeError(f"{scenario.name}: deliveries missing after {WAIT_SECONDS} s")
     messages = events + events * scenario.subscriptions
-    if not c.wait_until(lambda: _deleted(started) >= messages, WAIT_SECONDS, 0.1):
+    if not c.wait_until(
+        lambda: deleted_messages(CALLS_DIR, started) >= messages, WAIT_SECONDS, 0.1
+    ):
         raise RuntimeError(f"{scenario.name}: {messages} messages not all deleted")
 
 

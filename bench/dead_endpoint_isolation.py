@@ -17,7 +17,7 @@ invocation, on one stack:
 
 The machine's load average is reported before and after. ``--variant``:
 
-* ``dead`` (default): accepts the connection and never reads nor answers;
+* ``dead`` (default): accepts the connection, reads the request, never answers;
   each attempt ends at the read timeout (``--read-timeout``, default the
   shipped 10 s, via ``OMS_WEBHOOKS_READ_TIMEOUT_SECONDS``);
 * ``dripping``: sends its status line and headers one byte every 0.5 s, so
@@ -37,15 +37,16 @@ after the run, so that attempts in flight are recorded).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import socket
-import threading
 import time
 from typing import Any
 
 import _common as c
 from oms_webhooks_local.lanes import concurrency_from_env
+
+# isort: split
+# (after _common, which puts the repository's root on sys.path)
+from tests.raw_endpoints import RawEndpoint, Script, dripping, silent, slow
 
 NAME = "dead_endpoint_isolation"
 EVENT_TYPE = "shipment.created"
@@ -55,72 +56,13 @@ WAIT_SECONDS = 60.0
 SHIPPED_READ_TIMEOUT_S = 10.0
 BAD_TENANT = "bench-partner"
 CONTROL_TENANT = "bench-control"
-_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-
-
-class Partner:
-    """A partner on 127.0.0.1: ``dead``, ``dripping``, ``slow`` or ``fast`` (module docstring).
-
-    ``accepted`` counts the connections it accepted.
-    """
-
-    def __init__(self, variant: str) -> None:
-        self.variant = variant
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((c.HOST, 0))
-        self._sock.listen(512)
-        self._sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.accepted = 0
-        threading.Thread(target=self._accept, name="partner", daemon=True).start()
-
-    def url(self, path: str = "/") -> str:
-        """``http://127.0.0.1:<port><path>``."""
-        return f"http://{c.HOST}:{self._sock.getsockname()[1]}{path}"
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.accepted += 1
-                self._conns.append(conn)
-            if self.variant != "dead":
-                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            conn.settimeout(30)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            if self.variant in ("slow", "fast"):
-                if not self._stop.wait(8.0 if self.variant == "slow" else 0.0):
-                    conn.sendall(_OK)
-                return
-            for index in range(len(_OK)):  # dripping
-                if self._stop.wait(0.5):
-                    return
-                conn.sendall(_OK[index : index + 1])
-
-    def stop(self) -> None:
-        """Stop accepting and close every connection."""
-        self._stop.set()
-        with self._lock:
-            for conn in self._conns:
-                with contextlib.suppress(OSError):
-                    conn.close()
-        self._sock.close()
+#: Each ``--variant``'s script (tests/raw_endpoints.py, the tests' misbehaving partners).
+SCRIPTS: dict[str, Script] = {
+    "dead": silent,
+    "dripping": dripping(0.5),
+    "slow": slow(8.0),
+    "fast": slow(0.0),
+}
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +75,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--variant",
-        choices=("dead", "dripping", "slow", "fast"),
+        choices=tuple(SCRIPTS),
         default="dead",
         help="the partner (fast: a control, answers 200 at once)",
     )
@@ -201,7 +143,7 @@ def main() -> None:
     env = {"OMS_WEBHOOKS_READ_TIMEOUT_SECONDS": str(args.read_timeout)}
     load_before = _load()
     healthy = c.receiver()
-    partner = Partner(args.variant)
+    partner = RawEndpoint(SCRIPTS[args.variant]).start()
     control: dict[str, Any] | None = None
     try:
         with c.local_stack(env=env, aws_process=True):

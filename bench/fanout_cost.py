@@ -31,7 +31,6 @@ and the subscriptions the query returned against the 10 matching.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -53,35 +52,8 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sqs_event() -> dict[str, Any]:
-    """A Lambda SQS event with one EventBridge event of :data:`EVENT_TYPE`."""
-    event = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": EVENT_TYPE,
-        "source": "oms",
-        "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {"id": 1234, "order_number": "OMS-42", "status": "created"},
-    }
-    now_ms = str(int(time.time() * 1000))
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"bench-{uuid.uuid4().hex}",
-                "body": json.dumps(event),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-ingress",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+#: The routed event's detail.
+DETAIL = {"id": 1234, "order_number": "OMS-42", "status": "created"}
 
 
 def _seed_others(count: int) -> float:
@@ -126,7 +98,7 @@ def _measure(rounds: int, recorder: c.ApiCallRecorder) -> dict[str, Any]:
     query_times: list[float] = []
     created = 0
     for _ in range(rounds):
-        event = _sqs_event()
+        event = c.router_sqs_event(EVENT_TYPE, DETAIL)
         context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30)
         recorder.clear()
         started = time.perf_counter()

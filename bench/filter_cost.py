@@ -39,8 +39,6 @@ import argparse
 import json
 import statistics
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,39 +107,6 @@ def _sample() -> dict[str, Any]:
     return data
 
 
-def _eventbridge_event(event_type: str, detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": event_type,
-        "source": "oms",
-        "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail,
-    }
-
-
-def _sqs_event(event_type: str, detail: dict[str, Any]) -> dict[str, Any]:
-    now_ms = str(int(time.time() * 1000))
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"bench-{uuid.uuid4().hex}",
-                "body": json.dumps(_eventbridge_event(event_type, detail)),
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-ingress",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
-
-
 def _subscribe_all() -> dict[str, list[Any]]:
     """10 subscriptions per scenario (the receiver URL is never called: no pollers)."""
     made: dict[str, list[Any]] = {}
@@ -161,7 +126,7 @@ def _router_round(scenario: str, recorder: c.ApiCallRecorder) -> tuple[float, in
     from oms_webhooks.handlers.router import handler
     from oms_webhooks_local.lambda_context import FakeLambdaContext, invocation
 
-    event = _sqs_event(TYPES[scenario], _sample())
+    event = c.router_sqs_event(TYPES[scenario], _sample())
     context = FakeLambdaContext("oms-webhooks-router", timeout_seconds=30)
     recorder.clear()
     started = time.perf_counter()
@@ -253,7 +218,7 @@ def _big_payload() -> tuple[dict[str, Any], int]:
             break
         items.append(item)
     big = {**payload, "items": [*payload["items"], *items]}
-    event = parse_event(dumps(_eventbridge_event("package.created", big)))
+    event = parse_event(dumps(c.eventbridge_event("package.created", big)))
     return event.detail, len(event.detail_json.encode("utf-8"))
 
 

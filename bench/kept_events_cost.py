@@ -69,6 +69,7 @@ from _aws_calls import (  # noqa: E402
     Units,
     attribute_size,
     cross_check,
+    deleted_messages,
     final_sizes,
     function_of,
     item_size,
@@ -122,15 +123,6 @@ SCENARIOS = (
 )
 
 
-def _deleted(since: float) -> int:
-    """Ingress messages the router's poller deleted since ``since`` (from the call log)."""
-    return sum(
-        len(r.get("response", {}).get("Successful", []))
-        for r in read_call_log(CALLS_DIR, since)
-        if r.get("operation") == "DeleteMessageBatch" and r["start"] >= since
-    )
-
-
 def _router_poller(endpoint: str) -> Any:
     from oms_webhooks.resources import INGRESS_QUEUE
     from oms_webhooks_local.lanes import ROUTER_FUNCTION, ROUTER_HANDLER, queue_poller
@@ -154,7 +146,7 @@ def _publish(scenario: Scenario, detail: Mapping[str, Any], first: int, events: 
             scenario.event_type,
             [{**detail, "run": scenario.name, "seq": first + i} for i in range(events)],
         )
-    if not c.wait_until(lambda: _deleted(started) >= events, WAIT_SECONDS, 0.05):
+    if not c.wait_until(lambda: deleted_messages(CALLS_DIR, started) >= events, WAIT_SECONDS, 0.05):
         raise RuntimeError(f"{scenario.name}: the router did not take {events} events")
 
 

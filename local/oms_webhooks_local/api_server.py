@@ -51,11 +51,19 @@ RESPONSE_WRITE_SECONDS = 30.0
 
 
 def request_read_seconds() -> float:
-    """The request read deadline: ``$OMS_WEBHOOKS_LOCAL_API_READ_SECONDS`` (> 0), else 10 s."""
+    """The request read deadline: ``$OMS_WEBHOOKS_LOCAL_API_READ_SECONDS`` (> 0), else 10 s.
+
+    Raises:
+        ValueError: the variable is set but not a number of seconds > 0 (the
+            local stack checks it at start: each connection reads it again).
+    """
     raw = os.environ.get(REQUEST_READ_SECONDS_ENV, "").strip()
-    value = float(raw) if raw else REQUEST_READ_SECONDS
-    if not value > 0:
-        raise ValueError(f"{REQUEST_READ_SECONDS_ENV} must be > 0, not {raw}")
+    try:
+        value = float(raw) if raw else REQUEST_READ_SECONDS
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{REQUEST_READ_SECONDS_ENV} must be a number of seconds > 0, not {raw!r}")
     return value
 
 

@@ -20,22 +20,24 @@ within the read deadline (:func:`~oms_webhooks_local.api_server.request_read_sec
 10 s), so a slowloris client holds a worker for that long at most.
 
 The pool grows as Lambda starts more environments: each worker tells the
-pool (one line on its stdout) when it takes a connection (``busy``) and when
-it is done (``idle``); whenever no worker is idle or starting, the pool
-starts one more, and as many more as connections wait in the listening
-socket's accept queue (Linux says how many), up to ``max_count``
-(:data:`MAX_API_WORKERS`). So a
-request that arrives while every worker is held by a slow ping or a
-slowloris client finds the spare worker started for it, instead of waiting
-for the ping to end; only with ``max_count`` workers busy does a request wait
-in the socket's backlog, as at Lambda's concurrency limit. Workers started
-that way stay until the stack stops.
+pool (one line on a pipe of its own, ``--report-fd``) when it takes a
+connection (``busy``) and when it is done (``idle``); whenever no worker
+is idle or starting, the pool starts one more, and as many more as
+connections wait in the listening socket's accept queue (Linux says how
+many), up to ``max_count`` (:data:`MAX_API_WORKERS`). So a request that
+arrives while every worker is held by a slow ping or a slowloris client
+finds the spare worker started for it, instead of waiting for the ping to
+end; only with ``max_count`` workers busy does a request wait in the
+socket's backlog, as at Lambda's concurrency limit. Workers started that
+way stay until the stack stops.
 
 A worker inherits the environment of the process that starts it (the local
 stack's AWS endpoint, credentials and settings, and any hook activated by an
-environment variable), prints ``ready`` on stdout once its handlers are
-imported, ignores SIGINT (its parent stops it) and exits when its stdin
-closes (the parent stopped it, or is gone).
+environment variable) and its stdout and stderr (the handlers' Powertools log
+lines reach the operator as the in-process stack's do; they are not reports),
+reports ``ready`` once its handlers are imported, ignores SIGINT (its
+parent stops it) and exits when its stdin closes (the parent stopped it, or
+is gone).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ import threading
 import time
 from typing import Any
 
+from oms_webhooks_local.children import stop_children
+
 logger = logging.getLogger(__name__)
 
 #: Worker processes of ``oms-webhooks local`` (concurrent API requests).
@@ -66,7 +70,7 @@ WATCH_SECONDS = 0.2
 WORKER_START_SECONDS = 120.0
 
 
-#: Lines a worker writes on its stdout (module docstring).
+#: Lines a worker writes on its report pipe (module docstring).
 READY, BUSY, IDLE = b"ready", b"busy", b"idle"
 
 
@@ -91,9 +95,11 @@ class ApiWorkerPool:
         self._count = count
         self.max_count = max(count, MAX_API_WORKERS if max_count is None else max_count)
         self._workers: list[subprocess.Popen[bytes]] = []
+        #: Each worker's report pipe (the reading end), by pid.
+        self._reports: dict[int, int] = {}
         #: Each worker's state: READY (idle), BUSY, or None while it starts.
         self._states: dict[int, bytes | None] = {}
-        #: Each worker's stdout bytes after its last whole line.
+        #: Each worker's report bytes after its last whole line.
         self._pending: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -103,15 +109,30 @@ class ApiWorkerPool:
     def _spawn(self) -> subprocess.Popen[bytes]:
         """Start one worker process (call with the lock held)."""
         fd = self._socket.fileno()
-        worker = subprocess.Popen(  # noqa: S603 - our own module, no shell
-            [sys.executable, "-m", "oms_webhooks_local.api_workers", "--fd", str(fd)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            pass_fds=(fd,),
-            env=dict(os.environ),
-            start_new_session=True,
-        )
+        report_r, report_w = os.pipe()
+        try:
+            worker = subprocess.Popen(  # noqa: S603 - our own module, no shell
+                [
+                    sys.executable,
+                    "-m",
+                    "oms_webhooks_local.api_workers",
+                    "--fd",
+                    str(fd),
+                    "--report-fd",
+                    str(report_w),
+                ],
+                stdin=subprocess.PIPE,
+                pass_fds=(fd, report_w),
+                env=dict(os.environ),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(report_r)
+            raise
+        finally:
+            os.close(report_w)  # the worker holds it: end of file once the worker is gone
         self._workers.append(worker)
+        self._reports[worker.pid] = report_r
         self._states[worker.pid] = None
         self._pending[worker.pid] = b""
         return worker
@@ -151,9 +172,9 @@ class ApiWorkerPool:
             return sum(1 for state in self._states.values() if state == BUSY)
 
     def _pump(self, timeout: float) -> None:
-        """Wait up to ``timeout`` s for workers' lines; apply them (a closed stdout: gone)."""
+        """Wait up to ``timeout`` s for workers' report lines; apply them (end of file: gone)."""
         with self._lock:
-            by_fd = {w.stdout.fileno(): w for w in self._workers if w.stdout is not None}
+            by_fd = {self._reports[w.pid]: w for w in self._workers}
         try:
             readable, _, _ = select.select([*by_fd, self._wake_r], [], [], timeout)
         except (OSError, ValueError):  # a stream closed meanwhile
@@ -170,12 +191,15 @@ class ApiWorkerPool:
                 if not data:  # the worker is gone
                     self._states.pop(worker.pid, None)
                     self._pending.pop(worker.pid, None)
+                    with contextlib.suppress(KeyError, OSError):
+                        os.close(self._reports.pop(worker.pid))
                     if worker in self._workers:
                         self._workers.remove(worker)
                     continue
                 *lines, self._pending[worker.pid] = (self._pending[worker.pid] + data).split(b"\n")
                 for line in lines:
-                    self._states[worker.pid] = BUSY if line.strip() == BUSY else IDLE
+                    if line.strip() in (READY, BUSY, IDLE):
+                        self._states[worker.pid] = BUSY if line.strip() == BUSY else IDLE
 
     def _watch(self) -> None:
         """Follow the workers' lines; keep one worker idle or starting beyond those waited for."""
@@ -203,21 +227,10 @@ class ApiWorkerPool:
             self._monitor = None
         with self._lock:
             workers, self._workers = list(self._workers), []
+            reports, self._reports = list(self._reports.values()), {}
             self._states.clear()
-        for worker in workers:
-            with contextlib.suppress(OSError):
-                if worker.stdin is not None:
-                    worker.stdin.close()
-        for worker in workers:
-            try:
-                worker.wait(timeout)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-            if worker.stdout is not None:
-                with contextlib.suppress(OSError):
-                    worker.stdout.close()
-        for fd in (self._wake_r, self._wake_w):
+        stop_children(workers, timeout)
+        for fd in (*reports, self._wake_r, self._wake_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -241,8 +254,12 @@ def _backlog(listening: socket.socket) -> int:
         return 0
 
 
-def serve(fd: int) -> None:
-    """Serve the API on the inherited listening socket ``fd`` until stdin closes."""
+def serve(fd: int, report_fd: int) -> None:
+    """Serve the API on the inherited listening socket ``fd`` until stdin closes.
+
+    Reports ``ready``, ``busy`` and ``idle`` lines on the pipe ``report_fd``
+    (module docstring); stdout stays the handlers' (their log lines).
+    """
     from werkzeug.serving import make_server
 
     from oms_webhooks_local.api_server import HOST, QuietRequestHandler
@@ -253,10 +270,11 @@ def serve(fd: int) -> None:
     # one goes back to waiting instead of blocking in accept() (shared by all).
     listening.setblocking(False)
     port = listening.getsockname()[1]
+    gateway = LocalApiGateway()
     server = make_server(
         HOST,
         port,
-        LocalApiGateway(),
+        gateway,
         threaded=False,  # one request at a time, as one execution environment
         request_handler=QuietRequestHandler,
         fd=fd,
@@ -265,8 +283,7 @@ def serve(fd: int) -> None:
 
     def report(line: bytes) -> None:
         with report_lock, contextlib.suppress(OSError):
-            sys.stdout.buffer.write(line + b"\n")
-            sys.stdout.buffer.flush()
+            os.write(report_fd, line + b"\n")  # one short write: never split
 
     serve_one = server.process_request
 
@@ -274,6 +291,7 @@ def serve(fd: int) -> None:
         report(BUSY)  # the pool starts a spare worker if none is left
         try:
             serve_one(request, client_address)
+            gateway.wait_for_handler()  # after a 504 the handler still holds this worker
         finally:
             report(IDLE)
 
@@ -296,9 +314,10 @@ def serve(fd: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m oms_webhooks_local.api_workers --fd N``."""
+    """``python -m oms_webhooks_local.api_workers --fd N --report-fd M``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--report-fd", type=int, required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -308,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_term)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(args.fd)
+    serve(args.fd, args.report_fd)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ even after a ``kill -9``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -44,12 +43,12 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from oms_webhooks_local import moto_speedups
+from oms_webhooks_local.api_server import HOST
 from oms_webhooks_local.moto_dynamodb import serialise_dynamodb
 from oms_webhooks_local.persistence import LocalState
 
 logger = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 #: Paths the local stack's control calls use (never moto's).
 CONTROL_PREFIX = "/_oms_local/"
 #: Seconds to wait for the AWS server process to listen.
@@ -219,24 +218,6 @@ def spawn_process(
     except ValueError:
         answer = {"error": "the AWS server process did not start"}
     return child, answer
-
-
-def stop_process(child: subprocess.Popen[bytes], timeout: float) -> None:
-    """Close the child's stdin (it stops), wait, and terminate it if it lingers."""
-    with contextlib.suppress(OSError):
-        if child.stdin is not None:
-            child.stdin.close()
-    try:
-        child.wait(timeout)
-    except subprocess.TimeoutExpired:
-        child.terminate()
-        try:
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    if child.stdout is not None:
-        child.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -162,6 +162,16 @@ class LocalApiGateway:
                 return denied
         return self._invoke_api(event, request_id)
 
+    def wait_for_handler(self) -> None:
+        """Return once no api handler runs.
+
+        A handler that ran over the integration timeout goes on after its 504
+        (API Gateway stops waiting; Lambda does not stop the function), holding
+        this environment: the next request would wait for it, then 504 too.
+        """
+        with self._api_lock:
+            pass
+
     # -- events -------------------------------------------------------------
 
     @staticmethod

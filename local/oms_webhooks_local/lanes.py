@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from oms_webhooks.names import entry_point
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
@@ -30,10 +31,11 @@ if TYPE_CHECKING:
 
 #: Overrides the pollers per queue (:data:`~oms_webhooks_local.pollers.DEFAULT_CONCURRENCY`).
 CONCURRENCY_ENV = "OMS_WEBHOOKS_LOCAL_POLLERS"
-#: The handlers the local stack runs, as ``module:attribute`` (imported at start).
-ROUTER_HANDLER = "oms_webhooks.handlers.router:handler"
-DISPATCHER_HANDLER = "oms_webhooks.handlers.dispatcher:handler"
-RECOVERER_HANDLER = "oms_webhooks.handlers.recoverer:handler"
+#: The handlers the local stack runs, as ``module:attribute`` (imported at start;
+#: the same entry points the CDK stack deploys, :data:`oms_webhooks.names.HANDLERS`).
+ROUTER_HANDLER = entry_point("Router")
+DISPATCHER_HANDLER = entry_point("Dispatcher")
+RECOVERER_HANDLER = entry_point("Recoverer")
 #: The functions' names in their Lambda contexts (and so in their log lines).
 ROUTER_FUNCTION = "oms-webhooks-router"
 DISPATCHER_FUNCTION = "oms-webhooks-dispatcher"

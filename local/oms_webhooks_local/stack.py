@@ -53,14 +53,10 @@ from werkzeug.serving import BaseWSGIServer
 
 from oms_webhooks import names
 from oms_webhooks.settings import get_settings
-from oms_webhooks_local.api_server import HOST, bind, serve_in_threads
+from oms_webhooks_local.api_server import HOST, bind, request_read_seconds, serve_in_threads
 from oms_webhooks_local.api_workers import ApiWorkerPool
-from oms_webhooks_local.aws_server import (
-    AwsServerThread,
-    control,
-    spawn_process,
-    stop_process,
-)
+from oms_webhooks_local.aws_server import AwsServerThread, control, spawn_process
+from oms_webhooks_local.children import stop_children
 from oms_webhooks_local.environment import (
     allow_private_environ,
     apply_environ,
@@ -226,6 +222,10 @@ class LocalStack:
         """
         if self._saved_environ is not None:
             raise RuntimeError("the local stack is already started")
+        try:
+            request_read_seconds()  # else every API connection would fail on it
+        except ValueError as exc:
+            raise StackError(str(exc)) from None
         quiet = logging.getLogger("werkzeug")
         if quiet.level == logging.NOTSET:  # moto's server logs every request at INFO
             quiet.setLevel(logging.WARNING)
@@ -366,7 +366,7 @@ class LocalStack:
             self._aws_thread.stop()
             self._aws_thread = None
         if self._aws_child is not None:
-            stop_process(self._aws_child, timeout)
+            stop_children([self._aws_child], timeout)
             self._aws_child = None
         if self._saved_environ is not None:
             apply_environ(self._saved_environ)

@@ -75,6 +75,54 @@ def test_a_slow_ping_never_delays_another_tenants_request(running: RunningStack)
         assert ping_answer[0].json()["response_status"] == 200
 
 
+def test_the_pool_grows_while_every_worker_holds_a_ping_that_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each request logs ("request authorized") while its worker is busy; a log
+    # line once read as the worker's "idle" report, so the pool never grew past
+    # the accept queue's length and a request waited for a ping to end.
+    monkeypatch.setenv("OMS_WEBHOOKS_READ_TIMEOUT_SECONDS", str(PATIENCE))
+    running = start_stack(tmp_path / "state", api_workers=1)
+    release = threading.Event()
+    pings: list[requests.Response] = []
+    pinging: list[threading.Thread] = []
+    try:
+        with Receiver(
+            responder=lambda request: Response(status=200 if release.wait(PATIENCE) else 599)
+        ) as held:
+            created = running.api().post(
+                f"{running.api_url}/whisperer/hooks/",
+                json={"event_type": "package.created", "target_url": held.url("/held")},
+                timeout=HTTP_TIMEOUT,
+            )
+            assert created.status_code == 201, created.text
+            ping_url = f"{running.api_url}/whisperer/hooks/{created.json()['id']}/ping/"
+            # GIVEN two pings held by their partner (the second needs a worker the pool starts)
+            for _ in range(2):
+                thread = threading.Thread(
+                    target=lambda: pings.append(running.api().post(ping_url, timeout=PATIENCE))
+                )
+                thread.start()
+                pinging.append(thread)
+                held.wait_for(len(pinging), timeout=2 * WAIT)
+            # WHEN another request arrives while both workers are busy
+            answer = running.api().get(f"{running.api_url}/whisperer/hooks/", timeout=2 * WAIT)
+            # THEN a third worker answers it, while the partner still holds both pings
+            # (the bug: it waited for a worker to free, past the pings' 29 s 504)
+            assert answer.status_code == 200, answer.text
+            release.set()
+            for thread in pinging:
+                thread.join(60)
+            # each ping answered: 200, or 504 where it was held past the integration
+            # timeout on a loaded machine
+            assert len(pings) == 2 and {p.status_code for p in pings} <= {200, 504}, pings
+    finally:
+        release.set()
+        stop_stack(running)
+        if running.proc.poll() is None:
+            running.proc.kill()
+
+
 def _slowloris(port: int) -> socket.socket:
     """A connection that starts a request and sends the rest a byte at a time (never all)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -395,6 +396,25 @@ def test_slow_handler_is_504() -> None:
 
     response = _client(api_handler=slow, integration_timeout=0.05).get("/whisperer/hooks/")
     assert response.status_code == 504
+
+
+def test_a_handler_past_its_504_holds_the_gateway_until_it_ends() -> None:
+    release, ended = threading.Event(), threading.Event()
+
+    def held(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        release.wait(60)
+        ended.set()
+        return {"statusCode": 200, "body": ""}
+
+    gateway = LocalApiGateway(api_handler=held, authorizer_handler=_allow, integration_timeout=0.05)
+    assert Client(gateway).get("/whisperer/hooks/").status_code == 504
+    waiting = threading.Thread(target=gateway.wait_for_handler)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and not ended.is_set()  # the handler still runs
+    release.set()
+    waiting.join(60)
+    assert not waiting.is_alive() and ended.is_set()
 
 
 def test_handler_response_headers_and_base64_body() -> None:

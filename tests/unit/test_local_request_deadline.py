@@ -16,7 +16,8 @@ import pytest
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from oms_webhooks_local.api_server import QuietRequestHandler
+from oms_webhooks_local.api_server import QuietRequestHandler, request_read_seconds
+from oms_webhooks_local.stack import LocalStack, StackError
 
 #: The deadline under test, in seconds (a setting; short to keep the test fast).
 READ_SECONDS = 1.0
@@ -77,3 +78,20 @@ def test_a_silent_client_and_a_missing_body_are_cut_off(server: BaseWSGIServer) 
     with socket.create_connection(server.server_address[:2]) as short:
         short.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
         assert _closed_within(short, 30 * READ_SECONDS, drip=None)
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-1", "nan", "inf"])
+def test_a_bad_read_deadline_stops_the_stack_at_start(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read at each connection, it once failed every request of a stack that had started.
+    monkeypatch.setenv("OMS_WEBHOOKS_LOCAL_API_READ_SECONDS", raw)
+    with pytest.raises(StackError, match="OMS_WEBHOOKS_LOCAL_API_READ_SECONDS must be a number"):
+        LocalStack(api_port=0, aws_port=0).start()
+
+
+def test_the_read_deadline_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_WEBHOOKS_LOCAL_API_READ_SECONDS", " 2.5 ")
+    assert request_read_seconds() == 2.5
+    monkeypatch.delenv("OMS_WEBHOOKS_LOCAL_API_READ_SECONDS")
+    assert request_read_seconds() == 10.0
