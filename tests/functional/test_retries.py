@@ -20,10 +20,8 @@ from oms_webhooks.limits import SQS_MAX_VISIBILITY_SECONDS
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks_local.publisher import publish_event
-from tests.functional.helpers import api, subscribe, wait_until
+from tests.functional.helpers import FAST, api, subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
-
-FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
 
 
 def _only_delivery(client: requests.Session, status: str) -> dict[str, Any]:
