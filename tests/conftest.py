@@ -114,7 +114,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """
     for item in items:
         module = getattr(item, "module", None)
-        if _LOCAL_STACK_FIXTURES & set(getattr(item, "fixturenames", ())) or hasattr(
-            module, "start_stack"
-        ):
+        starts_process = hasattr(module, "start_stack") or hasattr(module, "running_stack")
+        if _LOCAL_STACK_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_process:
             item.add_marker(pytest.mark.slow)

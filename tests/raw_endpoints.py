@@ -13,13 +13,17 @@ DESIGN §9::
 ``silent`` (accepts, reads, never answers), ``dripping`` (the status line and
 headers one byte every ``interval`` seconds), ``slow`` (answers after
 ``delay`` seconds), ``interim`` (interim answers, then a final one),
-``endless_interim`` (interim answers until the client hangs up).
+``endless_interim`` (interim answers until the client hangs up), ``answer``
+(any bytes at once, then end of stream: garbage, bad heads, short bodies),
+``endless_body`` (a 200 whose body never ends), ``reset`` (a TCP reset
+instead of an answer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +33,12 @@ __all__ = [
     "OK",
     "RawEndpoint",
     "Script",
+    "answer",
     "dripping",
+    "endless_body",
     "endless_interim",
     "interim",
+    "reset",
     "silent",
     "slow",
 ]
@@ -93,6 +100,32 @@ def endless_interim(interval: float = 0.01) -> Script:
             conn.sendall(b"HTTP/1.1 102 Processing\r\n\r\n")
 
     return script
+
+
+def answer(data: bytes, *, close: bool = True) -> Script:
+    """Send ``data`` at once; then end the stream (``close``) or keep it open, silent."""
+
+    def script(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(data)
+        if close:
+            conn.shutdown(socket.SHUT_WR)
+        stop.wait(1.0 if close else None)
+
+    return script
+
+
+def endless_body(conn: socket.socket, stop: threading.Event) -> None:
+    """``200 OK`` without a length, then ``x`` in 16 KiB writes until the client hangs up."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    chunk = b"x" * 16384
+    while not stop.is_set():
+        conn.sendall(chunk)
+
+
+def reset(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer with a TCP reset (``SO_LINGER`` 0, then close)."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
 
 
 class RawEndpoint:

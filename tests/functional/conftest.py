@@ -19,7 +19,7 @@ import requests
 
 from oms_webhooks.api.tokens import create_token
 from oms_webhooks_local.stack import LocalStack
-from tests.functional.helpers import Tenant, api
+from tests.functional.helpers import Catcher, Tenant, api
 from tests.receivers import Receiver
 
 
@@ -91,3 +91,11 @@ def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], No
     yield set_
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def catcher(stack: LocalStack) -> Iterator[Catcher]:
+    """A test queue behind a bus rule that catches the operational events (DESIGN §10)."""
+    caught = Catcher()
+    yield caught
+    caught.close()

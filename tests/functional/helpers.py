@@ -13,10 +13,14 @@ import requests
 
 from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.settings import get_settings
+from oms_webhooks_local.publisher import publish_event
 from oms_webhooks_local.stack import LocalStack
+from tests.receivers import Receiver, Response
 
 #: Seconds a test waits for one HTTP answer from the local stack.
 HTTP_TIMEOUT = 10.0
+#: A ``retry_countdown_config`` of one second between attempts (keeps retry tests fast).
+FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,48 @@ def subscribe(client: requests.Session, **fields: Any) -> dict[str, Any]:
     response = client.post("/whisperer/hooks/", json=fields)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def shown_subscription(client: requests.Session, subscription_id: str) -> dict[str, Any]:
+    """The subscription as the API shows it (GET, asserts 200)."""
+    response = client.get(f"/whisperer/hooks/{subscription_id}/")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def deliveries_of(client: requests.Session, subscription_id: str) -> list[dict[str, Any]]:
+    """The delivery log's first page, only the deliveries of ``subscription_id``."""
+    results = client.get("/whisperer/hook_events/").json()["results"]
+    return [d for d in results if d["webhook"] == subscription_id]
+
+
+def subscribe_to_a_dead_partner(
+    client: requests.Session,
+    receiver: Receiver,
+    setting: Callable[[str, str], None],
+    *,
+    event_type: str,
+    target_url: str,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    """Subscribe to a partner that only fails, publish one event; the subscription's answer.
+
+    Auto-disable after 2 s of unbroken failure (``setting``), ``receiver``
+    answers 503 to its next 50 requests, the subscription retries every second
+    (:data:`FAST`, 20 retries), and one ``event_type`` event with ``payload``
+    is published.
+    """
+    setting("auto_disable_after_seconds", "2")
+    receiver.respond(*[Response(status=503)] * 50)
+    sub = subscribe(
+        client,
+        event_type=event_type,
+        target_url=target_url,
+        retry_countdown_config=FAST,
+        max_retries=20,
+    )
+    publish_event(event_type, payload)
+    return sub
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -55,13 +57,18 @@ def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
-def start_stack(state_dir: Path, *extra: str, api_workers: int = 1) -> RunningStack:
+def start_stack(
+    state_dir: Path, *extra: str, api_workers: int = 1, dev_token: str | None = None
+) -> RunningStack:
     """Start ``oms-webhooks local`` on free ports with ``state_dir``; wait for its banner.
 
-    One API worker process unless told (each costs its imports at start).
+    One API worker process unless told (each costs its imports at start);
+    ``dev_token`` is given as ``OMS_WEBHOOKS_DEV_TOKEN`` (else the stack makes one).
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("OMS_WEBHOOKS_DEV_TOKEN", None)
+    if dev_token is not None:
+        env["OMS_WEBHOOKS_DEV_TOKEN"] = dev_token
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -104,3 +111,16 @@ def stop_stack(stack: RunningStack, sig: int = signal.SIGINT) -> int:
     """Send ``sig`` and wait for the process to end; its exit code."""
     stack.proc.send_signal(sig)
     return stack.proc.wait(timeout=60)
+
+
+@contextmanager
+def running_stack(state_dir: Path, *extra: str, api_workers: int = 1) -> Iterator[RunningStack]:
+    """:func:`start_stack` for a ``with`` block; stopped (killed if it will not stop) after it."""
+    stack = start_stack(state_dir, *extra, api_workers=api_workers)
+    try:
+        yield stack
+    finally:
+        if stack.proc.poll() is None:
+            stop_stack(stack)
+        if stack.proc.poll() is None:
+            stack.proc.kill()

@@ -14,10 +14,8 @@ import requests
 
 from oms_webhooks.storage.models import AttemptModel, DeliveryModel
 from oms_webhooks_local.publisher import publish_event
-from tests.functional.helpers import subscribe, wait_until
+from tests.functional.helpers import FAST, subscribe, wait_until
 from tests.receivers import Receiver, Response
-
-FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
 
 
 def _stored_attempt_items(uid: str) -> list[str]:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
 import uuid
 from pathlib import Path
-from typing import IO
 
 import pytest
 import requests
@@ -19,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from oms_webhooks_local.cli import main
 from oms_webhooks_local.stack import LocalStack
+from tests.functional import local_process
 from tests.functional.helpers import HTTP_TIMEOUT, Tenant, api, assert_unauthorized
 
 
@@ -127,54 +122,23 @@ def test_unreachable_endpoint_is_a_clean_error() -> None:
     assert "127.0.0.1:1" in result.output and "Traceback" not in result.output
 
 
-def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
-
-
 @pytest.mark.slow
 def test_local_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     dev_token = "dev-" + uuid.uuid4().hex
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMS_WEBHOOKS_DEV_TOKEN": dev_token}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "oms_webhooks_local.cli",
-            "local",
-            "--api-port",
-            "0",
-            "--aws-port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
-    output = ""
+    running = local_process.start_stack(tmp_path / "state", dev_token=dev_token)
     try:
-        while "Press Ctrl-C" not in output:
-            output += lines.get(timeout=20)
-        api_url = re.search(r"API:\s+(http://127\.0\.0\.1:\d+)/whisperer/", output)
-        assert api_url, output
+        output = running.output
         assert output.count(dev_token) == 1
         assert f"export TOKEN={dev_token}" in output
         assert '"Authorization: Token $TOKEN"' in output
         response = requests.get(
-            f"{api_url.group(1)}/whisperer/hooks/registry/",
+            f"{running.api_url}/whisperer/hooks/registry/",
             headers={"Authorization": f"Token {dev_token}"},
             timeout=HTTP_TIMEOUT,
         )
         assert response.status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        assert local_process.stop_stack(running, signal.SIGTERM) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait(timeout=5)

@@ -23,10 +23,8 @@ from oms_webhooks_local.lambda_context import FakeLambdaContext
 from oms_webhooks_local.publisher import InvalidEvent, events_client, publish_event
 from oms_webhooks_local.receiver import check_whisperer
 from oms_webhooks_local.stack import LocalStack
-from tests.functional.helpers import subscribe, wait_until
+from tests.functional.helpers import FAST, subscribe, wait_until
 from tests.receivers import Receiver, RecordedRequest, Response
-
-FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
 
 #: Retry-After values a partner sent, as http.client hands them over (Latin-1 per byte).
 ODD_RETRY_AFTER: dict[str, list[tuple[str, str]]] = {

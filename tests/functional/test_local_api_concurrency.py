@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, start_stack, stop_stack
+from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, running_stack
 from tests.receivers import Receiver, Response
 
 #: How long the slow partner takes to answer the ping, in seconds.
@@ -30,14 +30,8 @@ PATIENCE = 600.0
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[RunningStack]:
-    stack = start_stack(tmp_path / "state", api_workers=2)
-    try:
+    with running_stack(tmp_path / "state", api_workers=2) as stack:
         yield stack
-    finally:
-        if stack.proc.poll() is None:
-            stop_stack(stack)
-        if stack.proc.poll() is None:
-            stack.proc.kill()
 
 
 def test_a_slow_ping_never_delays_another_tenants_request(running: RunningStack) -> None:
@@ -136,34 +130,31 @@ def test_slowloris_clients_cannot_starve_other_tenants(
     # A read deadline longer than the request's timeout: a worker held until
     # the deadline would make the patient request time out.
     monkeypatch.setenv("OMS_WEBHOOKS_LOCAL_API_READ_SECONDS", str(PATIENCE))
-    running = start_stack(tmp_path / "state", api_workers=2)
-    port = int(running.api_url.rsplit(":", 1)[1])
-    slow: list[socket.socket] = []
-    try:
-        # GIVEN four clients that send their request a byte at a time (twice the workers)
-        slow = [_slowloris(port) for _ in range(4)]
-        dripping = threading.Event()
+    with running_stack(tmp_path / "state", api_workers=2) as running:
+        port = int(running.api_url.rsplit(":", 1)[1])
+        slow: list[socket.socket] = []
+        try:
+            # GIVEN four clients that send their request a byte at a time (twice the workers)
+            slow = [_slowloris(port) for _ in range(4)]
+            dripping = threading.Event()
 
-        def drip() -> None:
-            while not dripping.wait(0.5):
-                for sock in slow:
-                    sock.send(b"x")
+            def drip() -> None:
+                while not dripping.wait(0.5):
+                    for sock in slow:
+                        sock.send(b"x")
 
-        dripper = threading.Thread(target=drip, daemon=True)
-        dripper.start()
-        # WHEN another tenant sends a request
-        answer = running.api().get(f"{running.api_url}/whisperer/hooks/", timeout=WAIT)
-        # THEN it is answered, while the slow clients are still connected
-        assert answer.status_code == 200, answer.text
-        for sock in slow:
-            sock.setblocking(False)
-            with pytest.raises(BlockingIOError):
-                sock.recv(1)  # b"" would mean the server closed it (deadline passed)
-        dripping.set()
-        dripper.join(5)
-    finally:
-        for sock in slow:
-            sock.close()
-        stop_stack(running)
-        if running.proc.poll() is None:
-            running.proc.kill()
+            dripper = threading.Thread(target=drip, daemon=True)
+            dripper.start()
+            # WHEN another tenant sends a request
+            answer = running.api().get(f"{running.api_url}/whisperer/hooks/", timeout=WAIT)
+            # THEN it is answered, while the slow clients are still connected
+            assert answer.status_code == 200, answer.text
+            for sock in slow:
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    sock.recv(1)  # b"" would mean the server closed it (deadline passed)
+            dripping.set()
+            dripper.join(5)
+        finally:
+            for sock in slow:
+                sock.close()

@@ -10,7 +10,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -23,17 +23,15 @@ from oms_webhooks.delivery.operational_events import (
 )
 from oms_webhooks_local.publisher import publish_event
 from oms_webhooks_local.stack import LocalStack
-from tests.functional.helpers import Catcher, subscribe, wait_until
+from tests.functional.helpers import (
+    FAST,
+    Catcher,
+    deliveries_of,
+    subscribe,
+    subscribe_to_a_dead_partner,
+    wait_until,
+)
 from tests.receivers import Receiver, Response
-
-FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
-
-
-@pytest.fixture
-def catcher(stack: LocalStack) -> Iterator[Catcher]:
-    c = Catcher()
-    yield c
-    c.close()
 
 
 def test_public_url_drops_query_fragment_and_user_info() -> None:
@@ -86,16 +84,14 @@ def test_a_disabled_subscription_emits_subscription_disabled(
     catcher: Catcher,
     setting: Callable[[str, str], None],
 ) -> None:
-    setting("auto_disable_after_seconds", "2")
-    receiver.respond(*[Response(status=503)] * 50)
-    sub = subscribe(
+    sub = subscribe_to_a_dead_partner(
         client,
+        receiver,
+        setting,
         event_type="shipment.created",
         target_url=receiver.url("/in?sig=abc"),
-        retry_countdown_config=FAST,
-        max_retries=20,
+        payload={"id": 7},
     )
-    publish_event("shipment.created", {"id": 7})
     event = catcher.wait_for(
         "webhook.subscription.disabled", lambda d: d["subscription"] == sub["id"]
     )
@@ -220,11 +216,7 @@ def test_the_api_counts_an_operational_event_it_could_not_publish(
     )
     publish_event("shipment.status.updated", {"id": 11})
     catcher.wait_for("webhook.delivery.failed", lambda d: d["subscription"] == sub["id"])
-    (delivery,) = [
-        d
-        for d in client.get("/whisperer/hook_events/").json()["results"]
-        if d["webhook"] == sub["id"]
-    ]
+    (delivery,) = deliveries_of(client, sub["id"])
     # WHEN an operator resends it through the API while the bus cannot take events
     setting("bus_name", f"missing-{uuid.uuid4().hex[:8]}")
     capfd.readouterr()

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.functional.helpers import wait_until
-from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, start_stack, stop_stack
+from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, running_stack
 from tests.receivers import Receiver, Response
 
 #: The partner answers after this many seconds (long enough to overlap, short for the suite).
@@ -31,14 +31,8 @@ SLOW_SECONDS = 4.0
 @pytest.fixture
 def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningStack]:
     monkeypatch.setenv("OMS_WEBHOOKS_MAX_OPERATOR_SENDS_PER_TENANT", "1")
-    stack = start_stack(tmp_path / "state", api_workers=3)
-    try:
+    with running_stack(tmp_path / "state", api_workers=3) as stack:
         yield stack
-    finally:
-        if stack.proc.poll() is None:
-            stop_stack(stack)
-        if stack.proc.poll() is None:
-            stack.proc.kill()
 
 
 def _subscribe(

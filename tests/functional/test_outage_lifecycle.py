@@ -8,29 +8,29 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import requests
 
 from oms_webhooks_local.publisher import publish_event
-from tests.functional.helpers import Catcher, subscribe, wait_until
+from tests.functional.helpers import (
+    FAST,
+    Catcher,
+    deliveries_of,
+    shown_subscription,
+    subscribe,
+    subscribe_to_a_dead_partner,
+    wait_until,
+)
 from tests.raw_endpoints import RawEndpoint, silent
 from tests.receivers import Receiver, Response
 
-FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
 
-
-def _deliveries(client: requests.Session, subscription_id: str) -> list[dict[str, Any]]:
-    results = client.get("/whisperer/hook_events/").json()["results"]
-    return [d for d in results if d["webhook"] == subscription_id]
-
-
-def _get(client: requests.Session, subscription_id: str) -> dict[str, Any]:
-    response = client.get(f"/whisperer/hooks/{subscription_id}/")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+def _disabled(client: requests.Session, subscription_id: str) -> dict[str, Any] | None:
+    """The subscription as shown, once it is inactive; None while it is active."""
+    shown = shown_subscription(client, subscription_id)
+    return shown if shown["is_active"] is False else None
 
 
 def test_a_new_subscription_is_healthy(client: requests.Session, receiver: Receiver) -> None:
@@ -53,36 +53,32 @@ def test_failing_since_is_set_by_a_failure_and_cleared_by_a_success(
     publish_event("package.status.packed", {"id": 1})
     receiver.wait_for(1, timeout=10)
     # THEN failing_since is the time of that first failure
-    failing = wait_until(lambda: _get(client, sub["id"])["failing_since"])
+    failing = wait_until(lambda: shown_subscription(client, sub["id"])["failing_since"])
     assert failing is not None
-    assert _get(client, sub["id"])["is_active"] is True
+    assert shown_subscription(client, sub["id"])["is_active"] is True
     # WHEN the retry succeeds, THEN failing_since is cleared
     receiver.wait_for(2, timeout=10)
-    wait_until(lambda: _get(client, sub["id"])["failing_since"] is None)
+    wait_until(lambda: shown_subscription(client, sub["id"])["failing_since"] is None)
 
 
 def test_a_dead_endpoint_is_disabled_after_the_threshold(
     client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
 ) -> None:
     # GIVEN a short auto-disable threshold and an endpoint that always fails
-    setting("auto_disable_after_seconds", "2")
-    receiver.respond(*[Response(status=503)] * 50)
-    sub = subscribe(
+    sub = subscribe_to_a_dead_partner(
         client,
+        receiver,
+        setting,
         event_type="shipment.created",
         target_url=receiver.url("/"),
-        retry_countdown_config=FAST,
-        max_retries=20,
+        payload={"id": 2},
     )
-    publish_event("shipment.created", {"id": 2})
     # THEN after ~2 s of unbroken failure the subscription is inactive with a reason
-    disabled = wait_until(
-        lambda: (s := _get(client, sub["id"]))["is_active"] is False and s, timeout=20
-    )
+    disabled = wait_until(lambda: _disabled(client, sub["id"]), timeout=20)
     assert disabled["disabled_reason"].startswith("failing since ")
     assert disabled["failing_since"] is not None and disabled["disabled_at"] is not None
     # AND its pending delivery is cancelled, no attempt follows
-    wait_until(lambda: [d for d in _deliveries(client, sub["id"]) if d["status"] == "cancelled"])
+    wait_until(lambda: [d for d in deliveries_of(client, sub["id"]) if d["status"] == "cancelled"])
     count = len(receiver.requests)
     time.sleep(1.5)
     assert len(receiver.requests) == count
@@ -97,7 +93,9 @@ def test_410_disables_at_once_with_its_reason(client: requests.Session, receiver
         retry_countdown_config=FAST,
     )
     publish_event("shipment.cancelled", {"id": 3})
-    disabled = wait_until(lambda: (s := _get(client, sub["id"]))["is_active"] is False and s)
+    disabled = wait_until(
+        lambda: (s := shown_subscription(client, sub["id"]))["is_active"] is False and s
+    )
     assert disabled["disabled_reason"] == "410 Gone"
     assert disabled["disabled_at"] is not None
 
@@ -118,14 +116,14 @@ def test_reactivation_does_not_resume_old_pending_deliveries(
     # WHEN the subscription is deactivated and re-activated before the countdown ends
     path = f"/whisperer/hooks/{sub['id']}/"
     assert client.patch(path, json={"is_active": False}).status_code == 200
-    off = _get(client, sub["id"])
+    off = shown_subscription(client, sub["id"])
     assert off["disabled_at"] is not None and off["disabled_reason"] is None
     back = client.patch(path, json={"is_active": True})
     assert back.status_code == 200, back.text
     assert back.json()["failing_since"] is None and back.json()["disabled_at"] is None
     # THEN the old delivery is cancelled, never attempted again
     wait_until(
-        lambda: [d for d in _deliveries(client, sub["id"]) if d["status"] == "cancelled"],
+        lambda: [d for d in deliveries_of(client, sub["id"]) if d["status"] == "cancelled"],
         timeout=15,
     )
     assert len(receiver.requests) == 1
@@ -142,8 +140,8 @@ def test_a_disabled_subscriptions_delivery_can_still_be_resent(
     receiver.respond(Response(status=410), Response(status=200))
     sub = subscribe(client, event_type="stock_location.created", target_url=receiver.url("/"))
     publish_event("stock_location.created", {"id": 6})
-    wait_until(lambda: _get(client, sub["id"])["is_active"] is False)
-    (delivery,) = _deliveries(client, sub["id"])
+    wait_until(lambda: _disabled(client, sub["id"]))
+    (delivery,) = deliveries_of(client, sub["id"])
     # WHEN an operator resends its delivery
     answer = client.post(f"/whisperer/hook_events/{delivery['uuid']}/retry/", json={})
     # THEN it is sent (the partner answers 200 now)
@@ -164,15 +162,8 @@ def test_two_dispatchers_disabling_at_once_disable_once(
     # WHEN both try to disable it, THEN only one does (and says so)
     assert health.disable(first, "410 Gone") is not None
     assert health.disable(second, "failing since 2026-01-01T00:00:00Z") is None
-    shown = _get(client, sub["id"])
+    shown = shown_subscription(client, sub["id"])
     assert shown["is_active"] is False and shown["disabled_reason"] == "410 Gone"
-
-
-@pytest.fixture
-def catcher(stack: Any) -> Iterator[Catcher]:
-    caught = Catcher()
-    yield caught
-    caught.close()
 
 
 def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
@@ -218,7 +209,7 @@ def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
 
         def disabled() -> dict[str, Any] | None:
             nonlocal sent
-            shown = _get(client, sub["id"])
+            shown = shown_subscription(client, sub["id"])
             if shown["is_active"] is False:
                 return shown
             publish_event("transfer.status.transitioned", {"id": 9 + sent})
@@ -235,7 +226,7 @@ def test_a_dead_endpoint_is_disabled_also_when_its_breaker_holds_it(
         assert endpoint.accepted == attempts
         logged = [
             len(client.get(f"/whisperer/hook_events/{d['uuid']}/").json()["attempts"])
-            for d in _deliveries(client, sub["id"])
+            for d in deliveries_of(client, sub["id"])
         ]
         # (on a loaded machine the first delivery's held retry may disable it before a
         # second event is published: the holds did it either way, no attempt was made)

@@ -34,6 +34,22 @@ def _done(client: requests.Session, sub_id: str, recovery: str) -> dict[str, Any
     return result
 
 
+def _routed(event_type: str, since: datetime, count: int) -> None:
+    """Wait until the router has kept ``count`` events of ``event_type`` since ``since``.
+
+    It keeps an event just before fanning it out; the half second after is
+    room for the fan-out (a fixed sleep alone was too short on a loaded machine).
+    """
+    from oms_webhooks.routing import kept_events
+
+    def kept() -> bool:
+        found = kept_events.find(event_type, since, datetime.now(UTC) + timedelta(seconds=5))
+        return len(list(found)) >= count
+
+    wait_until(kept, timeout=30)
+    time.sleep(0.5)
+
+
 def _ids(receiver: Receiver) -> list[str]:
     return [r.headers["webhook-id"] for r in receiver.requests]
 
@@ -50,7 +66,7 @@ def test_a_deactivated_subscription_recovers_exactly_what_it_missed_once(
     assert client.patch(path, json={"is_active": False}).status_code == 200
     publish_event("package.created", {"n": 2})
     publish_event("package.created", {"n": 3})
-    time.sleep(1.0)  # the router has fanned them out (to nobody)
+    _routed("package.created", since, 3)  # fanned out (events 2 and 3 to nobody)
     assert len(receiver.requests) == 1
     assert client.patch(path, json={"is_active": True}).status_code == 200
     # WHEN it recovers since before event 1 (event 1 was delivered: skipped)
@@ -169,7 +185,7 @@ def test_a_large_recovery_does_not_delay_another_partners_deliveries(
         client.patch(f"/whisperer/hooks/{sub['id']}/", json={"is_active": False})
         for n in range(20):
             publish_event("package.status.packed", {"n": n})
-        time.sleep(1.0)
+        _routed("package.status.packed", since, 20)
         client.patch(f"/whisperer/hooks/{sub['id']}/", json={"is_active": True})
         subscribe(client, event_type="shipment.status.updated", target_url=other.url("/"))
         answer = _recover(client, sub["id"], since=_iso(since))
@@ -196,7 +212,7 @@ def test_a_recovery_stops_when_the_subscription_is_deactivated(
     client.patch(path, json={"is_active": False})
     for n in range(20):
         publish_event("transfer.status.cancelled", {"n": n})
-    time.sleep(1.0)
+    _routed("transfer.status.cancelled", since, 20)
     client.patch(path, json={"is_active": True})
     answer = _recover(client, sub["id"], since=_iso(since))
     assert answer.status_code == 202
@@ -228,7 +244,7 @@ def test_recover_honours_the_current_filter(client: requests.Session, receiver: 
     client.patch(path, json={"is_active": False})
     for n in range(4):
         publish_event("package.status.transitioned", {"n": n})
-    time.sleep(1.0)
+    _routed("package.status.transitioned", since, 4)
     # WHEN it is re-activated with a filter and recovers
     patched = client.patch(path, json={"is_active": True, "filter": "n >= `2`"})
     assert patched.status_code == 200, patched.text
@@ -255,7 +271,7 @@ def test_a_running_recovery_without_its_message_is_resumed(
     since = datetime.now(UTC)
     client.patch(path, json={"is_active": False})
     publish_event("package.shipment.awb_number", {"awb": "A1"})
-    time.sleep(1.0)
+    _routed("package.shipment.awb_number", since, 1)
     client.patch(path, json={"is_active": True})
     now = datetime.now(UTC)
     RecoveryModel(

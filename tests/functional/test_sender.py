@@ -113,7 +113,9 @@ def test_large_body_read_cap_and_excerpt_bound(receiver: Receiver) -> None:
     options = SendOptions(allow_private=True, max_response_bytes=64 * 1024)
     started = time.monotonic()
     result = _send(receiver.url("/"), options)
-    assert time.monotonic() - started < 2
+    # (a loose bound for a loaded 2-core machine: the cap is proven by the endless
+    # answer of test_partner_answers.py, delivered without waiting for its end)
+    assert time.monotonic() - started < 10
     assert result.delivered
     assert result.response_excerpt == "x" * 4096
     assert len(result.response_excerpt.encode()) <= 4096
@@ -144,21 +146,25 @@ def test_302_is_a_failure_not_followed(receiver: Receiver) -> None:
 
 
 def test_connection_refused_is_a_fast_failure() -> None:
+    # GIVEN a connect timeout of 20 s WHEN the port refuses THEN the attempt does not wait it out
+    options = SendOptions(allow_private=True, connect_timeout=20.0)
     started = time.monotonic()
-    result = _send(f"http://127.0.0.1:{_closed_port()}/")
-    assert time.monotonic() - started < 1
+    result = _send(f"http://127.0.0.1:{_closed_port()}/", options)
+    assert time.monotonic() - started < 10
     assert result.status_code is None and result.error == "connection refused"
     assert not result.delivered
 
 
 def test_read_timeout(receiver: Receiver) -> None:
-    receiver.respond(Response(status=200, delay=2.0))
+    # GIVEN an answer after 20 s WHEN the read timeout is 0.5 s THEN it ends long before
+    # (bounds with room for a loaded 2-core machine)
+    receiver.respond(Response(status=200, delay=20.0))
     options = SendOptions(allow_private=True, read_timeout=0.5)
     started = time.monotonic()
     result = _send(receiver.url("/"), options)
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 10
     assert result.status_code is None and result.error == "read timeout after 0.5 s"
-    assert not result.delivered and 450 <= result.response_time_ms < 1200
+    assert not result.delivered and 450 <= result.response_time_ms < 10_000
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -219,10 +225,12 @@ def test_unresolvable_name_is_a_dns_failure() -> None:
 
 
 def test_slow_dns_is_a_dns_failure_within_its_timeout() -> None:
-    with fake_dns({"slow.example": lambda: time.sleep(1) or ["127.0.0.1"]}):
+    # GIVEN a resolver that answers after 20 s WHEN the DNS timeout is 0.2 s
+    # THEN the attempt ends long before the answer (room for a loaded 2-core machine)
+    with fake_dns({"slow.example": lambda: time.sleep(20) or ["127.0.0.1"]}):
         started = time.monotonic()
         result = _send("http://slow.example/", SendOptions(allow_private=True, dns_timeout=0.2))
-    assert time.monotonic() - started < 0.6
+    assert time.monotonic() - started < 10
     assert result.error == "DNS lookup failed (timed out after 0.2 s)"
 
 

@@ -1,7 +1,8 @@
 """One deadline for the whole exchange, and interim answers (DESIGN §9), against raw sockets.
 
 Short timeouts are settings (connect 0.5 s, read 1.0 s: a deadline of 1.5 s);
-elapsed-time bounds leave several seconds of room for a loaded machine.
+elapsed-time bounds leave several seconds of room for a loaded machine, and the
+partners that must be cut at the deadline would take far longer than that bound.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from tests.raw_endpoints import (
 
 SHORT = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
 #: Upper bound of an attempt that must end at its 1.5 s deadline, on a loaded machine.
-ENDS_BY = 5.0
+ENDS_BY = 10.0
+#: A 200 whose head drips for 40 s at a byte every 0.1 s (long past :data:`ENDS_BY`).
+LONG_HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 360 + b"\r\nContent-Length: 2\r\n\r\nok"
 
 
 def _attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResult, float, int]:
@@ -38,9 +41,9 @@ def _attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResul
 
 def test_a_dripping_status_line_ends_at_the_deadline() -> None:
     # GIVEN an endpoint that sends its status line and headers a byte every 0.1 s
-    # (each wait for data is far below the 1 s read timeout)
+    # (each wait for data is far below the 1 s read timeout; the whole head takes 40 s)
     # WHEN an attempt is made
-    result, elapsed, accepted = _attempt(dripping(0.1))
+    result, elapsed, accepted = _attempt(dripping(0.1, LONG_HEAD))
     # THEN it ends at connect + read timeout, failed, with the reason
     assert elapsed < ENDS_BY, elapsed
     assert not result.delivered and result.status_code is None
@@ -121,9 +124,9 @@ def test_an_endless_stream_of_fast_interim_answers_fails_at_the_eleventh() -> No
 
 
 def test_a_dripping_body_ends_at_the_deadline_with_its_status() -> None:
-    # GIVEN a 200 at once, then its body a byte every 0.05 s
+    # GIVEN a 200 at once, then its body a byte every 0.05 s (all of it would take 200 s)
     def script(conn: socket.socket, stop: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n")
         while not stop.wait(0.05):
             conn.sendall(b"x")
 
@@ -139,3 +142,25 @@ def test_the_deadline_does_not_outlive_the_attempt() -> None:
     time.sleep(1.7)
     # THEN the result is untouched (the watchdog was cancelled)
     assert result.delivered and result.error is None
+
+
+def test_the_deadline_watchdog_ends_with_the_attempt() -> None:
+    # GIVEN a 30 s deadline (connect 10 s + read 20 s) and the watchdogs running before
+    options = SendOptions(connect_timeout=10.0, read_timeout=20.0, allow_private=True)
+    before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+    # WHEN a quick attempt is made
+    result, _, _ = _attempt(interim(final=OK), options)
+    assert result.delivered and result.error is None
+
+    # THEN its watchdog thread ends with it, not 30 s later (generous wait: loaded machine)
+    def watchdogs_left() -> list[threading.Thread]:
+        return [
+            t
+            for t in threading.enumerate()
+            if isinstance(t, threading.Timer) and t not in before and t.is_alive()
+        ]
+
+    deadline = time.monotonic() + 10.0
+    while watchdogs_left() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watchdogs_left() == []

@@ -265,7 +265,9 @@ def test_exponential_no_limit_50_retries_is_a_clean_error_fast() -> None:
     assert set(errors) == {"max_retries", CONFIG}
     errors = errors_of(cfg("exponential", base=MAX_INT, factor=MAX_INT), 50)
     assert set(errors) == {"max_retries", CONFIG}
-    assert time.monotonic() - started < 0.5
+    # (2**50 s or MAX_INT**50 would never finish if summed step by step; the bound
+    # leaves room for a loaded 2-core machine)
+    assert time.monotonic() - started < 5
 
 
 def test_exponential_with_limit_can_run_50_retries() -> None:

@@ -257,7 +257,7 @@ def test_dns_timeout_counts_as_unresolved(release: threading.Event) -> None:
         started = time.monotonic()
         # WHEN validated with a short timeout THEN it is accepted, quickly
         assert validate_target_url("http://slow.example/", allow_private=False, timeout=0.2)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 8  # well before the 10 s answer, on a loaded machine
 
 
 def test_resolve_host_times_out(release: threading.Event) -> None:
