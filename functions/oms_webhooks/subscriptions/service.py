@@ -25,8 +25,9 @@ from oms_webhooks.errors import NotFound, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import SubscriptionModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
-from oms_webhooks.subscriptions import rules, store
+from oms_webhooks.subscriptions import rules
 from oms_webhooks.subscriptions.sealing import seal, unseal
+from oms_webhooks.subscriptions.store import get_store
 from oms_webhooks.uuid7 import uuid7
 
 #: Largest page of a list, and the default (DESIGN §3).
@@ -81,7 +82,7 @@ def create_subscription(
     )
     rules.check_authorization_header(item)
     rules.refuse_redacted(item)
-    store.insert(item, limit=limit)
+    get_store().insert(item, limit=limit)
     return item
 
 
@@ -99,7 +100,7 @@ def get_subscription(
     """
     if not subscription_id or len(subscription_id) > 64:
         raise NotFound("subscription not found")
-    item = store.get(tenant, subscription_id)
+    item = get_store().get(tenant, subscription_id)
     if item is None:
         raise NotFound("subscription not found")
     if allowed is not None and item.event_type not in allowed:
@@ -173,7 +174,7 @@ def update_subscription(
     item.modified_date = _now()
     if was_active and not item.is_active:
         item.deactivated_at = item.modified_date  # DESIGN §10: pending ones are cancelled
-    store.replace(item, old_key=old_key, reactivated=item.is_active and not was_active)
+    get_store().replace(item, old_key=old_key, reactivated=item.is_active and not was_active)
     return item
 
 
@@ -221,7 +222,7 @@ def rotate_secret(
         item.previous_secret_expires_at = None
     item.sealed_secret_key = seal(new_secret)
     item.modified_date = _now()
-    store.save(item)
+    get_store().save(item)
     return item, generated
 
 
@@ -237,7 +238,7 @@ def delete_subscription(
         NotFound: no such subscription for this tenant.
     """
     item = get_subscription(tenant, subscription_id, allowed=allowed)
-    store.remove(item)
+    get_store().remove(item)
 
 
 def list_subscriptions(
@@ -260,7 +261,7 @@ def list_subscriptions(
         ValidationFailed: a cursor this API did not issue.
     """
     start_id = decode_cursor(cursor, ("id",), max_value_chars=64)["id"] if cursor else None
-    results = store.query(
+    results = get_store().query(
         tenant,
         event_type=event_type,
         target_url=target_url,

@@ -1,8 +1,9 @@
-"""Where subscriptions are kept: the ``subscriptions`` table (PynamoDB).
+"""Where subscriptions are kept: DynamoDB behind a small interface.
 
 :mod:`oms_webhooks.subscriptions.service` decides what to write (with
-:mod:`~oms_webhooks.subscriptions.rules`) and calls these functions: get,
-insert, replace, save, remove and query.
+:mod:`~oms_webhooks.subscriptions.rules`) and calls a
+:class:`SubscriptionStore`; :func:`get_store` returns the DynamoDB one
+(:class:`DynamoSubscriptionStore`), the only one today.
 
 How it is kept (DESIGN §3): ``(tenant, target_url, event_type)`` is unique
 by a guard item (hash ``<tenant>#targets``, range the SHA-256 of event type
@@ -19,6 +20,8 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Protocol
 
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -33,6 +36,65 @@ from oms_webhooks.subscriptions.rules import duplicate
 
 #: Tries of one TransactWriteItems that DynamoDB cancels for a transaction conflict.
 CONFLICT_TRIES = 4
+
+
+class SubscriptionStore(Protocol):
+    """What the subscription service needs from storage (errors are the API's 4xx)."""
+
+    def get(self, tenant: str, subscription_id: str) -> SubscriptionModel | None:
+        """The subscription, read strongly consistent; None if absent."""
+        ...
+
+    def insert(self, item: SubscriptionModel, *, limit: int) -> None:
+        """Store a new subscription, its guard and +1 on its tenant's count.
+
+        Raises:
+            Conflict: a duplicate ``(tenant, target_url, event_type)``, or
+                transaction conflicts that never cleared.
+            LimitExceeded: the tenant has ``limit`` subscriptions already.
+        """
+        ...
+
+    def replace(
+        self, item: SubscriptionModel, *, old_key: tuple[str, str], reactivated: bool
+    ) -> None:
+        """Write a changed subscription (versioned); ``old_key`` is its ``(event_type,
+        target_url)`` before the change; a re-activated one loses its health item.
+
+        Raises:
+            Conflict: a duplicate target, or a concurrent change (retry).
+        """
+        ...
+
+    def save(self, item: SubscriptionModel) -> None:
+        """Write a subscription whose keys did not change (versioned).
+
+        Raises:
+            Conflict: a concurrent change (retry).
+        """
+        ...
+
+    def remove(self, item: SubscriptionModel) -> None:
+        """Delete a subscription, its guard, -1 on its tenant's count, then its health.
+
+        Raises:
+            NotFound: it is gone already. Conflict: a concurrent change (retry).
+        """
+        ...
+
+    def query(
+        self,
+        tenant: str,
+        *,
+        event_type: str | None,
+        target_url: str | None,
+        is_active: bool | None,
+        allowed: frozenset[str] | None,
+        start_id: str | None,
+        page_size: int,
+    ) -> Iterator[SubscriptionModel]:
+        """``tenant``'s subscriptions in creation order after ``start_id``, filtered."""
+        ...
 
 
 def guard_key(tenant: str, event_type: str, target_url: str) -> tuple[str, str]:
@@ -86,163 +148,145 @@ def _failed_conditions(exc: TransactWriteError) -> list[bool]:
     ]
 
 
-def get(tenant: str, subscription_id: str) -> SubscriptionModel | None:
-    """The subscription, read strongly consistent; None if absent."""
-    bind_tables()
-    try:
-        return SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
-    except SubscriptionModel.DoesNotExist:
-        return None
+class DynamoSubscriptionStore:
+    """:class:`SubscriptionStore` on the ``subscriptions`` table (PynamoDB)."""
 
+    def get(self, tenant: str, subscription_id: str) -> SubscriptionModel | None:
+        bind_tables()
+        try:
+            return SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
+        except SubscriptionModel.DoesNotExist:
+            return None
 
-def insert(item: SubscriptionModel, *, limit: int) -> None:
-    """Store a new subscription, its guard and +1 on its tenant's count.
+    def insert(self, item: SubscriptionModel, *, limit: int) -> None:
+        bind_tables()
+        guard = TargetGuardModel(
+            *guard_key(item.tenant, item.event_type, item.target_url), subscription_id=item.id
+        )
+        counter = _counter(item.tenant)
 
-    Raises:
-        Conflict: a duplicate ``(tenant, target_url, event_type)``, or
-            transaction conflicts that never cleared.
-        LimitExceeded: the tenant has ``limit`` subscriptions already.
-    """
-    bind_tables()
-    guard = TargetGuardModel(
-        *guard_key(item.tenant, item.event_type, item.target_url), subscription_id=item.id
-    )
-    counter = _counter(item.tenant)
+        def write(tx: TransactWrite) -> None:
+            tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
+            tx.save(item, condition=SubscriptionModel.id.does_not_exist())
+            tx.update(
+                counter,
+                actions=[TenantCounterModel.total.add(1)],
+                condition=TenantCounterModel.total.does_not_exist()
+                | (TenantCounterModel.total < limit),
+            )
 
-    def write(tx: TransactWrite) -> None:
-        tx.save(guard, condition=TargetGuardModel.id.does_not_exist())
-        tx.save(item, condition=SubscriptionModel.id.does_not_exist())
-        tx.update(
-            counter,
-            actions=[TenantCounterModel.total.add(1)],
-            condition=TenantCounterModel.total.does_not_exist()
-            | (TenantCounterModel.total < limit),
+        try:
+            transact(write)
+        except TransactWriteError as exc:
+            failed = _failed_conditions(exc)
+            if failed and failed[0]:
+                raise duplicate() from None
+            if len(failed) == 3 and failed[2]:
+                raise LimitExceeded(
+                    f"a tenant may have at most {limit} subscriptions; delete one first",
+                    {"body": [f"at most {limit} subscriptions per tenant"]},
+                ) from None
+            raise
+
+    def replace(
+        self, item: SubscriptionModel, *, old_key: tuple[str, str], reactivated: bool
+    ) -> None:
+        bind_tables()
+        tenant = item.tenant
+        new_key = (item.event_type, item.target_url)
+
+        def write(tx: TransactWrite) -> None:
+            if new_key != old_key:
+                old_guard = TargetGuardModel(*guard_key(tenant, *old_key), subscription_id=item.id)
+                tx.delete(old_guard, condition=TargetGuardModel.subscription_id == item.id)
+                new_guard = TargetGuardModel(*guard_key(tenant, *new_key), subscription_id=item.id)
+                tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
+            tx.save(item)
+            if reactivated:
+                # Re-activated: failing_since and the disabled reason start afresh.
+                tx.delete(health.health_item(tenant, item.id))
+
+        try:
+            transact(write)
+        except TransactWriteError as exc:
+            failed = _failed_conditions(exc)
+            if new_key != old_key and len(failed) >= 3 and failed[1]:
+                raise duplicate() from None
+            if any(failed):
+                raise Conflict(
+                    "the subscription was changed concurrently; fetch it and retry"
+                ) from None
+            raise
+
+    def save(self, item: SubscriptionModel) -> None:
+        bind_tables()
+        try:
+            item.save()
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise Conflict("the subscription was changed concurrently; retry") from None
+            raise
+
+    def remove(self, item: SubscriptionModel) -> None:
+        bind_tables()
+        tenant = item.tenant
+        guard = TargetGuardModel(
+            *guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
         )
 
-    try:
-        transact(write)
-    except TransactWriteError as exc:
-        failed = _failed_conditions(exc)
-        if failed and failed[0]:
-            raise duplicate() from None
-        if len(failed) == 3 and failed[2]:
-            raise LimitExceeded(
-                f"a tenant may have at most {limit} subscriptions; delete one first",
-                {"body": [f"at most {limit} subscriptions per tenant"]},
-            ) from None
-        raise
+        def write(tx: TransactWrite) -> None:
+            # Versioned: a concurrent change (a new target_url moves the
+            # uniqueness guard) makes this fail instead of leaving a stale guard.
+            tx.delete(item, condition=SubscriptionModel.id.exists())
+            tx.delete(guard, add_version_condition=False)
+            tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
+
+        try:
+            transact(write)
+        except TransactWriteError as exc:
+            if any(_failed_conditions(exc)):
+                try:
+                    SubscriptionModel.get(tenant, item.id, consistent_read=True)
+                except SubscriptionModel.DoesNotExist:
+                    raise NotFound("subscription not found") from None
+                raise Conflict("the subscription was changed concurrently; retry") from None
+            raise
+        # Its health goes after it (an orphan left by a crash here is never read:
+        # ids are not reused).
+        health.health_item(tenant, item.id).delete()
+
+    def query(
+        self,
+        tenant: str,
+        *,
+        event_type: str | None,
+        target_url: str | None,
+        is_active: bool | None,
+        allowed: frozenset[str] | None,
+        start_id: str | None,
+        page_size: int,
+    ) -> Iterator[SubscriptionModel]:
+        bind_tables()
+        condition: Condition | None = None
+        for cond in (
+            SubscriptionModel.event_type == event_type if event_type is not None else None,
+            SubscriptionModel.target_url == target_url if target_url is not None else None,
+            SubscriptionModel.is_active == is_active if is_active is not None else None,
+            SubscriptionModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
+        ):
+            if cond is not None:
+                condition = cond if condition is None else condition & cond
+        last_key = {"tenant": {"S": tenant}, "id": {"S": start_id}} if start_id else None
+        results: Iterator[SubscriptionModel] = SubscriptionModel.query(
+            tenant,
+            filter_condition=condition,
+            last_evaluated_key=last_key,
+            page_size=page_size,
+        )
+        return results
 
 
-def replace(item: SubscriptionModel, *, old_key: tuple[str, str], reactivated: bool) -> None:
-    """Write a changed subscription (versioned); ``old_key`` is its ``(event_type,
-    target_url)`` before the change; a re-activated one loses its health item.
-
-    Raises:
-        Conflict: a duplicate target, or a concurrent change (retry).
-    """
-    bind_tables()
-    tenant = item.tenant
-    new_key = (item.event_type, item.target_url)
-
-    def write(tx: TransactWrite) -> None:
-        if new_key != old_key:
-            old_guard = TargetGuardModel(*guard_key(tenant, *old_key), subscription_id=item.id)
-            tx.delete(old_guard, condition=TargetGuardModel.subscription_id == item.id)
-            new_guard = TargetGuardModel(*guard_key(tenant, *new_key), subscription_id=item.id)
-            tx.save(new_guard, condition=TargetGuardModel.id.does_not_exist())
-        tx.save(item)
-        if reactivated:
-            # Re-activated: failing_since and the disabled reason start afresh.
-            tx.delete(health.health_item(tenant, item.id))
-
-    try:
-        transact(write)
-    except TransactWriteError as exc:
-        failed = _failed_conditions(exc)
-        if new_key != old_key and len(failed) >= 3 and failed[1]:
-            raise duplicate() from None
-        if any(failed):
-            raise Conflict(
-                "the subscription was changed concurrently; fetch it and retry"
-            ) from None
-        raise
-
-
-def save(item: SubscriptionModel) -> None:
-    """Write a subscription whose keys did not change (versioned).
-
-    Raises:
-        Conflict: a concurrent change (retry).
-    """
-    bind_tables()
-    try:
-        item.save()
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict("the subscription was changed concurrently; retry") from None
-        raise
-
-
-def remove(item: SubscriptionModel) -> None:
-    """Delete a subscription, its guard, -1 on its tenant's count, then its health.
-
-    Raises:
-        NotFound: it is gone already. Conflict: a concurrent change (retry).
-    """
-    bind_tables()
-    tenant = item.tenant
-    guard = TargetGuardModel(
-        *guard_key(tenant, item.event_type, item.target_url), subscription_id=item.id
-    )
-
-    def write(tx: TransactWrite) -> None:
-        # Versioned: a concurrent change (a new target_url moves the
-        # uniqueness guard) makes this fail instead of leaving a stale guard.
-        tx.delete(item, condition=SubscriptionModel.id.exists())
-        tx.delete(guard, add_version_condition=False)
-        tx.update(_counter(tenant), actions=[TenantCounterModel.total.add(-1)])
-
-    try:
-        transact(write)
-    except TransactWriteError as exc:
-        if any(_failed_conditions(exc)):
-            try:
-                SubscriptionModel.get(tenant, item.id, consistent_read=True)
-            except SubscriptionModel.DoesNotExist:
-                raise NotFound("subscription not found") from None
-            raise Conflict("the subscription was changed concurrently; retry") from None
-        raise
-    # Its health goes after it (an orphan left by a crash here is never read:
-    # ids are not reused).
-    health.health_item(tenant, item.id).delete()
-
-
-def query(
-    tenant: str,
-    *,
-    event_type: str | None,
-    target_url: str | None,
-    is_active: bool | None,
-    allowed: frozenset[str] | None,
-    start_id: str | None,
-    page_size: int,
-) -> Iterator[SubscriptionModel]:
-    """``tenant``'s subscriptions in creation order after ``start_id``, filtered."""
-    bind_tables()
-    condition: Condition | None = None
-    for cond in (
-        SubscriptionModel.event_type == event_type if event_type is not None else None,
-        SubscriptionModel.target_url == target_url if target_url is not None else None,
-        SubscriptionModel.is_active == is_active if is_active is not None else None,
-        SubscriptionModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
-    ):
-        if cond is not None:
-            condition = cond if condition is None else condition & cond
-    last_key = {"tenant": {"S": tenant}, "id": {"S": start_id}} if start_id else None
-    results: Iterator[SubscriptionModel] = SubscriptionModel.query(
-        tenant,
-        filter_condition=condition,
-        last_evaluated_key=last_key,
-        page_size=page_size,
-    )
-    return results
+@lru_cache(maxsize=1)
+def get_store() -> SubscriptionStore:
+    """The store the service uses: DynamoDB (one per process)."""
+    return DynamoSubscriptionStore()
