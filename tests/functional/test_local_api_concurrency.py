@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.functional.local_process import HTTP_TIMEOUT, RunningStack, running_stack
+from tests.functional.local_process import (
+    HTTP_TIMEOUT,
+    RunningStack,
+    running_stack,
+    start_stack,
+    stop_stack,
+)
 from tests.receivers import Receiver, Response
 
 #: How long the slow partner takes to answer the ping, in seconds.
