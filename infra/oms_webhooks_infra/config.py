@@ -121,9 +121,9 @@ class DeploymentConfig(BaseModel):
         le=1000,
     )
     metrics_namespace: str = Field(c.DEFAULT_METRICS_NAMESPACE, alias=c.CTX_METRICS_NAMESPACE)
-    log_level: Annotated[str, BeforeValidator(_upper)] = Field(
-        c.DEFAULT_LOG_LEVEL, alias=c.CTX_LOG_LEVEL
-    )
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)
+    ] = Field(c.DEFAULT_LOG_LEVEL, alias=c.CTX_LOG_LEVEL)
     alarm_topic_arn: str | None = Field(None, alias=c.CTX_ALARM_TOPIC_ARN)
     skip_bundling: ContextBool = Field(False, alias=c.CTX_SKIP_BUNDLING)
 

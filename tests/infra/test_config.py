@@ -52,6 +52,7 @@ def test_private_targets_are_refused_in_a_deployment() -> None:
         ("dispatcherSlowMaxConcurrency", "1001"),
         ("dispatcherSlowMaxConcurrency", "ten"),
         ("useExistingBus", "maybe"),
+        ("logLevel", "verbose"),
     ],
 )
 def test_malformed_values_are_refused(key: str, value: str) -> None:
@@ -79,3 +80,10 @@ def test_every_malformed_key_is_named_at_once() -> None:
 
 def test_fields_can_be_given_by_name() -> None:
     assert DeploymentConfig(bus_name="default", use_existing_bus=True).bus_name == "default"
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error", "critical"])
+def test_every_powertools_log_level_has_a_lambda_application_level(level: str) -> None:
+    from oms_webhooks_infra.functions import APPLICATION_LOG_LEVELS
+
+    assert _config(logLevel=level).log_level in APPLICATION_LOG_LEVELS

@@ -95,6 +95,21 @@ def test_functions_carry_powertools_env_and_refuse_private_targets(
     )
 
 
+def test_lambda_keeps_its_platform_lines_out_and_the_application_level_in_sync(
+    synthesized: Synthesized,
+) -> None:
+    # START/END/REPORT are INFO: not written at WARN, ~300 bytes per invocation saved
+    # (issue 16); the application's level is the one Powertools logs at.
+    synthesized.template.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "LoggingConfig": Match.object_like(
+                {"LogFormat": "JSON", "SystemLogLevel": "WARN", "ApplicationLogLevel": "INFO"}
+            )
+        },
+    )
+
+
 def test_each_function_has_its_own_role_and_log_group(synthesized: Synthesized) -> None:
     functions = synthesized.resources("AWS::Lambda::Function").values()
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions}
