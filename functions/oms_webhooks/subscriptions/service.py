@@ -27,7 +27,7 @@ from oms_webhooks.storage.models import SubscriptionModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
 from oms_webhooks.subscriptions import rules
 from oms_webhooks.subscriptions.sealing import seal, unseal
-from oms_webhooks.subscriptions.store import get_store
+from oms_webhooks.subscriptions.store import Filters, get_store
 from oms_webhooks.uuid7 import uuid7
 
 #: Largest page of a list, and the default (DESIGN §3).
@@ -261,15 +261,9 @@ def list_subscriptions(
         ValidationFailed: a cursor this API did not issue.
     """
     start_id = decode_cursor(cursor, ("id",), max_value_chars=64)["id"] if cursor else None
-    results = get_store().query(
-        tenant,
-        event_type=event_type,
-        target_url=target_url,
-        is_active=is_active,
-        allowed=allowed,
-        start_id=start_id,
-        page_size=min(limit + 1, MAX_PAGE_SIZE + 1),
-    )
+    where = Filters(event_type, target_url, is_active, allowed)
+    page_size = min(limit + 1, MAX_PAGE_SIZE + 1)
+    results = get_store().query(tenant, where, start_id=start_id, page_size=page_size)
     items: list[SubscriptionModel] = []
     for item in results:
         if len(items) == limit:

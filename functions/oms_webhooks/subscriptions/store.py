@@ -20,6 +20,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
@@ -36,6 +37,16 @@ from oms_webhooks.subscriptions.rules import duplicate
 
 #: Tries of one TransactWriteItems that DynamoDB cancels for a transaction conflict.
 CONFLICT_TRIES = 4
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list of subscriptions keeps (None: any); the token's scope is ``allowed``."""
+
+    event_type: str | None = None
+    target_url: str | None = None
+    is_active: bool | None = None
+    allowed: frozenset[str] | None = None
 
 
 class SubscriptionStore(Protocol):
@@ -83,17 +94,12 @@ class SubscriptionStore(Protocol):
         ...
 
     def query(
-        self,
-        tenant: str,
-        *,
-        event_type: str | None,
-        target_url: str | None,
-        is_active: bool | None,
-        allowed: frozenset[str] | None,
-        start_id: str | None,
-        page_size: int,
+        self, tenant: str, where: Filters, *, start_id: str | None, page_size: int
     ) -> Iterator[SubscriptionModel]:
-        """``tenant``'s subscriptions in creation order after ``start_id``, filtered."""
+        """``tenant``'s subscriptions in creation order after ``start_id``, filtered by ``where``.
+
+        ``page_size``: items read per Query call (the iterator reads on as it is consumed).
+        """
         ...
 
 
@@ -256,18 +262,12 @@ class DynamoSubscriptionStore:
         health.health_item(tenant, item.id).delete()
 
     def query(
-        self,
-        tenant: str,
-        *,
-        event_type: str | None,
-        target_url: str | None,
-        is_active: bool | None,
-        allowed: frozenset[str] | None,
-        start_id: str | None,
-        page_size: int,
+        self, tenant: str, where: Filters, *, start_id: str | None, page_size: int
     ) -> Iterator[SubscriptionModel]:
         bind_tables()
         condition: Condition | None = None
+        event_type, target_url, is_active = where.event_type, where.target_url, where.is_active
+        allowed = where.allowed
         for cond in (
             SubscriptionModel.event_type == event_type if event_type is not None else None,
             SubscriptionModel.target_url == target_url if target_url is not None else None,

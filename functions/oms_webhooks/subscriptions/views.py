@@ -3,7 +3,8 @@
 Plain module: the api handler turns a stored
 :class:`~oms_webhooks.storage.models.SubscriptionModel` into a
 :class:`~oms_webhooks.api.schemas.SubscriptionOut` with :func:`to_resource`
-(one subscription) or :func:`to_resources` (a page, one batch read of health).
+(one subscription) or :func:`to_resources` (a page: one batch read of health and
+one of circuit breakers).
 """
 
 from __future__ import annotations
@@ -35,26 +36,36 @@ def _grace_end(item: SubscriptionModel) -> datetime | None:
 
 
 def to_resources(items: list[SubscriptionModel]) -> list[SubscriptionOut]:
-    """:func:`to_resource` of several subscriptions of one tenant (one batch read of health)."""
+    """:func:`to_resource` of several subscriptions of one tenant.
+
+    One batch read of their health and one of their circuit breaker keys
+    (through the breaker's cache), whatever the number of subscriptions
+    (up to 100 keys a call).
+    """
     if not items:
         return []
     found = health.get_many(items[0].tenant, [i.id for i in items])
-    return [to_resource(i, found.get(i.id), health_loaded=True) for i in items]
+    circuits = breaker.circuit_views([(i.target_url, i.tenant) for i in items])
+    return [
+        _resource(item, found.get(item.id), circuit)
+        for item, circuit in zip(items, circuits, strict=True)
+    ]
 
 
-def to_resource(
-    item: SubscriptionModel,
-    item_health: HealthModel | None = None,
-    *,
-    health_loaded: bool = False,
-) -> SubscriptionOut:
+def to_resource(item: SubscriptionModel) -> SubscriptionOut:
     """The API view of a subscription: secrets become ``has_*`` flags.
 
     Its health (``failing_since``, ``disabled_reason``, ``disabled_at``,
-    DESIGN §10) is read unless ``health_loaded`` (then ``item_health`` is it).
+    DESIGN §10) and its target's circuit breaker (DESIGN §9) are read.
     """
-    if not health_loaded:
-        item_health = health.get_health(item.tenant, item.id)
+    item_health = health.get_health(item.tenant, item.id)
+    return _resource(item, item_health, breaker.circuit_view(item.target_url, item.tenant))
+
+
+def _resource(
+    item: SubscriptionModel, item_health: HealthModel | None, circuit: dict[str, Any]
+) -> SubscriptionOut:
+    """The view of ``item`` given its health item and its breaker's ``circuit`` view."""
     auth = None
     if item.auth is not None:
         auth = {
@@ -76,7 +87,7 @@ def to_resource(
             "failing_since": item_health.failing_since if item_health else None,
             "disabled_reason": item_health.disabled_reason if item_health else None,
             "disabled_at": _disabled_at(item, item_health),
-            "circuit": _circuit(item),
+            "circuit": _circuit(circuit),
             "config": {"auth": auth},
             "filter": item.filter,
             "created_date": item.created_date,
@@ -85,9 +96,8 @@ def to_resource(
     )
 
 
-def _circuit(item: SubscriptionModel) -> dict[str, Any]:
-    """The ``circuit`` field: the target's breaker as this tenant sees it (DESIGN §9)."""
-    view = breaker.circuit_view(item.target_url, item.tenant)
+def _circuit(view: dict[str, Any]) -> dict[str, Any]:
+    """The ``circuit`` field from the breaker's view (``until`` as a time, DESIGN §9)."""
     until = view["until"]
     return {
         "state": view["state"],

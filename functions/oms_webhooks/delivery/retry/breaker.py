@@ -36,8 +36,9 @@ process the running attempt itself says so at once (:func:`in_flight`), so
 a burst to a target that just went dead is cut off after 0.25 s, not after
 the write and the cache. A quick answer on the slow lane lifts the mark.
 
-**Storage and cost** (:mod:`oms_webhooks.storage.target_state`: the reads and
-the conditional updates; the rules stay here, as pure functions of the read
+**Storage and cost** (:class:`~oms_webhooks.storage.target_state.TargetStateStore`
+from :func:`~oms_webhooks.storage.target_state.get_store`: the reads and the
+conditional updates; the rules stay here, as pure functions of the read
 :class:`~oms_webhooks.storage.target_state.State`). One small item per key in
 the deliveries table, read through an in-memory
 cache of ``OMS_WEBHOOKS_BREAKER_CACHE_SECONDS`` (1 s) per process, written
@@ -70,6 +71,7 @@ __all__ = [
     "Verdict",
     "check",
     "circuit_view",
+    "circuit_views",
     "cooldown_after_failure",
     "in_flight",
     "is_slow",
@@ -172,7 +174,7 @@ def _stricter(key_states: Iterable[State]) -> dict[str, Any]:
 
 def _read(keys: tuple[str, ...]) -> dict[str, State]:
     """The states of ``keys``, through the cache of ``OMS_WEBHOOKS_BREAKER_CACHE_SECONDS``."""
-    return target_state.read(keys, max_age=get_settings().breaker_cache_seconds)
+    return target_state.get_store().read(keys, max_age=get_settings().breaker_cache_seconds)
 
 
 def states(keys: Sequence[str]) -> dict[str, State]:
@@ -194,7 +196,7 @@ def release_slot(key: str) -> int:
     ``slot // max_concurrent_per_host`` is the number of release steps after
     the key's ``until`` at which the delivery comes back.
     """
-    counted = target_state.count_hold(key)
+    counted = target_state.get_store().count_hold(key)
     return max(0, (counted.held if counted is not None else 1) - 1)
 
 
@@ -222,7 +224,7 @@ def check(keys: Keys, *, probe_lease: float, now: float | None = None) -> Verdic
     for key, state in states.items():
         if not _is_open(state):
             continue
-        won = target_state.start_probe(
+        won = target_state.get_store().start_probe(
             key, from_state=state.state, lease_until=int(now + probe_lease) + 1, now=int(now)
         )
         if won is None:
@@ -256,10 +258,10 @@ def report(
             return False  # refused by the URL guard, an invalid request: not the partner's doing
         for key, state in _read(keys.both()).items():
             if state.resettable:
-                target_state.reset(key)
+                target_state.get_store().reset(key)
         return False
     key = keys.conn if kind == "connection" else keys.timeout
-    counted = target_state.count_failure(key)
+    counted = target_state.get_store().count_failure(key)
     if counted is None:  # pragma: no cover - unconditional
         return False
     cooldown = cooldown_after_failure(
@@ -270,7 +272,7 @@ def report(
     )
     if cooldown is None:
         return False
-    opened = target_state.open_key(
+    opened = target_state.get_store().open_key(
         key,
         from_state=counted.state,
         until=int(now + cooldown),
@@ -353,24 +355,33 @@ def mark_slow(keys: Keys, *, now: float | None = None) -> None:
     """Mark the target slow for this tenant for ``OMS_WEBHOOKS_SLOW_LANE_SECONDS``."""
     now = time.time() if now is None else now
     ends = int(now + get_settings().slow_lane_seconds)
-    target_state.set_slow(keys.timeout, until=ends)
+    target_state.get_store().set_slow(keys.timeout, until=ends)
 
 
 def clear_slow(keys: Keys, *, now: float | None = None) -> None:
     """Lift the slow mark (a quick answer), writing only if the cached item shows one."""
     now = time.time() if now is None else now
     if (_read((keys.timeout,))[keys.timeout].slow_until or 0) > now:
-        target_state.clear_slow(keys.timeout)
+        target_state.get_store().clear_slow(keys.timeout)
 
 
 # --- what a tenant sees -----------------------------------------------------
 
 
-def circuit_view(target_url: str, tenant: str, *, now: float | None = None) -> dict[str, Any]:
-    """The ``circuit`` field of a subscription as its tenant sees it.
+def circuit_views(targets: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The ``circuit`` field of subscriptions as their tenants see them, one per target.
 
-    ``{"state": "closed" | "open" | "half_open", "until": Unix seconds or None}``:
-    the stricter of the origin's and the (origin, tenant)'s keys.
+    ``targets``: ``(target_url, tenant)`` pairs (a page of subscriptions).
+    Each view is ``{"state": "closed" | "open" | "half_open", "until": Unix
+    seconds or None}``: the stricter of the origin's and the (origin,
+    tenant)'s keys. The keys of all of them are read together, through the
+    cache (one BatchGetItem per 100 keys not cached).
     """
-    now = time.time() if now is None else now
-    return _stricter(_read(keys_for(target_url, tenant).both()).values())
+    pairs = [keys_for(target_url, tenant) for target_url, tenant in targets]
+    found = states([key for pair in pairs for key in pair.both()])
+    return [_stricter(found[key] for key in pair.both()) for pair in pairs]
+
+
+def circuit_view(target_url: str, tenant: str) -> dict[str, Any]:
+    """The ``circuit`` field of one subscription (:func:`circuit_views` of one target)."""
+    return circuit_views([(target_url, tenant)])[0]
