@@ -27,11 +27,8 @@ from oms_webhooks.errors import NotFound, ServiceError, TooManyRequests, Unsuppo
 router = APIGatewayRouter()
 
 
-class InvalidJson(ServiceError):
+class InvalidJson(ServiceError, status=400, code="invalid_json"):
     """400: the body is not JSON (the answer says where it broke)."""
-
-    status = 400
-    code = "invalid_json"
 
 
 def malformed_json_detail(err: json.JSONDecodeError) -> str:
