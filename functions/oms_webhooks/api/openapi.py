@@ -20,6 +20,7 @@ from oms_webhooks.names import AUTHORIZATION_HEADER, SERVICE_NAME
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+    from pydantic import BaseModel
 
 
 def error_response(status: int, description: str) -> dict[int, OpenAPIResponse]:
@@ -27,6 +28,23 @@ def error_response(status: int, description: str) -> dict[int, OpenAPIResponse]:
     return {
         status: {"description": description, "content": {"application/json": {"model": ErrorOut}}}
     }
+
+
+def responses(
+    status: int,
+    description: str,
+    *errors: dict[int, OpenAPIResponse],
+    model: type[BaseModel] | None = None,
+) -> dict[int, OpenAPIResponse]:
+    """An operation's documented answers: ``status`` (with ``model`` as JSON if given), then
+    each set of errors (:data:`BAD_INPUT`, :data:`AUTH_ERRORS`, ...) in the order given."""
+    answer: OpenAPIResponse = {"description": description}
+    if model is not None:
+        answer["content"] = {"application/json": {"model": model}}
+    merged: dict[int, OpenAPIResponse] = {status: answer}
+    for error in errors:
+        merged.update(error)
+    return merged
 
 
 AUTH_ERRORS = error_response(401, "Missing, unknown or revoked token")

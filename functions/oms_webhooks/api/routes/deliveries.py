@@ -9,10 +9,8 @@ a resend is :func:`oms_webhooks.delivery.manual.resend`, one attempt now, once
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -32,6 +30,7 @@ from oms_webhooks.api.openapi import (
     DELIVERY_NOT_FOUND,
     TOO_MANY_SENDS,
     error_response,
+    responses,
 )
 from oms_webhooks.api.query import IsoDatetime
 from oms_webhooks.api.routes import BASE
@@ -39,11 +38,15 @@ from oms_webhooks.api.routes.sends import attempt_answer, send_options
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import manual, operational_events
 from oms_webhooks.delivery.retry import held
-from oms_webhooks.names import METRICS_NAMESPACE, SERVICE_NAME
+from oms_webhooks.observability import service_logger, service_metrics
 
-logger = Logger(service=SERVICE_NAME, child=True)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE))
+logger = service_logger(child=True)
+metrics = service_metrics()
 router = APIGatewayRouter()
+
+_RESEND_REFUSED = error_response(
+    409, "Already delivered (without force), or the subscription is gone"
+)
 
 #: A delivery id in a path.
 DeliveryUuid = Annotated[str, Path(description="32 lowercase hex")]
@@ -53,7 +56,7 @@ DeliveryUuid = Annotated[str, Path(description="32 lowercase hex")]
     "/hook_events/",
     summary="The delivery log",
     tags=["deliveries"],
-    responses={200: {"description": "One page, newest first"}, **BAD_INPUT, **AUTH_ERRORS},
+    responses=responses(200, "One page, newest first", BAD_INPUT, AUTH_ERRORS),
 )
 def list_deliveries(
     webhook: Annotated[str | None, Query(max_length=64, description="subscription id")] = None,
@@ -117,14 +120,9 @@ def list_deliveries(
     "/hook_events/<delivery_uuid>/",
     summary="One delivery with its latest 100 attempts",
     tags=["deliveries"],
-    responses={
-        200: {
-            "description": "The delivery",
-            "content": {"application/json": {"model": DeliveryDetailOut}},
-        },
-        **AUTH_ERRORS,
-        **DELIVERY_NOT_FOUND,
-    },
+    responses=responses(
+        200, "The delivery", AUTH_ERRORS, DELIVERY_NOT_FOUND, model=DeliveryDetailOut
+    ),
 )
 def get_delivery(delivery_uuid: DeliveryUuid) -> Response[Any]:
     """The delivery, its request payload and its latest 100 attempts, if it is the caller's."""
@@ -157,15 +155,11 @@ def _detail_body(detail: DeliveryDetailOut, payload_json: str | None) -> str:
     "/hook_events/<delivery_uuid>/retry/",
     summary="Resend a delivery now",
     tags=["deliveries"],
-    responses={
-        200: {"description": "Sent; the partner's answer, whatever it was"},
-        **BAD_INPUT,
-        **AUTH_ERRORS,
-        **DELIVERY_NOT_FOUND,
-        **error_response(409, "Already delivered (without force), or the subscription is gone"),
-        **TOO_MANY_SENDS,
-        **BODY_ERRORS,
-    },
+    responses=responses(
+        200,
+        "Sent; the partner's answer, whatever it was",
+        *(BAD_INPUT, AUTH_ERRORS, DELIVERY_NOT_FOUND, _RESEND_REFUSED, TOO_MANY_SENDS, BODY_ERRORS),
+    ),
 )
 def resend_delivery(
     delivery_uuid: DeliveryUuid,

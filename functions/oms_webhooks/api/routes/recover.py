@@ -8,21 +8,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from oms_webhooks.api import caller
 from oms_webhooks.api.delivery_schemas import RecoverAcceptedOut, RecoverIn, RecoveryOut
-from oms_webhooks.api.openapi import AUTH_ERRORS, BAD_INPUT, BODY_ERRORS, NOT_FOUND, error_response
+from oms_webhooks.api.openapi import (
+    AUTH_ERRORS,
+    BAD_INPUT,
+    BODY_ERRORS,
+    NOT_FOUND,
+    error_response,
+    responses,
+)
 from oms_webhooks.api.routes.subscriptions import SubscriptionId
 from oms_webhooks.aws_clients import client as aws_client
-from oms_webhooks.names import SERVICE_NAME
+from oms_webhooks.observability import service_logger
 from oms_webhooks.routing import recovery
 from oms_webhooks.settings import get_settings
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = service_logger(child=True)
 router = APIGatewayRouter()
+_INACTIVE = error_response(409, "The subscription is inactive (re-activate it first)")
 
 
 @router.post(
@@ -30,14 +37,11 @@ router = APIGatewayRouter()
     summary="Recover the events a subscription missed in a window",
     tags=["subscriptions"],
     status_code=202,
-    responses={
-        202: {"description": "Accepted; the recovery runs in the background"},
-        **BAD_INPUT,
-        **AUTH_ERRORS,
-        **NOT_FOUND,
-        **error_response(409, "The subscription is inactive (re-activate it first)"),
-        **BODY_ERRORS,
-    },
+    responses=responses(
+        202,
+        "Accepted; the recovery runs in the background",
+        *(BAD_INPUT, AUTH_ERRORS, NOT_FOUND, _INACTIVE, BODY_ERRORS),
+    ),
 )
 def recover_subscription(
     subscription_id: SubscriptionId,

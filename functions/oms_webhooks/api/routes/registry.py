@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from oms_webhooks.api import caller
-from oms_webhooks.api.openapi import AUTH_ERRORS
+from oms_webhooks.api.openapi import AUTH_ERRORS, responses
 from oms_webhooks.api.schemas import Registry
 from oms_webhooks.routing.event_types import EVENT_TYPES
 
@@ -16,7 +16,7 @@ router = APIGatewayRouter()
     "/hooks/registry/",
     summary="The event catalogue",
     tags=["subscriptions"],
-    responses={200: {"description": "Event types a subscription may use"}, **AUTH_ERRORS},
+    responses=responses(200, "Event types a subscription may use", AUTH_ERRORS),
 )
 def registry() -> Registry:
     """The event types the caller may subscribe to (DESIGN §2; a scoped token sees its scope)."""

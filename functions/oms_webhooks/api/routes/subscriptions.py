@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from oms_webhooks.api import caller, operator_limits, query
@@ -27,6 +25,7 @@ from oms_webhooks.api.openapi import (
     FORBIDDEN,
     NOT_FOUND,
     TOO_MANY_SENDS,
+    responses,
 )
 from oms_webhooks.api.routes import BASE
 from oms_webhooks.api.routes.sends import attempt_answer, send_options
@@ -40,13 +39,13 @@ from oms_webhooks.api.schemas import (
 )
 from oms_webhooks.delivery import manual
 from oms_webhooks.delivery.retry import breaker
-from oms_webhooks.names import SERVICE_NAME
+from oms_webhooks.observability import service_logger
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions import service as subscriptions
 from oms_webhooks.subscriptions import views as subscription_views
 from oms_webhooks.subscriptions.public_target import public_target_warning
 
-logger = Logger(service=SERVICE_NAME, child=True)
+logger = service_logger(child=True)
 router = APIGatewayRouter()
 
 #: A subscription id in a path.
@@ -66,14 +65,9 @@ def _scope() -> frozenset[str] | None:
     summary="Subscribe a target URL to an event type",
     tags=["subscriptions"],
     status_code=201,
-    responses={
-        201: {"description": "Subscribed"},
-        **BAD_INPUT,
-        **AUTH_ERRORS,
-        **FORBIDDEN,
-        **CONFLICT,
-        **BODY_ERRORS,
-    },
+    responses=responses(
+        201, "Subscribed", BAD_INPUT, AUTH_ERRORS, FORBIDDEN, CONFLICT, BODY_ERRORS
+    ),
 )
 def create_subscription(body: Annotated[SubscriptionIn, Body()]) -> SubscriptionOut:
     """Create a subscription; 201 with the subscription (never its secrets)."""
@@ -99,7 +93,7 @@ def _warn_if_public(subscription_id: str, target_url: str) -> None:
     "/hooks/",
     summary="List your subscriptions",
     tags=["subscriptions"],
-    responses={200: {"description": "One page"}, **BAD_INPUT, **AUTH_ERRORS},
+    responses=responses(200, "One page", BAD_INPUT, AUTH_ERRORS),
 )
 def list_subscriptions(
     event_type: Annotated[str | None, Query(description="dotted or hyphenated")] = None,
@@ -141,14 +135,11 @@ def list_subscriptions(
     "/hooks/<subscription_id>/rotate_secret/",
     summary="Rotate the subscription's secret",
     tags=["subscriptions"],
-    responses={
-        200: {"description": "Rotated; a generated secret is shown once"},
-        **BAD_INPUT,
-        **AUTH_ERRORS,
-        **NOT_FOUND,
-        **CONFLICT,
-        **BODY_ERRORS,
-    },
+    responses=responses(
+        200,
+        "Rotated; a generated secret is shown once",
+        *(BAD_INPUT, AUTH_ERRORS, NOT_FOUND, CONFLICT, BODY_ERRORS),
+    ),
 )
 def rotate_secret(
     subscription_id: SubscriptionId,
@@ -175,12 +166,9 @@ def rotate_secret(
     "/hooks/<subscription_id>/ping/",
     summary="Send a signed ping to the subscription now",
     tags=["subscriptions"],
-    responses={
-        200: {"description": "Sent; what the target answered"},
-        **AUTH_ERRORS,
-        **NOT_FOUND,
-        **TOO_MANY_SENDS,
-    },
+    responses=responses(
+        200, "Sent; what the target answered", AUTH_ERRORS, NOT_FOUND, TOO_MANY_SENDS
+    ),
 )
 def ping_subscription(subscription_id: SubscriptionId) -> AttemptAnswerOut:
     """POST a signed ``ping`` event (payload ``{}``) to the target and report its answer.
@@ -216,7 +204,7 @@ def _logged_target(url: str) -> str:
     "/hooks/<subscription_id>/",
     summary="One subscription",
     tags=["subscriptions"],
-    responses={200: {"description": "The subscription"}, **AUTH_ERRORS, **NOT_FOUND},
+    responses=responses(200, "The subscription", AUTH_ERRORS, NOT_FOUND),
 )
 def get_subscription(subscription_id: SubscriptionId) -> SubscriptionOut:
     """The subscription, if it is the caller's (else 404)."""
@@ -224,15 +212,9 @@ def get_subscription(subscription_id: SubscriptionId) -> SubscriptionOut:
     return subscription_views.to_resource(item)
 
 
-_UPDATE_RESPONSES: dict[int, OpenAPIResponse] = {
-    200: {"description": "Changed"},
-    **BAD_INPUT,
-    **AUTH_ERRORS,
-    **FORBIDDEN,
-    **NOT_FOUND,
-    **CONFLICT,
-    **BODY_ERRORS,
-}
+_UPDATE_RESPONSES = responses(
+    200, "Changed", BAD_INPUT, AUTH_ERRORS, FORBIDDEN, NOT_FOUND, CONFLICT, BODY_ERRORS
+)
 
 
 @router.put(
@@ -277,7 +259,7 @@ def _update(
     "/hooks/<subscription_id>/",
     summary="Unsubscribe",
     tags=["subscriptions"],
-    responses={204: {"description": "Removed"}, **AUTH_ERRORS, **NOT_FOUND},
+    responses=responses(204, "Removed", AUTH_ERRORS, NOT_FOUND),
 )
 def delete_subscription(subscription_id: SubscriptionId) -> Response[str]:
     """Remove the subscription: no delivery after this, pending retries are dropped."""
