@@ -13,12 +13,10 @@ through :func:`oms_webhooks.delivery.pipeline.dispatch`.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -36,11 +34,12 @@ from oms_webhooks.delivery.host_limiter import HostLimiter
 from oms_webhooks.delivery.outcome import Lane
 from oms_webhooks.delivery.request.sender import SendOptions
 from oms_webhooks.delivery.retry import scheduling
+from oms_webhooks.observability import service_logger, service_metrics
 from oms_webhooks.settings import Settings, get_settings
 
 #: Powertools' Logger and Metrics share their state with the handler's.
-logger = Logger(service="oms-webhooks")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE))
+logger = service_logger()
+metrics = service_metrics()
 
 
 class HeldBack(Exception):

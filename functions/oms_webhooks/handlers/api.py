@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms_webhooks.api import app as api_app
+from oms_webhooks.observability import service_logger
 
-logger = Logger(service="oms-webhooks")
+logger = service_logger()
 
 
 @logger.inject_lambda_context(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -20,8 +19,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms_webhooks.api.tokens import authenticate
+from oms_webhooks.observability import service_logger
 
-logger = Logger(service="oms-webhooks")
+logger = service_logger()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -6,17 +6,15 @@ Entry point only: the batch is processed by :mod:`oms_webhooks.routing.ingress`
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import names
+from oms_webhooks.observability import service_logger, service_metrics
 from oms_webhooks.routing import ingress
 
-logger = Logger(service="oms-webhooks")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE))
+logger = service_logger()
+metrics = service_metrics()
 
 
 @metrics.log_metrics

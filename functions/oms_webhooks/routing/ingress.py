@@ -9,10 +9,8 @@ Each event goes to :func:`oms_webhooks.routing.fanout.fan_out`.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -22,14 +20,14 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms_webhooks import names
 from oms_webhooks.aws_clients import client
+from oms_webhooks.observability import service_logger, service_metrics
 from oms_webhooks.routing import fanout
 from oms_webhooks.settings import get_settings
 
 #: Powertools' Logger and Metrics share their state with the handler's.
-logger = Logger(service="oms-webhooks")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE))
+logger = service_logger()
+metrics = service_metrics()
 
 
 def record_handler(record: SQSRecord) -> None:
