@@ -63,12 +63,18 @@ METRICS_NAMESPACE: Final = "OmsWebhooks"
 METRIC_DELIVERY_ATTEMPTED: Final = "DeliveryAttempted"
 METRIC_DELIVERY_FAILED: Final = "DeliveryFailed"
 
+# -- storage defaults ---------------------------------------------------------------
+#: Default DynamoDB table names (settings ``*_table``; the CDK app names its own tables).
+DEFAULT_SUBSCRIPTIONS_TABLE: Final = f"{SERVICE_NAME}-subscriptions"
+DEFAULT_TOKENS_TABLE: Final = f"{SERVICE_NAME}-tokens"
+DEFAULT_DELIVERIES_TABLE: Final = f"{SERVICE_NAME}-deliveries"
+
 # -- messaging defaults -------------------------------------------------------------
 #: Default EventBridge bus and event source (DESIGN §2, both configurable).
 DEFAULT_BUS_NAME: Final = "oms"
 DEFAULT_EVENT_SOURCE: Final = "oms"
 #: Default Source of the service's operational events (DESIGN §10; never routed to partners).
-DEFAULT_OPERATIONAL_SOURCE: Final = "oms-webhooks"
+DEFAULT_OPERATIONAL_SOURCE: Final = SERVICE_NAME
 
 # -- the local stack ----------------------------------------------------------------
 #: Default ports of ``make run`` / ``oms-webhooks local`` (Makefile API_PORT, AWS_PORT).

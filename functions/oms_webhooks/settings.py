@@ -14,7 +14,7 @@ from functools import lru_cache
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from oms_webhooks.names import DEFAULT_OPERATIONAL_SOURCE
+from oms_webhooks import names
 
 
 class Settings(BaseSettings):
@@ -22,9 +22,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OMS_WEBHOOKS_", extra="ignore")
 
-    subscriptions_table: str = Field("oms-webhooks-subscriptions", description="DynamoDB table")
-    tokens_table: str = Field("oms-webhooks-tokens", description="DynamoDB table of API tokens")
-    deliveries_table: str = Field("oms-webhooks-deliveries", description="DynamoDB table")
+    subscriptions_table: str = Field(
+        names.DEFAULT_SUBSCRIPTIONS_TABLE, description="DynamoDB table"
+    )
+    tokens_table: str = Field(
+        names.DEFAULT_TOKENS_TABLE, description="DynamoDB table of API tokens"
+    )
+    deliveries_table: str = Field(names.DEFAULT_DELIVERIES_TABLE, description="DynamoDB table")
     allow_private_targets: bool = Field(
         False,
         description="Allow loopback and private target URLs (never link-local/metadata).",
@@ -43,8 +47,12 @@ class Settings(BaseSettings):
     secrets_kms_key_id: str = Field(
         "", description="KMS key (id, ARN or alias) that seals partner secrets; empty = unsealed."
     )
-    bus_name: str = Field("oms", description="EventBridge bus the OMS publishes to.")
-    event_source: str = Field("oms", description="EventBridge Source of OMS events.")
+    bus_name: str = Field(
+        names.DEFAULT_BUS_NAME, description="EventBridge bus the OMS publishes to."
+    )
+    event_source: str = Field(
+        names.DEFAULT_EVENT_SOURCE, description="EventBridge Source of OMS events."
+    )
     connect_timeout_seconds: float = Field(5.0, gt=0, description="Delivery connect timeout.")
     read_timeout_seconds: float = Field(10.0, gt=0, description="Delivery read timeout.")
     router_cache_seconds: float = Field(
@@ -104,7 +112,7 @@ class Settings(BaseSettings):
         86_400, ge=0, description="How long the previous secret still signs after a rotation."
     )
     operational_source: str = Field(
-        DEFAULT_OPERATIONAL_SOURCE,
+        names.DEFAULT_OPERATIONAL_SOURCE,
         min_length=1,
         description="EventBridge Source of the service's operational events (DESIGN §10); "
         "must differ from event_source, so they are never routed to partners.",
