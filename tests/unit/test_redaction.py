@@ -10,8 +10,14 @@ from urllib.parse import quote
 
 import pytest
 
-from oms_webhooks.delivery.request.redaction import REDACTED, redact, redact_result, secret_strings
-from oms_webhooks.delivery.request.sender import AttemptResult
+from oms_webhooks.delivery.request.redaction import (
+    REDACTED,
+    redact,
+    redact_result,
+    secret_strings,
+    url_secrets,
+)
+from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
 
 SECRET = 'p@ss/"w<o>rd&1'
 
@@ -71,3 +77,31 @@ def test_a_redacted_result_keeps_its_excerpt_within_the_limit() -> None:
     assert "key-1234" not in redacted.response_excerpt + str(redacted.error)
     assert len(redacted.response_excerpt.encode()) <= 64
     assert redacted.status_code == 500
+
+
+def test_what_of_a_target_url_counts_as_a_secret() -> None:
+    # the query whole and each value (as sent and decoded), the fragment, the user info
+    found = url_secrets("https://us%40r:p%40ss@h.example/path/seg?api_key=k%2F123&v=1#frag")
+    assert set(found) == {
+        "api_key=k%2F123&v=1",
+        "k%2F123",
+        "k/123",
+        "frag",
+        "us%40r:p%40ss",
+        "us@r:p@ss",
+        "p%40ss",
+        "p@ss",
+    }
+    assert found == sorted(found, key=lambda s: (-len(s), s))  # longest first
+    # the path, host and short values are public or too common to look for
+    assert url_secrets("https://h.example/hook/secret-path?v=1") == []
+
+
+def test_an_error_quoting_the_target_url_carries_no_query() -> None:
+    # GIVEN a URL requests prepares but the sender refuses, whose error quotes it
+    url = "ftp://h.example/hook?api_key=qs-s3cret-9d4e"
+    # WHEN it is sent (refused before any connection)
+    result = send(url, b"{}", {}, auth=None, options=SendOptions(allow_private=True))
+    # THEN the error names the URL without its query value
+    assert result.error is not None and result.error.startswith("invalid request")
+    assert "qs-s3cret-9d4e" not in result.error and "ftp://h.example/hook?" in result.error

@@ -16,6 +16,15 @@ re-encodes it (JSON string escapes, HTML escapes, percent-encoding), with
 :data:`REDACTED`; a secret cut by the excerpt's end is redacted too.
 Values shorter than :data:`MIN_SECRET_CHARS` are not looked for: they would
 match ordinary text everywhere.
+
+:func:`url_secrets` lists the parts of the target URL that are not public:
+its query (whole, and each value as sent and decoded), fragment and user
+info. DESIGN §10 keeps only scheme, host, port and path of a target in
+operational events, but a partner that answers with our request line (an echo
+server, or a server that quotes a line it cannot parse) would carry the query,
+which may hold a credential (``?api_key=...``), into the attempt's error and
+excerpt: :func:`~oms_webhooks.delivery.request.sender.send` redacts them from
+everything it returns.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 if TYPE_CHECKING:
     from oms_webhooks.delivery.request.sender import AttemptResult
@@ -38,6 +47,7 @@ __all__ = [
     "redact",
     "redact_result",
     "secret_strings",
+    "url_secrets",
 ]
 
 #: What the API shows instead of the value of a credential-like header. Sent
@@ -88,6 +98,31 @@ def secret_strings(
             if secret.startswith(_WHSEC_PREFIX):
                 found.add(secret[len(_WHSEC_PREFIX) :])
     return sorted((s for s in found if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True)
+
+
+def url_secrets(*urls: str) -> list[str]:
+    """The parts of target URLs a partner's echo must not carry (module docstring).
+
+    For each URL (the one configured and the one sent, which requests may have
+    re-quoted): the whole query and fragment, each query value, raw and decoded,
+    and the user info (``user:password`` and the password), raw and decoded;
+    longest first, none shorter than :data:`MIN_SECRET_CHARS`.
+
+    >>> url_secrets("https://h.example/hook?api_key=k%2F123&v=1")
+    ['api_key=k%2F123&v=1', 'k%2F123', 'k/123']
+    """
+    found: set[str] = set()
+    for url in urls:
+        parts = urlsplit(url)
+        found.update({parts.query, parts.fragment})
+        for pair in parts.query.split("&"):
+            value = pair.partition("=")[2]
+            found.update({value, unquote_plus(value)})
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        if at:
+            password = userinfo.partition(":")[2]
+            found.update({userinfo, unquote(userinfo), password, unquote(password)})
+    return sorted((s for s in found if len(s) >= MIN_SECRET_CHARS), key=lambda s: (-len(s), s))
 
 
 def _spellings(secret: str) -> set[str]:

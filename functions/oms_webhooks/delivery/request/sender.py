@@ -47,8 +47,10 @@ from requests.auth import HTTPBasicAuth
 from oms_webhooks import __version__
 from oms_webhooks.delivery.request.failures import connect_failed, describe, failure_kind
 from oms_webhooks.delivery.request.pinning import PinnedAddressAdapter, Refused, vet
+from oms_webhooks.delivery.request.redaction import redact_result, url_secrets
 from oms_webhooks.delivery.request.transport import AttemptDeadline
 from oms_webhooks.delivery.request.url_guard import DEFAULT_PORTS
+from oms_webhooks.names import SERVICE_NAME
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -58,7 +60,7 @@ __all__ = [
     "send",
 ]
 
-DEFAULT_USER_AGENT: Final = f"oms-webhooks/{__version__}"
+DEFAULT_USER_AGENT: Final = f"{SERVICE_NAME}/{__version__}"
 #: Statuses whose ``Retry-After`` is kept (DESIGN §4: honoured on 429/503).
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _SWITCHING_PROTOCOLS: Final = 101
@@ -300,6 +302,9 @@ def send(
     Every failure, a refused target, DNS, connection, TLS, timeout, 3xx or
     non-2xx status, is an :class:`AttemptResult` with ``delivered`` False;
     programming errors (and the test suite's connection guard) still raise.
+    The result's error and excerpt never carry the URL's query, fragment or
+    user info (:func:`.redaction.url_secrets`): a partner echoing our request
+    line, or an error quoting the URL, would put them there.
 
     Example (``receiver`` from ``tests/receivers.py``)::
 
@@ -309,6 +314,7 @@ def send(
     """
     at = datetime.now(UTC)
     started = time.monotonic()
+    hidden = url_secrets(url)
 
     def result(
         status: int | None,
@@ -317,7 +323,7 @@ def send(
         retry_after: str | None = None,
         failure: Literal["connection", "timeout"] | None = None,
     ) -> AttemptResult:
-        return AttemptResult(
+        attempted = AttemptResult(
             at=at,
             status_code=status,
             error=error,
@@ -326,11 +332,13 @@ def send(
             retry_after=retry_after,
             failure=failure,
         )
+        return redact_result(attempted, hidden, limit=options.excerpt_bytes)
 
     session = (session_factory or requests.Session)()
     session.trust_env = False
     try:
         prepared = _prepare(session, url, body, headers, auth, options)
+        hidden = url_secrets(url, prepared.url or "")
         addresses = vet(
             prepared.url or "",
             dns_timeout=options.dns_timeout,
