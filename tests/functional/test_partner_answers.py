@@ -252,12 +252,6 @@ def test_a_partner_answering_in_garbage_fails_the_delivery_and_is_retried(
     assert [a["response_http_status"] for a in detail["attempts"]] == [None, None]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the attempt's error quotes the partner's status line verbatim (failures.describe), "
-    "so an echoed request line carries the target's query into webhook.delivery.failed, "
-    "which DESIGN §10 sends without it (public_url); for the delivery slice to fix",
-)
 def test_a_partner_echoing_our_request_line_leaks_no_query_into_the_operational_event(
     client: requests.Session, catcher: Catcher
 ) -> None:
@@ -278,3 +272,24 @@ def test_a_partner_echoing_our_request_line_leaks_no_query_into_the_operational_
         )
     # THEN the operational event is without the query, as its target_url is
     assert query_secret not in json.dumps(event), event["detail"]["error"]
+    # AND so is the attempt in the delivery log, whose error still quotes what came back
+    (delivery,) = deliveries_of(client, sub["id"])
+    detail = client.get(f"/whisperer/hook_events/{delivery['uuid']}/").json()
+    assert query_secret not in json.dumps(detail["attempts"]), detail["attempts"]
+    assert "POST /hook?[redacted] HTTP/1.1" in detail["attempts"][0]["error"]
+    assert event["detail"]["error"] == detail["attempts"][0]["error"]
+
+
+def test_a_response_body_echoing_our_request_line_keeps_no_query_in_the_excerpt() -> None:
+    # GIVEN a partner whose error page quotes our request line, query value decoded too
+    query = "api_key=qs-s3cret%2F9d4e"
+    page = f"bad request: POST /hook?{query} HTTP/1.1 (key qs-s3cret/9d4e)".encode()
+    head = f"HTTP/1.1 400 Bad Request\r\nContent-Length: {len(page)}\r\n\r\n".encode()
+    with RawEndpoint(answer(head + page)) as endpoint:
+        # WHEN an attempt to a target with that query gets it
+        result = send(endpoint.url(f"/hook?{query}"), b"{}", {}, auth=None, options=SHORT)
+    # THEN the excerpt keeps the answer but not the query or its value
+    assert result.status_code == 400
+    assert result.response_excerpt == (
+        "bad request: POST /hook?[redacted] HTTP/1.1 (key [redacted])"
+    ), result.response_excerpt
