@@ -5,7 +5,7 @@ dead or dripping target it lasts up to connect + read timeout. Without a
 bound, one tenant could keep many API execution environments busy that way.
 So each tenant has ``OMS_WEBHOOKS_MAX_OPERATOR_SENDS_PER_TENANT`` (2) slots,
 shared by every execution environment: small items in the deliveries table
-(:class:`~oms_webhooks.storage.models.OperatorSlotModel`). :func:`operator_slot`
+(:mod:`oms_webhooks.storage.operator_slots`). :func:`operator_slot`
 takes a free slot with one conditional write (free = its lease has ended,
 so a crashed request frees its slot by itself after one attempt budget),
 and frees it with one write when the attempt is done. When every slot is
@@ -23,19 +23,13 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-
-from pynamodb.exceptions import PutError, UpdateError
 
 from oms_webhooks.errors import TooManyRequests
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.models import OperatorSlotModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.operator_slots import get_store
 
 __all__ = ["attempt_budget_seconds", "operator_slot"]
 
-#: Slot items expire (TTL) this long after their last write, in seconds.
-ITEM_TTL_SECONDS = 86_400
 _MICRO = 1_000_000
 
 
@@ -50,35 +44,6 @@ def attempt_budget_seconds() -> float:
     )
 
 
-def _take(tenant: str, index: int, lease_until: int, now: int) -> bool:
-    """Take slot ``index`` of ``tenant`` until ``lease_until`` if it is free (one write).
-
-    ``lease_until`` and ``now``: Unix time in microseconds.
-    """
-    item = OperatorSlotModel(f"opslot#{tenant}", f"slot#{index}")
-    item.lease_until = lease_until
-    item.expires_at = datetime.fromtimestamp(now / _MICRO + ITEM_TTL_SECONDS, UTC)
-    try:
-        item.save(
-            condition=OperatorSlotModel.pk.does_not_exist() | (OperatorSlotModel.lease_until < now)
-        )
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def _free(tenant: str, index: int, lease_until: int) -> None:
-    """Free slot ``index`` if it is still this request's lease (a late one frees nothing)."""
-    item = OperatorSlotModel(f"opslot#{tenant}", f"slot#{index}")
-    with contextlib.suppress(UpdateError):
-        item.update(
-            actions=[OperatorSlotModel.lease_until.set(0)],
-            condition=OperatorSlotModel.lease_until == lease_until,
-        )
-
-
 @contextlib.contextmanager
 def operator_slot(tenant: str, *, now: float | None = None) -> Iterator[None]:
     """Hold one of ``tenant``'s slots for a ping or a manual resend while the block runs.
@@ -87,14 +52,14 @@ def operator_slot(tenant: str, *, now: float | None = None) -> Iterator[None]:
         TooManyRequests: every slot is taken (``retry_after``: whole seconds,
             one attempt budget, after which a slot is free at the latest).
     """
-    bind_tables()
     started = int((time.time() if now is None else now) * _MICRO)
     budget = attempt_budget_seconds()
     # A lease covers the attempt and the writes around it, in microseconds; its
     # low digits (random) make it this request's own, so only this request frees it.
     lease_until = started + (math.ceil(budget) + 5) * _MICRO + secrets.randbelow(_MICRO)
+    slots = get_store()
     for index in range(get_settings().max_operator_sends_per_tenant):
-        if _take(tenant, index, lease_until, started):
+        if slots.take(tenant, index, lease_until=lease_until, now=started):
             break
     else:
         raise TooManyRequests(
@@ -104,4 +69,4 @@ def operator_slot(tenant: str, *, now: float | None = None) -> Iterator[None]:
     try:
         yield
     finally:
-        _free(tenant, index, lease_until)
+        slots.free(tenant, index, lease_until=lease_until)

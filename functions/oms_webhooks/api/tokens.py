@@ -1,9 +1,9 @@
 """API tokens: creation, listing, revocation and authentication.
 
 A token is a random string shown once, at creation; only its SHA-256 (hex)
-is stored (DESIGN §3). A token belongs to one tenant. Tenant names match
-:data:`TENANT_PATTERN` (no ``#``: the subscriptions table uses it as a
-separator).
+is stored (DESIGN §3), by :mod:`oms_webhooks.storage.tokens`. A token
+belongs to one tenant. Tenant names match :data:`TENANT_PATTERN` (no ``#``:
+the subscriptions table uses it as a separator).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import PutError
-
 from oms_webhooks.routing.event_types import normalize_event_type
 from oms_webhooks.storage.models import TokenModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.tokens import get_store
 
 #: A tenant name, matched against the *whole* value (``fullmatch``: ``$`` would also
 #: accept a trailing newline, issue 13).
@@ -92,12 +90,8 @@ def create_token(
         token = secrets.token_urlsafe(_TOKEN_BYTES)
     elif len(token) < 16:
         raise TokenError("a token must be at least 16 characters long")
-    bind_tables()
     token_hash = hash_token(token)
-    try:
-        existing: TokenModel | None = TokenModel.get(token_hash, consistent_read=True)
-    except TokenModel.DoesNotExist:
-        existing = None
+    existing = get_store().get(token_hash, consistent=True)
     if existing is not None:
         if existing.tenant != tenant or existing.revoked_date is not None:
             raise TokenError("this token is already in use")
@@ -109,10 +103,8 @@ def create_token(
         created_date=datetime.now(UTC),
         event_types=scope,
     )
-    try:
-        item.save(condition=TokenModel.token_hash.does_not_exist())
-    except PutError as exc:  # pragma: no cover - a 256-bit collision
-        raise TokenError("this token is already in use") from exc
+    if not get_store().insert(item):  # pragma: no cover - a 256-bit collision
+        raise TokenError("this token is already in use")
     return _info(item), token
 
 
@@ -122,9 +114,7 @@ def list_tokens(tenant: str | None = None) -> list[TokenInfo]:
     An admin operation on a small table: it scans. The request path
     (:func:`authenticate`) never does.
     """
-    bind_tables()
-    cond = TokenModel.tenant == tenant if tenant else None
-    items = [_info(t) for t in TokenModel.scan(filter_condition=cond)]
+    items = [_info(t) for t in get_store().scan(tenant)]
     return sorted(items, key=lambda t: t.created_date)
 
 
@@ -134,13 +124,11 @@ def revoke_token(token_id: str) -> TokenInfo:
     Raises:
         TokenError: no token has that id.
     """
-    bind_tables()
-    items = list(TokenModel.by_token_id.query(token_id, limit=1))
-    if not items:
+    item = get_store().find(token_id)
+    if item is None:
         raise TokenError(f"no token with id {token_id!r}")
-    item = TokenModel.get(items[0].token_hash, consistent_read=True)
     if item.revoked_date is None:
-        item.update(actions=[TokenModel.revoked_date.set(datetime.now(UTC))])
+        get_store().revoke(item, datetime.now(UTC))
     return _info(item)
 
 
@@ -156,11 +144,9 @@ def authenticate(authorization: str | None) -> TokenInfo | None:
     token = token.strip()
     if scheme.lower() != "token" or not token or len(token) > 512:
         return None
-    bind_tables()
     token_hash = hash_token(token)
-    try:
-        item = TokenModel.get(token_hash)
-    except TokenModel.DoesNotExist:
+    item = get_store().get(token_hash)
+    if item is None:
         return None
     if not hmac.compare_digest(item.token_hash, token_hash) or item.revoked_date is not None:
         return None

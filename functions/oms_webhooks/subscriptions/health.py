@@ -1,8 +1,8 @@
 """A subscription's health: ``failing_since``, auto-disable and its reason (DESIGN §10).
 
 Health lives apart from the subscription, in a small item of the
-subscriptions table (:class:`~oms_webhooks.storage.models.HealthModel`, hash
-``<tenant>#health``), written with ``if_not_exists``-style updates: the
+subscriptions table kept by :mod:`oms_webhooks.subscriptions.health_store`
+(hash ``<tenant>#health``), written with ``if_not_exists``-style updates: the
 dispatcher never makes a versioned full put of the subscription, so it never
 races a partner's PUT/PATCH.
 
@@ -22,7 +22,7 @@ races a partner's PUT/PATCH.
   health item keeps ``disabled_reason`` (``"failing since <ISO time>"`` or
   ``"410 Gone"``) and ``disabled_at``.
 * Re-activating the subscription (PATCH/PUT ``is_active: true``) deletes the
-  health item (:func:`health_item`, in the same transaction), which clears
+  health item (in the same transaction), which clears
   ``failing_since`` and the reason.
 """
 
@@ -30,16 +30,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
-
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.models import HealthModel, SubscriptionModel
-from oms_webhooks.storage.specs import bind_tables
-from oms_webhooks.storage.transactions import transaction
+from oms_webhooks.storage.models import SubscriptionModel
+from oms_webhooks.subscriptions import health_store, store
 
 #: The reason of a subscription disabled by a 410 Gone answer (DESIGN §4, §10).
 GONE_REASON = "410 Gone"
@@ -66,34 +62,6 @@ class Disabled:
     disabled_at: datetime
 
 
-def health_key(tenant: str, subscription_id: str) -> tuple[str, str]:
-    """The key of a subscription's health item: ``(<tenant>#health, <id>)``."""
-    return f"{tenant}#health", subscription_id
-
-
-def health_item(tenant: str, subscription_id: str) -> HealthModel:
-    """An unsaved health item with only its key (to delete in a transaction)."""
-    return HealthModel(*health_key(tenant, subscription_id))
-
-
-def get_health(tenant: str, subscription_id: str) -> HealthModel | None:
-    """The health item of one subscription, or None (healthy, never failed)."""
-    bind_tables()
-    try:
-        return HealthModel.get(*health_key(tenant, subscription_id))
-    except HealthModel.DoesNotExist:
-        return None
-
-
-def get_many(tenant: str, subscription_ids: Iterable[str]) -> dict[str, HealthModel]:
-    """Health items of several subscriptions of ``tenant`` by id (BatchGetItem, ≤ 100 a call)."""
-    bind_tables()
-    keys = [health_key(tenant, sid) for sid in dict.fromkeys(subscription_ids)]
-    if not keys:
-        return {}
-    return {item.id: item for item in HealthModel.batch_get(keys)}
-
-
 _clear_lock = threading.Lock()
 _known_clear: dict[tuple[str, str], float] = {}
 
@@ -110,16 +78,9 @@ def note_success(subscription: SubscriptionModel) -> None:
     with _clear_lock:
         if _known_clear.get(key, 0.0) > now:
             return
-    item = get_health(*key)
+    item = health_store.get_store().get(*key)
     if item is not None and item.failing_since is not None:
-        try:
-            item.update(
-                actions=[HealthModel.failing_since.remove()],
-                condition=HealthModel.failing_since.exists(),
-            )
-        except UpdateError as exc:  # cleared meanwhile by another success
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        health_store.get_store().clear_failing(item)
     with _clear_lock:
         _known_clear[key] = now + CLEAR_CACHE_SECONDS
 
@@ -137,13 +98,10 @@ def note_failure(
     Returns:
         :class:`Disabled` when this call disabled the subscription, else None.
     """
-    bind_tables()
     now = now or datetime.now(UTC)
-    key = health_key(subscription.tenant, subscription.id)
     _forget_clear((subscription.tenant, subscription.id))
-    item = HealthModel(*key)
-    item.update(actions=[HealthModel.failing_since.set(HealthModel.failing_since | now)])
-    since = item.failing_since or now
+    stored = health_store.get_store().mark_failing(subscription.tenant, subscription.id, now)
+    since = stored or now
     threshold = get_settings().auto_disable_after_seconds
     if not may_disable or not subscription.is_active:
         return None
@@ -202,43 +160,12 @@ def disable(
         :class:`Disabled` when this call turned it inactive; None when it
         already was (or was deleted meanwhile).
     """
-    bind_tables()
     now = now or datetime.now(UTC)
-    current = subscription
-    health = HealthModel(*health_key(subscription.tenant, subscription.id))
+    current: SubscriptionModel | None = subscription
     for _ in range(_DISABLE_TRIES):
-        if not current.is_active:
+        if current is None or not current.is_active:
             return None
-        try:
-            # One transaction: nobody ever reads an inactive subscription
-            # without its reason, and a crash cannot leave one half-disabled.
-            with transaction() as tx:
-                tx.update(
-                    current,
-                    actions=[
-                        SubscriptionModel.is_active.set(False),
-                        SubscriptionModel.fanout_event_type.remove(),
-                        SubscriptionModel.deactivated_at.set(now),
-                        SubscriptionModel.modified_date.set(now),
-                    ],
-                )
-                tx.update(
-                    health,
-                    actions=[
-                        HealthModel.disabled_reason.set(reason),
-                        HealthModel.disabled_at.set(now),
-                    ],
-                )
-            break
-        except TransactWriteError as exc:
-            if exc.cause_response_code != "TransactionCanceledException":
-                raise
-        try:
-            current = SubscriptionModel.get(
-                subscription.tenant, subscription.id, consistent_read=True
-            )
-        except SubscriptionModel.DoesNotExist:
-            return None
-    else:
-        return None
-    return Disabled(current, reason, failing_since, now)
+        if health_store.get_store().disable(current, reason, now):
+            return Disabled(current, reason, failing_since, now)
+        current = store.get_store().get(subscription.tenant, subscription.id)
+    return None

@@ -21,21 +21,13 @@ from pydantic import SecretStr
 from oms_webhooks.api.schemas import SubscriptionIn
 from oms_webhooks.delivery.request.redaction import REDACTED
 from oms_webhooks.delivery.retry.schedule import validate_schedule
-from oms_webhooks.errors import Conflict, Forbidden, ValidationFailed
+from oms_webhooks.errors import Forbidden, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import BasicAuthAttribute, SubscriptionModel
 from oms_webhooks.subscriptions.sealing import seal
 
 #: Random bytes in a generated secret (192 bits), base64 after ``whsec_``.
 GENERATED_SECRET_BYTES = 24
-
-
-def duplicate() -> Conflict:
-    """The 409 of a second subscription of one target_url to one event_type."""
-    return Conflict(
-        "a subscription of this target_url to this event_type already exists",
-        {"target_url": ["already subscribed to this event_type"]},
-    )
 
 
 def check_schedule(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -32,8 +32,7 @@ from oms_webhooks.errors import Conflict, LimitExceeded, NotFound
 from oms_webhooks.storage.models import SubscriptionModel, TargetGuardModel, TenantCounterModel
 from oms_webhooks.storage.specs import bind_tables
 from oms_webhooks.storage.transactions import transaction
-from oms_webhooks.subscriptions import health
-from oms_webhooks.subscriptions.rules import duplicate
+from oms_webhooks.subscriptions.health_store import health_item
 
 #: Tries of one TransactWriteItems that DynamoDB cancels for a transaction conflict.
 CONFLICT_TRIES = 4
@@ -54,6 +53,13 @@ class SubscriptionStore(Protocol):
 
     def get(self, tenant: str, subscription_id: str) -> SubscriptionModel | None:
         """The subscription, read strongly consistent; None if absent."""
+        ...
+
+    def get_many(self, tenant: str, subscription_ids: Iterable[str]) -> list[SubscriptionModel]:
+        """Those of ``tenant``'s subscriptions ``subscription_ids`` that exist, in no order.
+
+        Eventually consistent: one BatchGetItem per 100 ids.
+        """
         ...
 
     def insert(self, item: SubscriptionModel, *, limit: int) -> None:
@@ -101,6 +107,14 @@ class SubscriptionStore(Protocol):
         ``page_size``: items read per Query call (the iterator reads on as it is consumed).
         """
         ...
+
+
+def duplicate() -> Conflict:
+    """The 409 of a second subscription of one target_url to one event_type."""
+    return Conflict(
+        "a subscription of this target_url to this event_type already exists",
+        {"target_url": ["already subscribed to this event_type"]},
+    )
 
 
 def guard_key(tenant: str, event_type: str, target_url: str) -> tuple[str, str]:
@@ -164,6 +178,11 @@ class DynamoSubscriptionStore:
         except SubscriptionModel.DoesNotExist:
             return None
 
+    def get_many(self, tenant: str, subscription_ids: Iterable[str]) -> list[SubscriptionModel]:
+        bind_tables()
+        keys = [(tenant, sid) for sid in subscription_ids]
+        return list(SubscriptionModel.batch_get(keys))
+
     def insert(self, item: SubscriptionModel, *, limit: int) -> None:
         bind_tables()
         guard = TargetGuardModel(
@@ -210,7 +229,7 @@ class DynamoSubscriptionStore:
             tx.save(item)
             if reactivated:
                 # Re-activated: failing_since and the disabled reason start afresh.
-                tx.delete(health.health_item(tenant, item.id))
+                tx.delete(health_item(tenant, item.id))
 
         try:
             transact(write)
@@ -259,7 +278,7 @@ class DynamoSubscriptionStore:
             raise
         # Its health goes after it (an orphan left by a crash here is never read:
         # ids are not reused).
-        health.health_item(tenant, item.id).delete()
+        health_item(tenant, item.id).delete()
 
     def query(
         self, tenant: str, where: Filters, *, start_id: str | None, page_size: int

@@ -16,7 +16,7 @@ from typing import Any
 from oms_webhooks.api.schemas import SubscriptionOut, redact_headers
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.storage.models import HealthModel, SubscriptionModel
-from oms_webhooks.subscriptions import health
+from oms_webhooks.subscriptions import health_store
 
 
 def _disabled_at(item: SubscriptionModel, item_health: HealthModel | None) -> datetime | None:
@@ -44,7 +44,7 @@ def to_resources(items: list[SubscriptionModel]) -> list[SubscriptionOut]:
     """
     if not items:
         return []
-    found = health.get_many(items[0].tenant, [i.id for i in items])
+    found = health_store.get_store().get_many(items[0].tenant, [i.id for i in items])
     circuits = breaker.circuit_views([(i.target_url, i.tenant) for i in items])
     return [
         _resource(item, found.get(item.id), circuit)
@@ -58,7 +58,7 @@ def to_resource(item: SubscriptionModel) -> SubscriptionOut:
     Its health (``failing_since``, ``disabled_reason``, ``disabled_at``,
     DESIGN §10) and its target's circuit breaker (DESIGN §9) are read.
     """
-    item_health = health.get_health(item.tenant, item.id)
+    item_health = health_store.get_store().get(item.tenant, item.id)
     return _resource(item, item_health, breaker.circuit_view(item.target_url, item.tenant))
 
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.store import PENDING
-from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks.storage.target_state import State
+from oms_webhooks.subscriptions.store import get_store
 
 __all__ = ["reason", "reasons"]
 
@@ -65,11 +65,10 @@ def reasons(
     pending = [item for item in items if item.status == PENDING]
     if not pending:
         return {}
-    bind_tables()
     wanted = sorted({item.subscription_id for item in pending})
     targets = {
         subscription.id: subscription.target_url
-        for subscription in SubscriptionModel.batch_get([(tenant, sid) for sid in wanted])
+        for subscription in get_store().get_many(tenant, wanted)
     }
     keys = {sid: breaker.keys_for(url, tenant) for sid, url in targets.items()}
     states = breaker.states([key for pair in keys.values() for key in pair.both()])
