@@ -80,6 +80,8 @@ DEFAULT_OPERATIONAL_SOURCE: Final = SERVICE_NAME
 #: Default ports of ``make run`` / ``oms-webhooks local`` (Makefile API_PORT, AWS_PORT).
 DEFAULT_API_PORT: Final = 8000
 DEFAULT_AWS_PORT: Final = 4566
+#: Port of the sample partner endpoint, ``oms-webhooks receiver`` (the banner's example target).
+DEFAULT_RECEIVER_PORT: Final = 9000
 #: Moto's default account and the region the local stack uses (DESIGN §6).
 LOCAL_ACCOUNT_ID: Final = "123456789012"
 LOCAL_REGION: Final = "us-east-1"

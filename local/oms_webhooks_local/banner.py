@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from oms_webhooks.names import (
+    API_BASE_PATH,
+    AUTHORIZATION_HEADER,
+    DEFAULT_RECEIVER_PORT,
+    LOCAL_REGION,
+)
 from oms_webhooks_local.stack import LocalStack
 
 
@@ -10,11 +16,11 @@ def banner(stack: LocalStack) -> str:
 
     The development token appears once, in the ``export TOKEN=...`` line.
     """
-    api = f"{stack.api_url}/whisperer"
-    auth = '-H "Authorization: Token $TOKEN"'
+    api = f"{stack.api_url}{API_BASE_PATH}"
+    auth = f'-H "{AUTHORIZATION_HEADER}: Token $TOKEN"'
     body = (
         '{"event_type": "package.created", '
-        '"target_url": "http://127.0.0.1:9000/", '
+        f'"target_url": "http://127.0.0.1:{DEFAULT_RECEIVER_PORT}/", '
         '"secret_key": "secret"}'
     )
     return "\n".join(
@@ -23,7 +29,8 @@ def banner(stack: LocalStack) -> str:
             "",
             f"  API:           {api}/",
             f"  OpenAPI:       {api}/openapi.json  (docs: {api}/docs)",
-            f"  AWS endpoint:  {stack.aws_endpoint_url}  (moto; region us-east-1, testing/testing)",
+            f"  AWS endpoint:  {stack.aws_endpoint_url}  "
+            f"(moto; region {LOCAL_REGION}, testing/testing)",
             *_state_lines(stack),
             "",
             "Development token (tenant 'dev'; kept in the state directory):",
@@ -34,10 +41,11 @@ def banner(stack: LocalStack) -> str:
             "Try (in another shell):",
             "",
             "  # a sample partner endpoint that verifies signatures",
-            "  .venv/bin/oms-webhooks receiver --port 9000 --secret secret",
+            f"  .venv/bin/oms-webhooks receiver --port {DEFAULT_RECEIVER_PORT} --secret secret",
             "  # while rotating its secret (rotate_secret/), accept the old and the new one:",
             "  # X-Whisperer-Signature switches to the new secret at once",
-            "  .venv/bin/oms-webhooks receiver --port 9000 --secret secret --secret NEW_SECRET",
+            f"  .venv/bin/oms-webhooks receiver --port {DEFAULT_RECEIVER_PORT} --secret secret "
+            "--secret NEW_SECRET",
             "  # subscribe it",
             f"  curl -s -X POST {api}/hooks/ {auth} \\",
             f"       -H 'Content-Type: application/json' -d '{body}'",

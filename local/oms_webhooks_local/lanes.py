@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from oms_webhooks.names import entry_point
+from oms_webhooks.names import SERVICE_NAME, entry_point
 from oms_webhooks.resources import (
     DELIVERY_QUEUE,
     DELIVERY_SLOW_QUEUE,
@@ -37,9 +37,9 @@ ROUTER_HANDLER = entry_point("Router")
 DISPATCHER_HANDLER = entry_point("Dispatcher")
 RECOVERER_HANDLER = entry_point("Recoverer")
 #: The functions' names in their Lambda contexts (and so in their log lines).
-ROUTER_FUNCTION = "oms-webhooks-router"
-DISPATCHER_FUNCTION = "oms-webhooks-dispatcher"
-RECOVERER_FUNCTION = "oms-webhooks-recoverer"
+ROUTER_FUNCTION = f"{SERVICE_NAME}-router"
+DISPATCHER_FUNCTION = f"{SERVICE_NAME}-dispatcher"
+RECOVERER_FUNCTION = f"{SERVICE_NAME}-recoverer"
 
 
 def concurrency_from_env() -> int:

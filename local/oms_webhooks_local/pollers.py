@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from oms_webhooks.names import SERVICE_NAME
 from oms_webhooks_local.lambda_context import FakeLambdaContext, Handler, invocation
 from oms_webhooks_local.provision import LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY
 
@@ -201,7 +202,7 @@ class QueuePoller:
         sqs: Any,
         concurrency: int = DEFAULT_CONCURRENCY,
         batch_size: int = 10,
-        function_name: str = "oms-webhooks-function",
+        function_name: str = f"{SERVICE_NAME}-function",
         function_timeout: float = 30.0,
         region: str = LOCAL_REGION,
         wait_seconds: int = RECEIVE_WAIT_SECONDS,

@@ -34,6 +34,8 @@ from standardwebhooks.webhooks import (
     WebhookVerificationError,
 )
 
+from oms_webhooks.names import DEFAULT_RECEIVER_PORT
+
 
 def verifier(secret: str) -> Webhook:
     """The Standard Webhooks verifier for our ``secret``."""
@@ -115,7 +117,7 @@ def make_handler(
 
 def make_server(
     host: str = "127.0.0.1",
-    port: int = 9000,
+    port: int = DEFAULT_RECEIVER_PORT,
     secret: str | Sequence[str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> ThreadingHTTPServer:

@@ -73,3 +73,31 @@ def test_entry_points_of_the_local_stack_match_the_cdk_handlers() -> None:
     for function, dotted in names.HANDLERS.items():
         module, attribute = names.entry_point(function).split(":")
         assert f"{module}.{attribute}" == dotted
+
+
+def test_the_local_stack_and_the_functions_take_the_service_name_and_ports_from_names() -> None:
+    import inspect
+
+    from click.core import Option
+
+    from oms_webhooks import resources, settings
+    from oms_webhooks.observability import service_logger
+    from oms_webhooks_local import lanes, receiver
+    from oms_webhooks_local.cli import receiver as receiver_command
+
+    service = names.SERVICE_NAME
+    assert service_logger().service == service
+    assert (
+        f"{service}-router",
+        f"{service}-dispatcher",
+        f"{service}-recoverer",
+    ) == (lanes.ROUTER_FUNCTION, lanes.DISPATCHER_FUNCTION, lanes.RECOVERER_FUNCTION)
+    assert f"{service}-ingress" == resources.RULE_NAME
+    fields = settings.Settings.model_fields
+    assert fields["deliveries_table"].default is names.DEFAULT_DELIVERIES_TABLE
+    assert fields["bus_name"].default is names.DEFAULT_BUS_NAME
+    port = inspect.signature(receiver.make_server).parameters["port"].default
+    (option,) = [
+        p for p in receiver_command.receiver.params if isinstance(p, Option) and p.name == "port"
+    ]
+    assert port == option.default == names.DEFAULT_RECEIVER_PORT

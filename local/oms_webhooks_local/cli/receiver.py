@@ -8,12 +8,17 @@ from types import FrameType
 
 import click
 
+from oms_webhooks.names import DEFAULT_RECEIVER_PORT
 from oms_webhooks_local.cli.base import CONTEXT_SETTINGS, Failure, main
 
 
 @main.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=9000, show_default=True, help="Port."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_RECEIVER_PORT,
+    show_default=True,
+    help="Port.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
