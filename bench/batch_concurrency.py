@@ -55,11 +55,12 @@ def _record(uid: str) -> dict[str, Any]:
 
 def _deliveries(subscriptions: list[Any]) -> list[str]:
     """One new event stored, and one pending delivery of it per subscription."""
-    from oms_webhooks.delivery.store import create_delivery, store_payload
+    from oms_webhooks.delivery.store import create_delivery
+    from oms_webhooks.routing.events_store import get_store
 
     event_id = str(uuid.uuid4())
     event_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    store_payload(event_id, EVENT_TYPE, event_time, json.dumps({"id": 1, "bench": True}))
+    get_store().put_payload(event_id, EVENT_TYPE, event_time, json.dumps({"id": 1, "bench": True}))
     uids = []
     for subscription in subscriptions:
         delivery, _ = create_delivery(

@@ -10,6 +10,7 @@ import pytest
 from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.routing import events_store
 from oms_webhooks.settings import get_settings
 from oms_webhooks.subscriptions.service import get_subscription
 from tests.functional.helpers import api, subscribe
@@ -22,12 +23,12 @@ def test_each_attempt_keeps_the_delivery_a_full_retention(
     sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))
     record = get_subscription(tenant.name, sub["id"])
     event_id = f"ttl-{time.time_ns()}"
-    deliveries.store_payload(event_id, "package.created", "t", "{}")
+    events_store.get_store().put_payload(event_id, "package.created", "t", "{}")
     delivery, _ = deliveries.create_delivery(
         record, event_id=event_id, event_type="package.created", event_time="t"
     )
     retention = get_settings().delivery_retention_seconds
-    payload = deliveries.load_payload(event_id)
+    payload = events_store.get_store().get_payload(event_id)
     assert payload is not None
     assert payload.expires_at.timestamp() == pytest.approx(time.time() + 2 * retention, abs=60)
     assert pipeline.dispatch(delivery.pk, SendOptions(allow_private=True)).kind == "delivered"

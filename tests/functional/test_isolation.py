@@ -21,6 +21,7 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
+from oms_webhooks.routing import events_store
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage import target_state
 from oms_webhooks.storage.models import DeliveryModel
@@ -115,7 +116,9 @@ def test_an_attempt_marks_its_target_slow_while_it_runs(
         sub = subscribe(client, event_type="package.created", target_url=partner.url("/"))
         record = get_subscription(tenant.name, sub["id"])
         event_id = f"slow-{time.time_ns()}"
-        deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", "{}")
+        events_store.get_store().put_payload(
+            event_id, "package.created", "2026-11-29T10:00:00Z", "{}"
+        )
         delivery, _ = deliveries.create_delivery(
             record, event_id=event_id, event_type="package.created", event_time="t"
         )
@@ -133,7 +136,9 @@ def test_an_attempt_marks_its_target_slow_while_it_runs(
         thread.join(10)
         assert still_running and outcomes[0].kind == "retry"
         # AND its next delivery on the main lane moves to the slow lane, unattempted
-        deliveries.store_payload(event_id + "b", "package.created", "2026-11-29T10:00:00Z", "{}")
+        events_store.get_store().put_payload(
+            event_id + "b", "package.created", "2026-11-29T10:00:00Z", "{}"
+        )
         other, _ = deliveries.create_delivery(
             record, event_id=event_id + "b", event_type="package.created", event_time="t"
         )
@@ -208,7 +213,9 @@ def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
     made = []
     for suffix in ("new", "old"):
         event_id = f"held-{suffix}-{time.time_ns()}"
-        deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", "{}")
+        events_store.get_store().put_payload(
+            event_id, "package.created", "2026-11-29T10:00:00Z", "{}"
+        )
         delivery, _ = deliveries.create_delivery(
             record, event_id=event_id, event_type="package.created", event_time="t"
         )
@@ -251,7 +258,9 @@ def test_ping_and_resend_to_a_dripping_partner_end_at_the_deadline(
         sub = subscribe(client, event_type="package.created", target_url=partner.url("/"))
         record = get_subscription(tenant.name, sub["id"])
         event_id = f"drip-{time.time_ns()}"
-        deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", "{}")
+        events_store.get_store().put_payload(
+            event_id, "package.created", "2026-11-29T10:00:00Z", "{}"
+        )
         delivery, _ = deliveries.create_delivery(
             record, event_id=event_id, event_type="package.created", event_time="t"
         )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from oms_webhooks.delivery import store as deliveries
-from oms_webhooks.routing import kept_events
+from oms_webhooks.routing import events_store, kept_events
 from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks.storage.specs import table_spec
 from oms_webhooks_local.publisher import publish_event
@@ -19,7 +18,7 @@ def test_an_event_no_subscription_matched_is_kept_and_found_by_type_and_time(
     # GIVEN events of a type nobody subscribes to in this test
     since = datetime.now(UTC)
     ids = [publish_event("package.status.packed_for_refund", {"n": n}) for n in range(12)]
-    wait_until(lambda: all(deliveries.load_payload(i) for i in ids))
+    wait_until(lambda: all(events_store.get_store().get_payload(i) for i in ids))
     # THEN the index finds each one once, oldest first, and nothing of another type
     found = list(kept_events.find("package.status.packed_for_refund", since, datetime.now(UTC)))
     assert sorted(k.event_id for k in found) == sorted(ids)
@@ -40,10 +39,12 @@ def test_an_event_no_subscription_matched_is_kept_and_found_by_type_and_time(
 
 def test_the_kept_event_is_the_payload_item_and_keeps_its_first_time(stack: LocalStack) -> None:
     event_id = publish_event("package.status.cancelled", {"id": 1})
-    first = wait_until(lambda: deliveries.load_payload(event_id))
+    first = wait_until(lambda: events_store.get_store().get_payload(event_id))
     # A router retry of the same event stores nothing new: its place in the index stays.
-    deliveries.store_payload(event_id, "package.status.cancelled", first.event_time, first.detail)
-    again = deliveries.load_payload(event_id)
+    events_store.get_store().put_payload(
+        event_id, "package.status.cancelled", first.event_time, first.detail
+    )
+    again = events_store.get_store().get_payload(event_id)
     assert again is not None and again.kept_sort == first.kept_sort
     assert first.kept_key.startswith("package.status.cancelled#")
 
@@ -53,13 +54,15 @@ def test_the_index_is_sparse_keys_only_and_sharded() -> None:
     (index,) = [i for i in spec.indexes if i.name == "by-type-time"]
     assert index.projection == "KEYS_ONLY"
     keys = {
-        deliveries.kept_keys("package.created", f"e-{n}", datetime(2026, 5, 1, tzinfo=UTC))[0]
+        events_store.kept_keys("package.created", f"e-{n}", datetime(2026, 5, 1, tzinfo=UTC))[0]
         for n in range(200)
     }
-    assert keys == {f"package.created#2026-05-01#{s}" for s in range(deliveries.KEPT_EVENT_SHARDS)}
+    assert keys == {
+        f"package.created#2026-05-01#{s}" for s in range(events_store.KEPT_EVENT_SHARDS)
+    }
 
 
 def test_a_cursor_gives_back_its_time() -> None:
     moment = datetime(2026, 5, 1, 12, 30, 1, 250000, tzinfo=UTC)
-    _, sort = deliveries.kept_keys("package.created", "e-1", moment)
+    _, sort = events_store.kept_keys("package.created", "e-1", moment)
     assert kept_events.sort_time(sort) == moment

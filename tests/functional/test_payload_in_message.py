@@ -20,7 +20,7 @@ from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
-from oms_webhooks.routing import fanout
+from oms_webhooks.routing import events_store, fanout
 from oms_webhooks.storage.models import EventPayloadModel
 from oms_webhooks.subscriptions.service import get_subscription
 from tests.functional.helpers import subscribe
@@ -59,7 +59,7 @@ def test_router_messages_carry_the_detail_as_stored(
         received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
         bodies += [m["Body"] for m in received.get("Messages", [])]
     assert result.sent >= 1 and len(bodies) == result.sent
-    stored = deliveries.load_payload(event.event_id)
+    stored = events_store.get_store().get_payload(event.event_id)
     assert stored is not None
     assert {delivery_message.decode(b).detail for b in bodies} == {stored.detail}
     sqs.delete_queue(QueueUrl=queue_url)
@@ -70,7 +70,9 @@ def _delivery(client: requests.Session, tenant: Any, url: str) -> tuple[str, str
     record = get_subscription(tenant.name, sub["id"])
     event_id = f"inline-{uuid.uuid4().hex}"
     detail = json.dumps(DETAIL, ensure_ascii=False, separators=(",", ":"))
-    deliveries.store_payload(event_id, "package.created", "2026-12-01T10:00:00Z", detail)
+    events_store.get_store().put_payload(
+        event_id, "package.created", "2026-12-01T10:00:00Z", detail
+    )
     delivery, _ = deliveries.create_delivery(
         record, event_id=event_id, event_type="package.created", event_time="2026-12-01T10:00:00Z"
     )
@@ -82,7 +84,7 @@ def test_an_attempt_from_a_message_with_the_detail_reads_no_payload(
 ) -> None:
     # GIVEN a delivery whose payload item is gone after its message was sent
     uid, event_id = _delivery(client, tenant, receiver.url("/"))
-    stored = deliveries.load_payload(event_id)
+    stored = events_store.get_store().get_payload(event_id)
     assert stored is not None
     message = delivery_message.decode(delivery_message.encode(uid, stored.detail))
     EventPayloadModel(f"event#{event_id}", "payload").delete()

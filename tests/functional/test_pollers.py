@@ -445,7 +445,7 @@ def _in_flight(sqs: Any, url: str) -> int:
 
 def test_the_stack_router_poller_acknowledges_an_ingress_event(stack: LocalStack) -> None:
     """The real router through the stack's poller: the event is stored and its message deleted."""
-    from oms_webhooks.delivery.store import load_payload
+    from oms_webhooks.routing.events_store import get_store
 
     settings = get_settings()
     sqs = _client(stack, "sqs")
@@ -463,7 +463,7 @@ def test_the_stack_router_poller_acknowledges_an_ingress_event(stack: LocalStack
     )
     assert response["FailedEntryCount"] == 0
     event_id = response["Entries"][0]["EventId"]
-    _wait_for(lambda: load_payload(event_id) is not None, timeout=5.0)
+    _wait_for(lambda: get_store().get_payload(event_id) is not None, timeout=5.0)
     _wait_for(lambda: _in_flight(sqs, url) <= before, timeout=5.0)
     attributes = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]

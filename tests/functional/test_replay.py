@@ -74,7 +74,7 @@ def test_a_replayed_delivery_message_carries_the_payload_and_the_delivery(
     from oms_webhooks.aws_clients import client as aws_client
     from oms_webhooks.delivery import message as delivery_message
     from oms_webhooks.delivery import store as deliveries
-    from oms_webhooks.routing import replay
+    from oms_webhooks.routing import events_store, replay
 
     # GIVEN a kept event delivered once
     sub = subscribe(client, event_type="transfer.status.in_transit", target_url=receiver.url("/"))
@@ -98,7 +98,7 @@ def test_a_replayed_delivery_message_carries_the_payload_and_the_delivery(
     # as the router's do (the dispatcher reads neither the payload nor the delivery first)
     (message,) = [delivery_message.decode(b) for b in bodies]
     stored = deliveries.get_delivery(uid)
-    payload = deliveries.load_payload(event_id)
+    payload = events_store.get_store().get_payload(event_id)
     assert stored is not None and payload is not None
     assert message.delivery_uuid == uid
     assert message.detail == payload.detail

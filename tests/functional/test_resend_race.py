@@ -19,6 +19,7 @@ import requests
 from oms_webhooks.delivery import claim, pipeline
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.routing import events_store
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe, wait_until
@@ -32,7 +33,9 @@ def _delivery(client: requests.Session, tenant: Any, url: str) -> str:
     sub = subscribe(client, event_type="package.created", target_url=url)
     record = get_subscription(tenant.name, sub["id"])
     event_id = f"race-{time.time_ns()}"
-    deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", '{"id": 1}')
+    events_store.get_store().put_payload(
+        event_id, "package.created", "2026-11-29T10:00:00Z", '{"id": 1}'
+    )
     delivery, _ = deliveries.create_delivery(
         record, event_id=event_id, event_type="package.created", event_time="t"
     )

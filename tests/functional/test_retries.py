@@ -294,13 +294,16 @@ def test_a_second_copy_arriving_mid_attempt_makes_no_second_post(
     from oms_webhooks.delivery.claim import claim
     from oms_webhooks.delivery.outcome import Prepared
     from oms_webhooks.delivery.request.sender import SendOptions
+    from oms_webhooks.routing import events_store
     from oms_webhooks.subscriptions.service import get_subscription
 
     # GIVEN a delivery (made directly: no SQS message, no poller involved)
     sub = subscribe(client, event_type="package.created", target_url=receiver.url("/"))
     record = get_subscription(tenant.name, sub["id"])
     event_id = f"race-{time.time_ns()}"
-    deliveries.store_payload(event_id, "package.created", "2026-11-29T10:00:00Z", '{"id": 1}')
+    events_store.get_store().put_payload(
+        event_id, "package.created", "2026-11-29T10:00:00Z", '{"id": 1}'
+    )
     delivery, _ = deliveries.create_delivery(
         record, event_id=event_id, event_type="package.created", event_time="t"
     )

@@ -18,6 +18,7 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.host_limiter import HOST_BUSY_DELAY_SECONDS, HostLimiter
 from oms_webhooks.delivery.outcome import Outcome
 from oms_webhooks.delivery.request.sender import SendOptions
+from oms_webhooks.routing import events_store
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import subscribe
@@ -140,7 +141,7 @@ def test_concurrent_deliveries_per_host_are_limited_without_using_retries(
             )
             record = get_subscription(tenant.name, sub["id"])
             event_id = f"limit-{time.time_ns()}-{n}"
-            deliveries.store_payload(
+            events_store.get_store().put_payload(
                 event_id, "stock_location.updated", "2026-11-29T10:00:00Z", "{}"
             )
             delivery, _ = deliveries.create_delivery(

@@ -19,6 +19,7 @@ from pynamodb.expressions.condition import Condition
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import NotFound
+from oms_webhooks.routing import events_store
 from oms_webhooks.storage.models import AttemptModel, DeliveryModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
 from oms_webhooks.storage.specs import bind_tables
@@ -277,7 +278,7 @@ def to_detail(item: DeliveryModel) -> tuple[dict[str, Any], str | None]:
     is shown without being parsed and re-serialised (pydantic stops
     serialising at a depth of a few hundred; issue 13).
     """
-    payload = deliveries.load_payload(item.event_id)
+    payload = events_store.get_store().get_payload(item.event_id)
     view = to_resource(item)
     view["request_payload"] = {
         "event": {"type": item.event_type, "uuid": item.pk, "time": item.event_time},

@@ -21,6 +21,7 @@ from oms_webhooks.delivery.request.envelope import build_envelope
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.errors import Conflict, NotFound
+from oms_webhooks.routing import events_store
 from oms_webhooks.storage.models import SubscriptionModel
 
 #: The event type of a ping (``POST /whisperer/hooks/{id}/ping/``); not in the catalogue.
@@ -75,7 +76,7 @@ def load_for_resend(
         subscription = SubscriptionModel.get(tenant, delivery.subscription_id, consistent_read=True)
     except SubscriptionModel.DoesNotExist:
         raise ResendRefused("the subscription of this delivery was deleted") from None
-    payload = deliveries.load_payload(delivery.event_id)
+    payload = events_store.get_store().get_payload(delivery.event_id)
     if payload is None:
         raise ResendRefused("the event payload of this delivery has expired")
     return Prepared(delivery, subscription, payload)

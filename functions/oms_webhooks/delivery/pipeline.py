@@ -49,6 +49,7 @@ from oms_webhooks.delivery.outcome import Lane, Outcome, OutcomeKind, Prepared
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.delivery.retry.delay import next_delay
+from oms_webhooks.routing import events_store
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
 from oms_webhooks.subscriptions import health
@@ -156,7 +157,7 @@ def prepare(
             detail=detail,
         )
     else:
-        payload = deliveries.load_payload(delivery.event_id)
+        payload = events_store.get_store().get_payload(delivery.event_id)
     if payload is None:
         return _finish_failed(delivery, "event payload expired")
     return Prepared(delivery, subscription, payload)

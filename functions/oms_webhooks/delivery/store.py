@@ -9,7 +9,6 @@ second one (DESIGN §4). Records expire after the delivery retention
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from pynamodb.exceptions import PutError
 
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
+from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
 
 #: Namespace of delivery uuids (uuid5 over "<event id>/<tenant>/<subscription id>").
@@ -49,59 +48,6 @@ def expires_at(retentions: int = 1) -> datetime:
     return datetime.fromtimestamp(
         time.time() + retentions * get_settings().delivery_retention_seconds, tz=UTC
     )
-
-
-#: Shards of one event type's day in the kept-events index (DESIGN §10): each
-#: takes ~1,000 writes/s (a DynamoDB partition), so a type may reach ~8,000 events/s.
-KEPT_EVENT_SHARDS = 8
-
-
-def kept_keys(event_type: str, event_id: str, stored: datetime) -> tuple[str, str]:
-    """``(kept_key, kept_sort)`` of an event stored at ``stored`` (the kept-events index)."""
-    shard = int(hashlib.sha256(event_id.encode()).hexdigest()[:8], 16) % KEPT_EVENT_SHARDS
-    day = stored.astimezone(UTC).strftime("%Y-%m-%d")
-    return f"{event_type}#{day}#{shard}", f"{kept_time(stored)}#{event_id}"
-
-
-def kept_time(moment: datetime) -> str:
-    """The sortable UTC time of the kept-events index (microseconds, fixed width)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def store_payload(event_id: str, event_type: str, event_time: str, detail_json: str) -> None:
-    """Store an event's Detail once: the kept event (DESIGN §10).
-
-    The first write wins (conditional put), so a router retry of the same
-    event keeps the first stored time, the event's place in the kept-events
-    index.
-    """
-    bind_tables()
-    stored = datetime.now(UTC)
-    kept_key, kept_sort = kept_keys(event_type, event_id, stored)
-    item = EventPayloadModel(
-        f"event#{event_id}",
-        "payload",
-        event_type=event_type,
-        event_time=event_time,
-        detail=detail_json,
-        kept_key=kept_key,
-        kept_sort=kept_sort,
-        expires_at=expires_at(2),
-    )
-    try:
-        item.save(condition=EventPayloadModel.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-
-
-def load_payload(event_id: str) -> EventPayloadModel | None:
-    """The stored payload of ``event_id``, or None if it expired or never existed."""
-    bind_tables()
-    try:
-        return EventPayloadModel.get(f"event#{event_id}", "payload", consistent_read=True)
-    except EventPayloadModel.DoesNotExist:
-        return None
 
 
 def create_delivery(

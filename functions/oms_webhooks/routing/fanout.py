@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from oms_webhooks.delivery import message as delivery_message
-from oms_webhooks.delivery.store import PENDING, create_delivery, known_of, store_payload
+from oms_webhooks.delivery.store import PENDING, create_delivery, known_of
+from oms_webhooks.routing import events_store
 from oms_webhooks.routing.event_json import (
     MAX_ENTRY_BYTES,
     MAX_NESTING_DEPTH,
@@ -287,7 +288,9 @@ def fan_out(event: OmsEvent, *, sqs: Any, queue_url: str) -> FanOutResult:
     Raises:
         SendFailed: some messages could not be sent (retry the event).
     """
-    store_payload(event.event_id, event.event_type, event.time, event.detail_json)
+    events_store.get_store().put_payload(
+        event.event_id, event.event_type, event.time, event.detail_json
+    )
     matched = created = 0
     pending: list[str] = []
     known: list[delivery_message.Known | None] = []

@@ -4,9 +4,10 @@ Every OMS event's payload item (:class:`~oms_webhooks.storage.models.EventPayloa
 is kept two delivery retentions, whether or not a subscription matched it,
 and indexed by the sparse, keys-only GSI ``by-type-time``: hash
 ``<type>#<UTC day>#<shard>``, range ``<stored time>#<event id>``
-(:func:`oms_webhooks.delivery.store.kept_keys`). A window is read day by day,
-the :data:`~oms_webhooks.delivery.store.KEPT_EVENT_SHARDS` shards of a day
-queried and merged in time order, so a reader sees events oldest first.
+(:func:`oms_webhooks.routing.events_store.kept_keys`). A window is read day by
+day, the :data:`~oms_webhooks.routing.events_store.KEPT_EVENT_SHARDS` shards of
+a day queried (:meth:`~oms_webhooks.routing.events_store.EventStore.kept_in`)
+and merged in time order, so a reader sees events oldest first.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from oms_webhooks.delivery.store import KEPT_EVENT_SHARDS, kept_time
-from oms_webhooks.storage.models import EventPayloadModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.routing.events_store import KEPT_EVENT_SHARDS, EventStore, get_store, kept_time
 
 
 @dataclass(frozen=True, order=True)
@@ -29,14 +28,13 @@ class KeptEvent:
     event_id: str
 
 
-def _shard(key: str, low: str, high: str, after: str | None) -> Iterator[KeptEvent]:
-    for item in EventPayloadModel.by_type_time.query(
-        key, EventPayloadModel.kept_sort.between(low, high)
-    ):
-        sort = str(item.kept_sort)
+def _shard(
+    store: EventStore, key: str, low: str, high: str, after: str | None
+) -> Iterator[KeptEvent]:
+    for sort, event_id in store.kept_in(key, low, high):
         if after is not None and sort <= after:
             continue
-        yield KeptEvent(sort, item.pk.removeprefix("event#"))
+        yield KeptEvent(sort, event_id)
 
 
 def sort_time(sort: str) -> datetime:
@@ -54,11 +52,11 @@ def find(
         after: a :attr:`KeptEvent.sort` already seen: start strictly after it
             (a resumed recovery's cursor).
     """
-    bind_tables()
+    store = get_store()
     since, until = since.astimezone(UTC), until.astimezone(UTC)
     low, high = kept_time(since), kept_time(until) + "#~"
     day = since.date()
     while day <= until.date():
         keys = [f"{event_type}#{day.isoformat()}#{shard}" for shard in range(KEPT_EVENT_SHARDS)]
-        yield from heapq.merge(*(_shard(key, low, high, after) for key in keys))
+        yield from heapq.merge(*(_shard(store, key, low, high, after) for key in keys))
         day += timedelta(days=1)

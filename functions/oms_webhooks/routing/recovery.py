@@ -39,10 +39,11 @@ from pynamodb.exceptions import UpdateError
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
-from oms_webhooks.routing import filters, kept_events
+from oms_webhooks.routing import events_store, filters, kept_events, recovery_store
+from oms_webhooks.routing.recovery_store import recovery_key
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, RecoveryModel, SubscriptionModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.subscriptions import store as subscription_store
 from oms_webhooks.subscriptions.service import get_subscription
 
 RUNNING, DONE, STOPPED = "running", "done", "stopped"
@@ -53,10 +54,6 @@ SAVE_EVERY_SECONDS = 1.0
 
 class InactiveSubscription(Conflict):
     """409: recover needs an active subscription (re-activate it first)."""
-
-
-def _key(recovery_id: str) -> tuple[str, str]:
-    return f"recovery#{recovery_id}", "recovery"
 
 
 def start(
@@ -100,10 +97,9 @@ def start(
         raise ValidationFailed("since is after until", {"since": ["must not be after until"]})
     if since > end:
         raise ValidationFailed("since is in the future", {"since": ["must not be in the future"]})
-    bind_tables()
     recovery_id = uuid.uuid4().hex
     item = RecoveryModel(
-        *_key(recovery_id),
+        *recovery_key(recovery_id),
         recovery_id=recovery_id,
         tenant=tenant,
         subscription_id=subscription.id,
@@ -117,7 +113,7 @@ def start(
         modified_date=now,
         expires_at=deliveries.expires_at(),
     )
-    item.save()
+    recovery_store.get_store().put(item)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"recovery": recovery_id}))
     return item
 
@@ -131,14 +127,10 @@ def get_recovery(
         NotFound: no such subscription or recovery for this tenant and scope.
     """
     get_subscription(tenant, subscription_id, allowed=allowed)
-    bind_tables()
     if len(recovery_id) != 32 or not all(c in "0123456789abcdef" for c in recovery_id):
         raise NotFound("recovery not found")
-    try:
-        item = RecoveryModel.get(*_key(recovery_id), consistent_read=True)
-    except RecoveryModel.DoesNotExist:
-        raise NotFound("recovery not found") from None
-    if item.tenant != tenant or item.subscription_id != subscription_id:
+    item = recovery_store.get_store().get(recovery_id)
+    if item is None or item.tenant != tenant or item.subscription_id != subscription_id:
         raise NotFound("recovery not found")
     return item
 
@@ -183,18 +175,13 @@ def open_delivery(
 
 
 def _save(item: RecoveryModel, **changes: Any) -> None:
-    actions = [getattr(RecoveryModel, k).set(v) for k, v in changes.items() if v is not None]
-    actions.append(RecoveryModel.modified_date.set(datetime.now(UTC)))
-    item.update(actions=actions)
+    recovery_store.get_store().save_progress(item, changes)
 
 
 def _still_active(subscription: SubscriptionModel) -> bool:
     """Whether the subscription still exists and is active (a strongly consistent read)."""
-    try:
-        current = SubscriptionModel.get(subscription.tenant, subscription.id, consistent_read=True)
-    except SubscriptionModel.DoesNotExist:
-        return False
-    return bool(current.is_active)
+    current = subscription_store.get_store().get(subscription.tenant, subscription.id)
+    return current is not None and bool(current.is_active)
 
 
 def run(
@@ -211,21 +198,11 @@ def run(
         True when the recovery is finished (done, stopped, or unknown);
         False when it must be queued again to resume after its cursor.
     """
-    bind_tables()
-    try:
-        item = RecoveryModel.get(*_key(recovery_id), consistent_read=True)
-    except RecoveryModel.DoesNotExist:
+    item = recovery_store.get_store().get(recovery_id)
+    if item is None or item.status != RUNNING:
         return True
-    if item.status != RUNNING:
-        return True
-    try:
-        subscription = SubscriptionModel.get(
-            item.tenant, item.subscription_id, consistent_read=True
-        )
-    except SubscriptionModel.DoesNotExist:
-        _save(item, status=STOPPED, finished_date=datetime.now(UTC))
-        return True
-    if not subscription.is_active:
+    subscription = subscription_store.get_store().get(item.tenant, item.subscription_id)
+    if subscription is None or not subscription.is_active:
         _save(item, status=STOPPED, finished_date=datetime.now(UTC))
         return True
     interval = 1.0 / get_settings().recover_rate
@@ -241,7 +218,7 @@ def run(
             if time.time() >= deadline:
                 _save(item, cursor=cursor, queued=queued, skipped=skipped)
                 return False
-            payload = deliveries.load_payload(kept.event_id)
+            payload = events_store.get_store().get_payload(kept.event_id)
             body = None
             if payload is not None and filters.matches(
                 subscription.filter, json.loads(payload.detail)
@@ -315,10 +292,8 @@ def resume_running(*, sqs: Any, queue_url: str) -> int:
     Returns:
         how many recoveries were queued.
     """
-    bind_tables()
-    condition = (RecoveryModel.sk == "recovery") & (RecoveryModel.status == RUNNING)
     queued = 0
-    for item in RecoveryModel.scan(condition):
+    for item in recovery_store.get_store().running(RUNNING):
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"recovery": item.recovery_id}))
         queued += 1
     return queued

@@ -15,7 +15,7 @@ from typing import Any
 
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
-from oms_webhooks.routing import filters
+from oms_webhooks.routing import events_store, filters
 from oms_webhooks.storage.models import SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
 
@@ -43,7 +43,7 @@ def replay(
             active subscription of its type.
     """
     bind_tables()
-    payload = deliveries.load_payload(event_id)
+    payload = events_store.get_store().get_payload(event_id)
     if payload is None:
         raise ReplayError(f"event {event_id} is not kept (unknown, or older than the retention)")
     targets = list(SubscriptionModel.by_event_type.query(payload.event_type))
