@@ -153,9 +153,9 @@ def main() -> None:
 
 def _status(uid: str) -> str | None:
     """The delivery's status in the deliveries table (None if it is not there)."""
-    from oms_webhooks.delivery.store import get_delivery
+    from oms_webhooks.delivery.store import get_store
 
-    delivery = get_delivery(uid)
+    delivery = get_store().get(uid)
     return None if delivery is None else str(delivery.status)
 
 

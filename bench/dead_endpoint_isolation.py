@@ -105,13 +105,13 @@ def _logged_attempts(subscription_id: str) -> int:
 
 
 def _deliveries_by_outcome(subscription_id: str) -> dict[str, int]:
-    from oms_webhooks.delivery.store import get_delivery
+    from oms_webhooks.delivery.store import get_store
     from oms_webhooks.storage.models import DeliveryModel
 
     counts: dict[str, int] = {}
     for entry in DeliveryModel.by_tenant.query(BAD_TENANT):
         # The index holds what never changes; the status is on the item.
-        delivery = get_delivery(entry.pk) if entry.subscription_id == subscription_id else None
+        delivery = get_store().get(entry.pk) if entry.subscription_id == subscription_id else None
         if delivery is not None:
             counts[delivery.status] = counts.get(delivery.status, 0) + 1
     return counts

@@ -62,7 +62,7 @@ def test_router_messages_carry_the_delivery_and_the_claim_reads_it(
     sub = subscribe(client, event_type="shipment.cancelled", target_url=receiver.url("/"))
     mine = [m for m in _router_messages("shipment.cancelled") if m.known is not None]
     (message,) = [m for m in mine if m.known and m.known.subscription_id == sub["id"]]
-    stored = deliveries.get_delivery(message.delivery_uuid)
+    stored = deliveries.get_store().get(message.delivery_uuid)
     assert stored is not None and message.known is not None
     # THEN it names the delivery's tenant, subscription and event as stored
     assert message.known == delivery_message.Known(
@@ -81,7 +81,7 @@ def test_router_messages_carry_the_delivery_and_the_claim_reads_it(
     assert first.kind == "delivered", first
     assert again.kind == "skipped", again
     assert len(receiver.requests) == 1
-    after = deliveries.get_delivery(message.delivery_uuid)
+    after = deliveries.get_store().get(message.delivery_uuid)
     assert after is not None and after.attempt_count == 1 and after.last_attempt == 1
     assert after.lease_until is None and after.status == deliveries.DELIVERED
     sent = json.loads(receiver.requests[0].body)

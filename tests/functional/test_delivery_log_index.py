@@ -66,7 +66,7 @@ def test_list_view_from_the_index_is_the_view_from_the_table(stack: Any) -> None
     )
     # WHEN the list reads it through the index and the detail through the table
     page = delivery_log.list_deliveries(tenant, limit=10)
-    from_table = deliveries.get_delivery(delivery.pk)
+    from_table = deliveries.get_store().get(delivery.pk)
     assert from_table is not None and len(page.items) == 1
     from_index = page.items[0]
     # THEN both views agree, field by field

@@ -32,7 +32,7 @@ def test_each_attempt_keeps_the_delivery_a_full_retention(
     assert payload is not None
     assert payload.expires_at.timestamp() == pytest.approx(time.time() + 2 * retention, abs=60)
     assert pipeline.dispatch(delivery.pk, SendOptions(allow_private=True)).kind == "delivered"
-    after = deliveries.get_delivery(delivery.pk)
+    after = deliveries.get_store().get(delivery.pk)
     assert after is not None and after.expires_at.timestamp() == pytest.approx(
         time.time() + retention, abs=60
     )

@@ -229,11 +229,11 @@ def test_a_held_delivery_stays_pending_and_ends_failed_past_its_retention(
     ended = pipeline.dispatch(old.pk, options)
     # THEN the new one is held (no attempt, no retry used, still pending) ...
     assert held.kind == "held" and held.delay is not None and held.delay >= 5
-    again = deliveries.get_delivery(fresh.pk)
+    again = deliveries.get_store().get(fresh.pk)
     assert again is not None and again.status == "pending" and int(again.attempt_count) == 0
     # ... and the one held past creation + retention − 1 day ends failed, with the reason
     assert ended.kind == "failed" and ended.detail.startswith("circuit open since ")
-    gone = deliveries.get_delivery(old.pk)
+    gone = deliveries.get_store().get(old.pk)
     assert gone is not None and gone.status == "failed" and int(gone.attempt_count) == 0
     # AND the subscription shows the circuit open to its tenant
     circuit = client.get(f"/whisperer/hooks/{sub['id']}/").json()["circuit"]

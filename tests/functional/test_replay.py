@@ -97,7 +97,7 @@ def test_a_replayed_delivery_message_carries_the_payload_and_the_delivery(
     # THEN its message carries the Detail as stored and the delivery's unchanging fields,
     # as the router's do (the dispatcher reads neither the payload nor the delivery first)
     (message,) = [delivery_message.decode(b) for b in bodies]
-    stored = deliveries.get_delivery(uid)
+    stored = deliveries.get_store().get(uid)
     payload = events_store.get_store().get_payload(event_id)
     assert stored is not None and payload is not None
     assert message.delivery_uuid == uid

@@ -82,7 +82,7 @@ def test_an_automatic_attempt_during_a_resend_holds_back_until_its_lease_ends(
             assert len(receiver.requests) == 1
             assert manual.result(timeout=10).status_code == 200
         # AND after the (failed) resend the automatic attempt is still due, and made
-        delivery = deliveries.get_delivery(uid)
+        delivery = deliveries.get_store().get(uid)
         assert delivery is not None and delivery.lease_until is None
         assert delivery.status == "pending" and int(delivery.retry_count) == 0
         assert pipeline.dispatch(uid, OPTIONS).kind == "retry"
@@ -118,7 +118,7 @@ def test_resends_racing_automatic_retries_never_overlap_nor_answer_5xx(
         wait_until(
             lambda: (
                 len(answers) >= 4
-                and (d := deliveries.get_delivery(uid)) is not None
+                and (d := deliveries.get_store().get(uid)) is not None
                 and int(d.retry_count) >= 1
             ),
             timeout=30,

@@ -172,5 +172,5 @@ def test_concurrent_deliveries_per_host_are_limited_without_using_retries(
         assert len(receiver.requests) == 1
         waiting = [o.delivery_uuid for o in outcomes if o.kind == "not_due"]
         for uid in waiting:
-            record = deliveries.get_delivery(uid)
+            record = deliveries.get_store().get(uid)
             assert record is not None and int(record.attempt_count) == 0

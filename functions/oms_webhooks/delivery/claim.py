@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime
-from typing import Any
-
-from pynamodb.exceptions import UpdateError
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.delivery.message import MalformedMessage
 from oms_webhooks.delivery.outcome import Outcome, Prepared
 from oms_webhooks.delivery.request.sender import SendOptions
-from oms_webhooks.storage.models import DeliveryModel
 
 #: A message this many seconds early for its countdown is still attempted (clock slack).
 DUE_SLACK_SECONDS = 1.0
@@ -40,28 +35,14 @@ def claim(prepared: Prepared, *, manual: bool = False, lease_seconds: float = 0.
     up one of the subscription's automatic retries, and leaves the countdown
     as it was.
     """
-    delivery = prepared.delivery
     now = time.time()
     ends = int(now + lease_seconds) + 1
-    free = DeliveryModel.lease_until.does_not_exist() | (DeliveryModel.lease_until < int(now))
     if not manual:
-        return _claim_due(prepared, now=now, ends=ends, free=free)
-    actions: list[Any] = [
-        DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
-        DeliveryModel.lease_until.set(ends),
-        DeliveryModel.lease_manual.set(manual),
-        DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1),
-    ]
-    try:
-        delivery.update(actions=actions, condition=free)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+        return _claim_due(prepared, now=now, ends=ends)
+    return deliveries.get_store().claim_manual(prepared.delivery, lease_until=ends, now=int(now))
 
 
-def _claim_due(prepared: Prepared, *, now: float, ends: int, free: Any) -> bool:
+def _claim_due(prepared: Prepared, *, now: float, ends: int) -> bool:
     """An automatic attempt's claim: one conditional update that also reads the delivery.
 
     The condition is what :func:`oms_webhooks.delivery.pipeline.prepare`
@@ -70,43 +51,23 @@ def _claim_due(prepared: Prepared, *, now: float, ends: int, free: Any) -> bool:
     (:func:`oms_webhooks.delivery.store.carried`) is claimed without a read
     first: the update returns the whole item, which the
     attempt and its record use (README "Design notes": one call fewer per
-    attempt). No version condition: the attempt count is an atomic ``ADD``.
+    attempt; :meth:`~oms_webhooks.delivery.store.DeliveryStore.claim_due`).
+    No version condition: the attempt count is an atomic ``ADD``.
     A delivery opened before its subscription's last deactivation is
     cancelled here (DESIGN §10) and the claim lost.
     """
     delivery = prepared.delivery
     was_carried = deliveries.is_carried(delivery)
-    if was_carried:
-        delivery.version = 0  # the update ADDs 1 to the stored version; no condition on it
-    actions: list[Any] = [
-        DeliveryModel.attempt_count.add(1),
-        DeliveryModel.lease_until.set(ends),
-        DeliveryModel.lease_manual.set(False),
-        DeliveryModel.next_attempt_at.set(ends),
-    ]
-    due = DeliveryModel.next_attempt_at.does_not_exist() | (
-        DeliveryModel.next_attempt_at <= int(now + DUE_SLACK_SECONDS)
-    )
-    condition = DeliveryModel.pk.exists() & (DeliveryModel.status == deliveries.PENDING) & due
-    try:
-        delivery.update(actions=actions, condition=condition & free, add_version_condition=False)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    store = deliveries.get_store()
+    due_by = int(now + DUE_SLACK_SECONDS)
+    if not store.claim_due(delivery, lease_until=ends, now=int(now), due_by=due_by):
+        return False
     subscription = prepared.subscription
     if (delivery.tenant, delivery.subscription_id) != (subscription.tenant, subscription.id):
         raise MalformedMessage("the message's delivery does not match its subscription")
     if was_carried and deliveries.opened_before(delivery, subscription.deactivated_at):
         # DESIGN §10: re-activating never resumes what was pending before.
-        delivery.update(
-            actions=[
-                DeliveryModel.status.set(deliveries.CANCELLED),
-                DeliveryModel.lease_until.remove(),
-                DeliveryModel.lease_manual.remove(),
-                DeliveryModel.modified_date.set(datetime.now(UTC)),
-            ]
-        )
+        store.finish(delivery, deliveries.CANCELLED, drop_lease=True)
         return False
     return True
 
@@ -134,7 +95,7 @@ def after_lost_claim(uid: str, *, now: float | None = None) -> Outcome | None:
       attempt → ``skipped`` (that copy's message carries the schedule).
     """
     now = time.time() if now is None else now
-    delivery = deliveries.get_delivery(uid)
+    delivery = deliveries.get_store().get(uid)
     if delivery is None or delivery.status in deliveries.FINAL_STATES:
         return Outcome("skipped", uid, detail="delivery finished meanwhile")
     lease = float(delivery.lease_until or 0)

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pynamodb.expressions.condition import Condition
-
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import NotFound
 from oms_webhooks.routing import events_store
 from oms_webhooks.storage.models import AttemptModel, DeliveryModel
 from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.storage.views import attributes, numbers
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -72,25 +70,8 @@ def list_deliveries(
     Raises:
         ValidationFailed: a cursor this API did not issue.
     """
-    bind_tables()
-    range_condition: Condition | None = None
-    if created_gte is not None and created_lte is not None:
-        range_condition = DeliveryModel.log_sort.between(
-            created_gte.isoformat(), f"{created_lte.isoformat()}#~"
-        )
-    elif created_gte is not None:
-        range_condition = DeliveryModel.log_sort >= created_gte.isoformat()
-    elif created_lte is not None:
-        range_condition = DeliveryModel.log_sort <= f"{created_lte.isoformat()}#~"
-    condition: Condition | None = None
-    filters = [
-        DeliveryModel.subscription_id == subscription_id if subscription_id is not None else None,
-        DeliveryModel.event_type == event_type if event_type is not None else None,
-        DeliveryModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
-    ]
-    for cond in filters:
-        if cond is not None:
-            condition = cond if condition is None else condition & cond
+    store = deliveries.get_store()
+    wanted = deliveries.LogFilter(subscription_id, event_type, allowed, created_gte, created_lte)
 
     def shown(item: DeliveryModel) -> bool:
         # Filters on what changes after creation: not in the index, so applied
@@ -102,16 +83,10 @@ def list_deliveries(
             and int(item.response_http_status) == response_http_status
         )
 
-    last_key = None
+    after = None
     if cursor:
         position = decode_cursor(cursor, ("s", "k"))
-        sort_key, pk = position["s"], position["k"]
-        last_key = {
-            "log_tenant": {"S": tenant},
-            "log_sort": {"S": sort_key},
-            "pk": {"S": pk},
-            "sk": {"S": "delivery"},
-        }
+        after = position["s"], position["k"]
     # Pages grow from limit + 1 (an unfiltered page reads no more than it
     # shows) by doubling, so a rare filter costs a few round trips, not one
     # per limit + 1 entries; every read counts against MAX_ENTRIES_READ.
@@ -119,31 +94,22 @@ def list_deliveries(
     read = 0
     items: list[DeliveryModel] = []
     while True:
-        pages = DeliveryModel.by_tenant.query(
-            tenant,
-            range_key_condition=range_condition,
-            filter_condition=condition,
-            scan_index_forward=False,
-            last_evaluated_key=last_key,
-            page_size=min(page_size, MAX_ENTRIES_READ - read),
-        ).page_iter
-        page = next(pages)
-        read += pages.total_scanned_count
-        entries = [DeliveryModel.from_raw_data(raw) for raw in page.get("Items", [])]
-        for item in _from_table(entries):
+        page = store.log_page(
+            tenant, wanted, after=after, page_size=min(page_size, MAX_ENTRIES_READ - read)
+        )
+        read += page.scanned
+        for item in _from_table(page.entries):
             if item is None or not shown(item):
                 continue  # expired between the index read and the table read, or filtered out
             if len(items) == limit:
                 return LogPage(items, _encode_cursor(items[-1]))
             items.append(item)
-        last_key = pages.last_evaluated_key
-        if last_key is None:
+        after = page.last
+        if after is None:
             return LogPage(items, None)
         if read >= MAX_ENTRIES_READ:
             # Out of reads: resume after the last entry read (shown or filtered out).
-            return LogPage(
-                items, encode_cursor({"s": last_key["log_sort"]["S"], "k": last_key["pk"]["S"]})
-            )
+            return LogPage(items, encode_cursor({"s": after[0], "k": after[1]}))
         page_size *= 2
 
 
@@ -158,9 +124,7 @@ def _from_table(entries: list[DeliveryModel]) -> list[DeliveryModel | None]:
     """
     if not entries:
         return []
-    found = {
-        item.pk: item for item in DeliveryModel.batch_get([(e.pk, "delivery") for e in entries])
-    }
+    found = deliveries.get_store().get_many([e.pk for e in entries])
     return [found.get(e.pk) for e in entries]
 
 
@@ -173,7 +137,7 @@ def get_delivery(tenant: str, uid: str, *, allowed: frozenset[str] | None = None
     """
     if len(uid) != 32 or not all(c in "0123456789abcdef" for c in uid):
         raise NotFound("delivery not found")
-    item = deliveries.get_delivery(uid)
+    item = deliveries.get_store().get(uid)
     if item is None or item.tenant != tenant:
         raise NotFound("delivery not found")
     if allowed is not None and item.event_type not in allowed:
@@ -190,25 +154,11 @@ def attempts_of(
     here), the earlier ones from their attempt items; an attempt found in
     both (the record of the next one stopped after moving it) is listed once.
     """
-    bind_tables()
+    store = deliveries.get_store()
     if delivery is None:
-        delivery = deliveries.get_delivery(uid)
+        delivery = store.get(uid)
     latest = on_delivery(delivery) if delivery is not None else None
-    if limit is None:
-        earlier = list(
-            AttemptModel.query(uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True)
-        )
-    else:
-        earlier = list(
-            AttemptModel.query(
-                uid,
-                AttemptModel.sk.startswith("attempt#"),
-                consistent_read=True,
-                scan_index_forward=False,
-                limit=limit,
-                page_size=limit,
-            )
-        )[::-1]
+    earlier = store.attempts(uid, latest=limit)
     if latest is not None and all(a.sk != latest.sk for a in earlier):
         earlier.append(latest)
     return earlier if limit is None else earlier[-limit:]
@@ -252,19 +202,11 @@ def to_resource(item: DeliveryModel) -> dict[str, Any]:
     return {
         "uuid": item.pk,
         "webhook": item.subscription_id,
-        "event_type": item.event_type,
-        "event_id": item.event_id,
-        "status": item.status,
         "delivered": item.status == deliveries.DELIVERED,
-        "retry_count": int(item.retry_count or 0),
-        "response_http_status": None
-        if item.response_http_status is None
-        else int(item.response_http_status),
-        "response_content": item.response_content,
-        "response_time": None if item.response_time is None else int(item.response_time),
-        "error": item.error,
-        "created_date": item.created_date,
-        "modified_date": item.modified_date,
+        **attributes(item, "event_type event_id status response_content error"),
+        **attributes(item, "created_date modified_date"),
+        **numbers(item, "retry_count", absent=0),
+        **numbers(item, "response_http_status response_time"),
     }
 
 

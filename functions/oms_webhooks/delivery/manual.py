@@ -23,6 +23,7 @@ from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.errors import Conflict, NotFound
 from oms_webhooks.routing import events_store
 from oms_webhooks.storage.models import SubscriptionModel
+from oms_webhooks.subscriptions import store as subscription_store
 
 #: The event type of a ping (``POST /whisperer/hooks/{id}/ping/``); not in the catalogue.
 PING_EVENT_TYPE = "ping"
@@ -62,7 +63,7 @@ def load_for_resend(
         ResendRefused: already delivered (without ``force``), or the
             subscription or the event payload is gone.
     """
-    delivery = deliveries.get_delivery(uid)
+    delivery = deliveries.get_store().get(uid)
     if delivery is None or delivery.tenant != tenant:
         raise NotFound("delivery not found")
     if allowed is not None and delivery.event_type not in allowed:
@@ -72,10 +73,9 @@ def load_for_resend(
             'the delivery was already delivered; send {"force": true} to resend it',
             {"force": ["required to resend a delivered delivery"]},
         )
-    try:
-        subscription = SubscriptionModel.get(tenant, delivery.subscription_id, consistent_read=True)
-    except SubscriptionModel.DoesNotExist:
-        raise ResendRefused("the subscription of this delivery was deleted") from None
+    subscription = subscription_store.get_store().get(tenant, delivery.subscription_id)
+    if subscription is None:
+        raise ResendRefused("the subscription of this delivery was deleted")
     payload = events_store.get_store().get_payload(delivery.event_id)
     if payload is None:
         raise ResendRefused("the event payload of this delivery has expired")

@@ -36,8 +36,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import operational_events
@@ -124,7 +122,7 @@ def prepare(
     if known is not None:
         delivery = deliveries.carried(uid, known)
     else:
-        read = deliveries.get_delivery(uid)
+        read = deliveries.get_store().get(uid)
         if read is None:
             return Outcome("skipped", uid, detail="no such delivery (expired or never created)")
         delivery = read
@@ -135,6 +133,8 @@ def prepare(
             return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
     try:
         # Strongly consistent: an unsubscribe or deactivation is honoured at once.
+        # (Not through subscriptions.store: it loads the API's schemas, which the
+        # dispatcher's cold start does without; tests/infra/test_cold_start.py.)
         subscription = SubscriptionModel.get(
             delivery.tenant, delivery.subscription_id, consistent_read=True
         )
@@ -164,16 +164,7 @@ def prepare(
 
 
 def _cancel(delivery: DeliveryModel, reason: str) -> Outcome:
-    try:
-        delivery.update(
-            actions=[
-                DeliveryModel.status.set(deliveries.CANCELLED),
-                DeliveryModel.modified_date.set(datetime.now(UTC)),
-            ]
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    deliveries.get_store().cancel(delivery)  # changed meanwhile: cancelled or ended already
     return Outcome("cancelled", delivery.pk, detail=reason)
 
 
@@ -186,12 +177,7 @@ def _cancel_loaded(delivery: DeliveryModel, reason: str) -> Outcome:
 
 
 def _finish_failed(delivery: DeliveryModel, reason: str) -> Outcome:
-    delivery.update(
-        actions=[
-            DeliveryModel.status.set(deliveries.FAILED),
-            DeliveryModel.modified_date.set(datetime.now(UTC)),
-        ]
-    )
+    deliveries.get_store().finish(delivery, deliveries.FAILED)
     notice = _ended(
         delivery,
         delivered=False,
@@ -221,49 +207,28 @@ def record(
     _move_previous_attempt(delivery, expires)
     counted = number - int(delivery.manual_count or 0) - int(delivery.attempts_before_reopen or 0)
     retries_used = max(0, counted - 1)
-    actions: list[Any] = [
-        # The attempt itself lives on the delivery item until the next one.
-        DeliveryModel.last_attempt.set(number),
-        DeliveryModel.attempt_at.set(result.at),
-        DeliveryModel.retry_count.set(retries_used),
-        DeliveryModel.lease_until.remove(),
-        DeliveryModel.lease_manual.remove(),
-        DeliveryModel.expires_at.set(expires),
-        DeliveryModel.response_time.set(result.response_time_ms),
-        DeliveryModel.modified_date.set(datetime.now(UTC)),
-    ]
-    actions.append(
-        DeliveryModel.response_http_status.set(result.status_code)
-        if result.status_code is not None
-        else DeliveryModel.response_http_status.remove()
-    )
-    actions.append(
-        DeliveryModel.response_content.set(result.response_excerpt)
-        if result.response_excerpt
-        else DeliveryModel.response_content.remove()
-    )
-    actions.append(
-        DeliveryModel.error.set(result.error) if result.error else DeliveryModel.error.remove()
-    )
+    status: str | None = None
+    next_attempt_at: int | None = None
     if result.delivered:
         outcome = Outcome("delivered", delivery.pk, result=result)
-        actions.append(DeliveryModel.status.set(deliveries.DELIVERED))
+        status = deliveries.DELIVERED
     elif result.is_gone:
         outcome = Outcome(
             "failed", delivery.pk, detail="410 Gone: subscription deactivated", result=result
         )
-        actions.append(DeliveryModel.status.set(deliveries.FAILED))
+        status = deliveries.FAILED
     elif manual:
         kind: OutcomeKind = "retry" if delivery.status == deliveries.PENDING else "failed"
         outcome = Outcome(kind, delivery.pk, detail="manual attempt failed", result=result)
     elif retries_used >= int(subscription.max_retries):
         outcome = Outcome("failed", delivery.pk, detail="retries exhausted", result=result)
-        actions.append(DeliveryModel.status.set(deliveries.FAILED))
+        status = deliveries.FAILED
     else:
         delay = next_delay(subscription, retries_used, result, now=now)
         outcome = Outcome("retry", delivery.pk, delay=delay, result=result)
-        actions.append(DeliveryModel.next_attempt_at.set(int(now + delay)))
-    delivery.update(actions=actions)
+        next_attempt_at = int(now + delay)
+    recorded = deliveries.Recorded(number, retries_used, expires, status, next_attempt_at)
+    deliveries.get_store().record(delivery, result, recorded)
     if delivery.status in (deliveries.DELIVERED, deliveries.FAILED):
         error = result.error or (
             f"HTTP {result.status_code}" if result.status_code is not None else None
@@ -292,7 +257,7 @@ def _move_previous_attempt(delivery: DeliveryModel, expires: datetime) -> None:
     if previous is None:
         return
     previous.expires_at = expires
-    previous.save()
+    deliveries.get_store().move_attempt(previous)
 
 
 def _ended(

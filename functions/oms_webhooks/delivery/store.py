@@ -1,24 +1,40 @@
-"""Delivery records: identity, creation (idempotent), reading and attempts.
+"""Delivery records behind a small interface: identity, creation (idempotent), claim, record.
 
 A delivery is one event sent to one subscription. Its uuid is derived from
 ``(event id, tenant, subscription id)``, so processing one event twice (an
 SQS redelivery, a router retry) finds the same record instead of making a
 second one (DESIGN §4). Records expire after the delivery retention
 (DynamoDB TTL ``expires_at``, DESIGN §4).
+
+Fan-out, the pipeline (:mod:`~oms_webhooks.delivery.claim`,
+:mod:`~oms_webhooks.delivery.pipeline`), resend, recover and the delivery log
+(:mod:`~oms_webhooks.delivery.log`) decide what to write and call a
+:class:`DeliveryStore`; :func:`get_store` returns the DynamoDB one
+(:class:`DynamoDeliveryStore`), the only one today. How it is kept
+(:mod:`oms_webhooks.storage.specs`): one partition per delivery, the delivery
+item (sk ``delivery``) holding its latest attempt, an attempt item per earlier
+one (sk ``attempt#NNNN``), and the sparse ``by-tenant`` index of the log.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
+from oms_webhooks.storage.models import AttemptModel, DeliveryModel, SubscriptionModel
 from oms_webhooks.storage.specs import bind_tables
+
+if TYPE_CHECKING:
+    from oms_webhooks.delivery.request.sender import AttemptResult
 
 #: Namespace of delivery uuids (uuid5 over "<event id>/<tenant>/<subscription id>").
 DELIVERY_NAMESPACE = uuid.UUID("6f1c3c0e-8f5e-4c55-9d0c-6b7e2f0c9a11")
@@ -50,6 +66,43 @@ def expires_at(retentions: int = 1) -> datetime:
     )
 
 
+def stamped(now: datetime) -> dict[str, Any]:
+    """The dates of a record made at ``now``: created and modified then, expiring a
+    retention later (:func:`expires_at`). Deliveries and recoveries both start so."""
+    return {"created_date": now, "modified_date": now, "expires_at": expires_at()}
+
+
+def new_delivery(
+    subscription: SubscriptionModel,
+    *,
+    event_id: str,
+    event_type: str,
+    event_time: str,
+    uid: str | None = None,
+) -> DeliveryModel:
+    """The record of a new, pending delivery of an event to ``subscription`` (not stored).
+
+    ``uid`` defaults to :func:`delivery_uuid` (idempotent); a replay gives a new one.
+    The log index keys (``log_tenant``, ``log_sort`` = ``<created ISO>#<uuid>``)
+    are set here: only delivery items carry them.
+    """
+    now = datetime.now(UTC)
+    uid = uid or delivery_uuid(event_id, subscription.tenant, subscription.id)
+    known = delivery_message.Known(
+        subscription.tenant, subscription.id, event_type, event_id, event_time
+    )
+    return carried(
+        uid,
+        known,
+        status=PENDING,
+        retry_count=0,
+        attempt_count=0,
+        log_tenant=subscription.tenant,
+        log_sort=f"{now.isoformat()}#{uid}",
+        **stamped(now),
+    )
+
+
 def create_delivery(
     subscription: SubscriptionModel,
     *,
@@ -58,42 +111,175 @@ def create_delivery(
     event_time: str,
     uid: str | None = None,
 ) -> tuple[DeliveryModel, bool]:
-    """Create the delivery of an event to ``subscription`` unless it exists.
-
-    ``uid`` defaults to :func:`delivery_uuid` (idempotent); a replay gives a
-    new one.
+    """Create the delivery of an event to ``subscription`` unless it exists
+    (:func:`new_delivery`, then :meth:`DeliveryStore.create`).
 
     Returns:
         ``(delivery, created)``: ``created`` is False when an earlier run
         made the record (its current state is returned).
     """
-    bind_tables()
-    now = datetime.now(UTC)
-    uid = uid or delivery_uuid(event_id, subscription.tenant, subscription.id)
-    item = DeliveryModel(
-        uid,
-        "delivery",
-        log_tenant=subscription.tenant,
-        log_sort=f"{now.isoformat()}#{uid}",
-        tenant=subscription.tenant,
-        subscription_id=subscription.id,
-        event_type=event_type,
-        event_id=event_id,
-        event_time=event_time,
-        status=PENDING,
-        retry_count=0,
-        attempt_count=0,
-        created_date=now,
-        modified_date=now,
-        expires_at=expires_at(),
+    item = new_delivery(
+        subscription, event_id=event_id, event_type=event_type, event_time=event_time, uid=uid
     )
-    try:
-        item.save(condition=DeliveryModel.pk.does_not_exist())
-    except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return DeliveryModel.get(uid, "delivery", consistent_read=True), False
-    return item, True
+    return get_store().create(item)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which of a tenant's deliveries a log list asks for (None: any).
+
+    ``created_gte``/``created_lte`` bound the creation time (inclusive);
+    ``allowed`` is the token's scope of event types.
+    """
+
+    subscription_id: str | None = None
+    event_type: str | None = None
+    allowed: frozenset[str] | None = None
+    created_gte: datetime | None = None
+    created_lte: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording attempt ``number`` writes besides its result: the retries used,
+    the new expiry, and the delivery's next ``status`` or ``next_attempt_at`` (Unix
+    seconds) when it moves."""
+
+    number: int
+    retries_used: int
+    expires: datetime
+    status: str | None = None
+    next_attempt_at: int | None = None
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """One page read from the delivery log's index.
+
+    ``entries``: the index's copies (the keys and
+    :data:`~oms_webhooks.storage.models.DELIVERY_LOG_ATTRIBUTES` only), newest
+    first; ``scanned``: entries read before the filter;
+    ``last``: ``(log_sort, uuid)`` of the last entry read, None at the log's end.
+    """
+
+    entries: list[DeliveryModel]
+    scanned: int
+    last: tuple[str, str] | None
+
+
+class DeliveryStore(Protocol):
+    """What fan-out, the pipeline, resend, recover and the delivery log need from storage.
+
+    Every write of an existing delivery item is conditioned on its ``version``
+    (PynamoDB's optimistic lock) unless said otherwise.
+    """
+
+    def create(self, item: DeliveryModel) -> tuple[DeliveryModel, bool]:
+        """Store ``item`` unless a delivery with its uuid exists (a conditional put).
+
+        Returns:
+            ``(item, True)``, or ``(the stored delivery, False)`` (read strongly consistent).
+        """
+        ...
+
+    def get(self, uid: str) -> DeliveryModel | None:
+        """Delivery ``uid`` (strongly consistent), or None."""
+        ...
+
+    def get_many(self, uids: list[str]) -> dict[str, DeliveryModel]:
+        """``{uid: delivery}`` of those of ``uids`` that exist (``BatchGetItem`` calls of
+        up to 100 keys, eventually consistent: half a read unit per item)."""
+        ...
+
+    def claim_due(
+        self, delivery: DeliveryModel, *, lease_until: int, now: int, due_by: int
+    ) -> bool:
+        """An automatic attempt's claim: one update that also reads the delivery.
+
+        ADDs 1 to ``attempt_count``, sets ``lease_until`` and ``next_attempt_at`` to
+        ``lease_until`` and ``lease_manual`` to false, on the condition that the
+        delivery exists, is ``pending``, is due by ``due_by`` (or has no
+        ``next_attempt_at``) and holds no lease live at ``now``; no version
+        condition. ``delivery`` (possibly only carried, never read) is filled
+        in with the whole stored item.
+
+        Returns:
+            False when the condition failed (nothing written).
+        """
+        ...
+
+    def claim_manual(self, delivery: DeliveryModel, *, lease_until: int, now: int) -> bool:
+        """A manual attempt's claim: ``attempt_count`` and ``manual_count`` + 1 (from
+        ``delivery``), ``lease_until`` set and ``lease_manual`` true, on the condition
+        that no lease is live at ``now``.
+
+        Returns:
+            False when a condition failed (another lease, or a concurrent change).
+        """
+        ...
+
+    def finish(self, delivery: DeliveryModel, status: str, *, drop_lease: bool = False) -> None:
+        """Set ``status`` (and ``modified_date``); ``drop_lease`` removes the lease too.
+
+        Raises:
+            pynamodb.exceptions.UpdateError: a concurrent change (the version
+                condition failed), or another DynamoDB error.
+        """
+        ...
+
+    def cancel(self, delivery: DeliveryModel) -> bool:
+        """Set ``cancelled`` (and ``modified_date``).
+
+        Returns:
+            False when the delivery changed meanwhile (nothing written).
+        """
+        ...
+
+    def record(self, delivery: DeliveryModel, result: AttemptResult, recorded: Recorded) -> None:
+        """Store an attempt's ``result`` on the delivery item and move the delivery.
+
+        Sets ``last_attempt`` (``recorded.number``), ``attempt_at``,
+        ``retry_count``, ``expires_at``, ``response_time``, ``modified_date``, the
+        answer's status, excerpt and error (each removed when absent), drops the
+        lease, and sets ``status`` and ``next_attempt_at`` when ``recorded`` has them.
+
+        Raises:
+            pynamodb.exceptions.UpdateError: a concurrent change, or another DynamoDB error.
+        """
+        ...
+
+    def move_attempt(self, attempt: AttemptModel) -> None:
+        """Write an earlier attempt to its own item (idempotent: a put)."""
+        ...
+
+    def attempts(self, uid: str, *, latest: int | None = None) -> list[AttemptModel]:
+        """The attempt items of delivery ``uid``, oldest first: every one, or the
+        ``latest`` ones (strongly consistent)."""
+        ...
+
+    def reopen(self, delivery: DeliveryModel, *, attempts_before: int) -> bool:
+        """A recover re-opens a ``failed`` or ``cancelled`` delivery (DESIGN §10).
+
+        ``pending``, retry count 0, due now, ``attempts_before_reopen`` =
+        ``attempts_before``, ``reopened_date`` now, a fresh retention; on the
+        condition that it is still ``failed`` or ``cancelled``.
+
+        Returns:
+            False when it changed meanwhile (another recovery re-opened it).
+        """
+        ...
+
+    def log_page(
+        self, tenant: str, wanted: LogFilter, *, after: tuple[str, str] | None, page_size: int
+    ) -> LogRead:
+        """One page of ``tenant``'s delivery log index, newest first (a Query of ``by-tenant``).
+
+        The creation bounds of ``wanted`` are the index's range condition, its
+        subscription, event type and scope a filter on the entries read;
+        ``after`` is the ``(log_sort, uuid)`` to resume after; at most
+        ``page_size`` entries are read.
+        """
+        ...
 
 
 def opened_before(delivery: DeliveryModel, moment: datetime | None) -> bool:
@@ -108,20 +294,12 @@ def opened_before(delivery: DeliveryModel, moment: datetime | None) -> bool:
     return bool(opened < moment)
 
 
-def get_delivery(uid: str) -> DeliveryModel | None:
-    """The delivery ``uid`` (strongly consistent), or None."""
-    bind_tables()
-    try:
-        return DeliveryModel.get(uid, "delivery", consistent_read=True)
-    except DeliveryModel.DoesNotExist:
-        return None
-
-
-def carried(uid: str, known: delivery_message.Known) -> DeliveryModel:
+def carried(uid: str, known: delivery_message.Known, **attributes: Any) -> DeliveryModel:
     """Delivery ``uid`` as its message knows it, before it is read (:func:`is_carried`).
 
-    Only what never changes is set; :func:`oms_webhooks.delivery.claim.claim` fills in the rest from
-    its conditional update, and :func:`loaded` reads it where needed first.
+    Only what never changes is set (and ``attributes``: :func:`new_delivery`'s);
+    :func:`oms_webhooks.delivery.claim.claim` fills in the rest from its
+    conditional update, and :func:`loaded` reads it where needed first.
     """
     return DeliveryModel(
         uid,
@@ -131,6 +309,7 @@ def carried(uid: str, known: delivery_message.Known) -> DeliveryModel:
         event_type=known.event_type,
         event_id=known.event_id,
         event_time=known.event_time,
+        **attributes,
     )
 
 
@@ -152,4 +331,215 @@ def is_carried(delivery: DeliveryModel) -> bool:
 
 def loaded(delivery: DeliveryModel) -> DeliveryModel | None:
     """``delivery`` as stored (read if it was only carried); None if it is gone."""
-    return get_delivery(delivery.pk) if is_carried(delivery) else delivery
+    return get_store().get(delivery.pk) if is_carried(delivery) else delivery
+
+
+def _if_condition_holds(write: Any) -> bool:
+    """Run ``write()``; False if DynamoDB refused it for a failed condition."""
+    try:
+        write()
+    except (PutError, UpdateError) as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+class DynamoDeliveryStore:
+    """:class:`DeliveryStore` on the ``deliveries`` table (PynamoDB)."""
+
+    def create(self, item: DeliveryModel) -> tuple[DeliveryModel, bool]:
+        bind_tables()
+        if _if_condition_holds(lambda: item.save(condition=DeliveryModel.pk.does_not_exist())):
+            return item, True
+        return DeliveryModel.get(item.pk, "delivery", consistent_read=True), False
+
+    def get(self, uid: str) -> DeliveryModel | None:
+        bind_tables()
+        try:
+            return DeliveryModel.get(uid, "delivery", consistent_read=True)
+        except DeliveryModel.DoesNotExist:
+            return None
+
+    def get_many(self, uids: list[str]) -> dict[str, DeliveryModel]:
+        bind_tables()
+        return {item.pk: item for item in DeliveryModel.batch_get([(u, "delivery") for u in uids])}
+
+    def claim_due(
+        self, delivery: DeliveryModel, *, lease_until: int, now: int, due_by: int
+    ) -> bool:
+        bind_tables()
+        if is_carried(delivery):
+            delivery.version = 0  # the update ADDs 1 to the stored version; no condition on it
+        actions: list[Any] = [
+            DeliveryModel.attempt_count.add(1),
+            DeliveryModel.lease_until.set(lease_until),
+            DeliveryModel.lease_manual.set(False),
+            DeliveryModel.next_attempt_at.set(lease_until),
+        ]
+        due = DeliveryModel.next_attempt_at.does_not_exist() | (
+            DeliveryModel.next_attempt_at <= due_by
+        )
+        condition = DeliveryModel.pk.exists() & (DeliveryModel.status == PENDING) & due
+        return _if_condition_holds(
+            lambda: delivery.update(
+                actions=actions, condition=condition & _free(now), add_version_condition=False
+            )
+        )
+
+    def claim_manual(self, delivery: DeliveryModel, *, lease_until: int, now: int) -> bool:
+        bind_tables()
+        actions: list[Any] = [
+            DeliveryModel.attempt_count.set(int(delivery.attempt_count or 0) + 1),
+            DeliveryModel.lease_until.set(lease_until),
+            DeliveryModel.lease_manual.set(True),
+            DeliveryModel.manual_count.set(int(delivery.manual_count or 0) + 1),
+        ]
+        return _if_condition_holds(lambda: delivery.update(actions=actions, condition=_free(now)))
+
+    def finish(self, delivery: DeliveryModel, status: str, *, drop_lease: bool = False) -> None:
+        bind_tables()
+        actions: list[Any] = [DeliveryModel.status.set(status)]
+        if drop_lease:
+            actions += [DeliveryModel.lease_until.remove(), DeliveryModel.lease_manual.remove()]
+        actions.append(DeliveryModel.modified_date.set(datetime.now(UTC)))
+        delivery.update(actions=actions)
+
+    def cancel(self, delivery: DeliveryModel) -> bool:
+        return _if_condition_holds(lambda: self.finish(delivery, CANCELLED))
+
+    def record(self, delivery: DeliveryModel, result: AttemptResult, recorded: Recorded) -> None:
+        bind_tables()
+        actions: list[Any] = [
+            # The attempt itself lives on the delivery item until the next one.
+            DeliveryModel.last_attempt.set(recorded.number),
+            DeliveryModel.attempt_at.set(result.at),
+            DeliveryModel.retry_count.set(recorded.retries_used),
+            DeliveryModel.lease_until.remove(),
+            DeliveryModel.lease_manual.remove(),
+            DeliveryModel.expires_at.set(recorded.expires),
+            DeliveryModel.response_time.set(result.response_time_ms),
+            DeliveryModel.modified_date.set(datetime.now(UTC)),
+        ]
+        actions.append(
+            DeliveryModel.response_http_status.set(result.status_code)
+            if result.status_code is not None
+            else DeliveryModel.response_http_status.remove()
+        )
+        actions.append(
+            DeliveryModel.response_content.set(result.response_excerpt)
+            if result.response_excerpt
+            else DeliveryModel.response_content.remove()
+        )
+        actions.append(
+            DeliveryModel.error.set(result.error) if result.error else DeliveryModel.error.remove()
+        )
+        if recorded.status is not None:
+            actions.append(DeliveryModel.status.set(recorded.status))
+        if recorded.next_attempt_at is not None:
+            actions.append(DeliveryModel.next_attempt_at.set(recorded.next_attempt_at))
+        delivery.update(actions=actions)
+
+    def move_attempt(self, attempt: AttemptModel) -> None:
+        bind_tables()
+        attempt.save()
+
+    def attempts(self, uid: str, *, latest: int | None = None) -> list[AttemptModel]:
+        bind_tables()
+        if latest is None:
+            return list(
+                AttemptModel.query(
+                    uid, AttemptModel.sk.startswith("attempt#"), consistent_read=True
+                )
+            )
+        return list(
+            AttemptModel.query(
+                uid,
+                AttemptModel.sk.startswith("attempt#"),
+                consistent_read=True,
+                scan_index_forward=False,
+                limit=latest,
+                page_size=latest,
+            )
+        )[::-1]
+
+    def reopen(self, delivery: DeliveryModel, *, attempts_before: int) -> bool:
+        bind_tables()
+        now = datetime.now(UTC)
+        actions: list[Any] = [
+            DeliveryModel.status.set(PENDING),
+            DeliveryModel.retry_count.set(0),
+            DeliveryModel.attempts_before_reopen.set(attempts_before),
+            DeliveryModel.next_attempt_at.set(int(time.time())),
+            DeliveryModel.reopened_date.set(now),
+            DeliveryModel.modified_date.set(now),
+            DeliveryModel.expires_at.set(expires_at()),
+        ]
+        condition = DeliveryModel.status.is_in(FAILED, CANCELLED)
+        return _if_condition_holds(lambda: delivery.update(actions=actions, condition=condition))
+
+    def log_page(
+        self, tenant: str, wanted: LogFilter, *, after: tuple[str, str] | None, page_size: int
+    ) -> LogRead:
+        bind_tables()
+        created_gte, created_lte = wanted.created_gte, wanted.created_lte
+        subscription_id, event_type, allowed = (
+            wanted.subscription_id,
+            wanted.event_type,
+            wanted.allowed,
+        )
+        range_condition: Condition | None = None
+        if created_gte is not None and created_lte is not None:
+            range_condition = DeliveryModel.log_sort.between(
+                created_gte.isoformat(), f"{created_lte.isoformat()}#~"
+            )
+        elif created_gte is not None:
+            range_condition = DeliveryModel.log_sort >= created_gte.isoformat()
+        elif created_lte is not None:
+            range_condition = DeliveryModel.log_sort <= f"{created_lte.isoformat()}#~"
+        condition: Condition | None = None
+        for cond in (
+            DeliveryModel.subscription_id == subscription_id
+            if subscription_id is not None
+            else None,
+            DeliveryModel.event_type == event_type if event_type is not None else None,
+            DeliveryModel.event_type.is_in(*sorted(allowed)) if allowed is not None else None,
+        ):
+            if cond is not None:
+                condition = cond if condition is None else condition & cond
+        last_key = None
+        if after is not None:
+            last_key = {
+                "log_tenant": {"S": tenant},
+                "log_sort": {"S": after[0]},
+                "pk": {"S": after[1]},
+                "sk": {"S": "delivery"},
+            }
+        pages = DeliveryModel.by_tenant.query(
+            tenant,
+            range_key_condition=range_condition,
+            filter_condition=condition,
+            scan_index_forward=False,
+            last_evaluated_key=last_key,
+            page_size=page_size,
+        ).page_iter
+        page = next(pages)
+        entries = [DeliveryModel.from_raw_data(raw) for raw in page.get("Items", [])]
+        last = pages.last_evaluated_key
+        return LogRead(
+            entries,
+            pages.total_scanned_count,
+            None if last is None else (last["log_sort"]["S"], last["pk"]["S"]),
+        )
+
+
+def _free(now: int) -> Condition:
+    """No lease on the delivery is live at ``now`` (Unix seconds)."""
+    free: Condition = DeliveryModel.lease_until.does_not_exist() | (DeliveryModel.lease_until < now)
+    return free
+
+
+@lru_cache(maxsize=1)
+def get_store() -> DeliveryStore:
+    """The store of deliveries: DynamoDB (one per process)."""
+    return DynamoDeliveryStore()

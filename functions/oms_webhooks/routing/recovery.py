@@ -34,8 +34,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import Conflict, NotFound, ValidationFailed
@@ -43,6 +41,7 @@ from oms_webhooks.routing import events_store, filters, kept_events, recovery_st
 from oms_webhooks.routing.recovery_store import recovery_key
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, RecoveryModel, SubscriptionModel
+from oms_webhooks.storage.views import attributes, numbers
 from oms_webhooks.subscriptions import store as subscription_store
 from oms_webhooks.subscriptions.service import get_subscription
 
@@ -109,9 +108,7 @@ def start(
         status=RUNNING,
         queued=0,
         skipped=0,
-        created_date=now,
-        modified_date=now,
-        expires_at=deliveries.expires_at(),
+        **deliveries.stamped(now),
     )
     recovery_store.get_store().put(item)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"recovery": recovery_id}))
@@ -150,27 +147,9 @@ def open_delivery(
         return delivery, CREATED
     if delivery.status not in (deliveries.FAILED, deliveries.CANCELLED):
         return delivery, SKIPPED
-    now = datetime.now(UTC)
-    attempts = int(delivery.attempt_count or 0)
-    try:
-        delivery.update(
-            actions=[
-                DeliveryModel.status.set(deliveries.PENDING),
-                DeliveryModel.retry_count.set(0),
-                DeliveryModel.attempts_before_reopen.set(
-                    attempts - int(delivery.manual_count or 0)
-                ),
-                DeliveryModel.next_attempt_at.set(int(time.time())),
-                DeliveryModel.reopened_date.set(now),
-                DeliveryModel.modified_date.set(now),
-                DeliveryModel.expires_at.set(deliveries.expires_at()),
-            ],
-            condition=DeliveryModel.status.is_in(deliveries.FAILED, deliveries.CANCELLED),
-        )
-    except UpdateError as exc:  # changed meanwhile (another recovery re-opened it)
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return delivery, SKIPPED
+    automatic = int(delivery.attempt_count or 0) - int(delivery.manual_count or 0)
+    if not deliveries.get_store().reopen(delivery, attempts_before=automatic):
+        return delivery, SKIPPED  # changed meanwhile (another recovery re-opened it)
     return delivery, REOPENED
 
 
@@ -270,14 +249,8 @@ def to_resource(item: RecoveryModel) -> dict[str, Any]:
     return {
         "recovery": item.recovery_id,
         "subscription": item.subscription_id,
-        "status": item.status,
-        "since": item.since,
-        "until": item.until,
-        "window_end": item.window_end,
-        "queued": int(item.queued or 0),
-        "skipped": int(item.skipped or 0),
-        "created_date": item.created_date,
-        "finished_date": item.finished_date,
+        **attributes(item, "status since until window_end created_date finished_date"),
+        **numbers(item, "queued skipped", absent=0),
     }
 
 
