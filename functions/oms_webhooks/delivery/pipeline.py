@@ -51,6 +51,7 @@ from oms_webhooks.routing import events_store
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, EventPayloadModel, SubscriptionModel
 from oms_webhooks.subscriptions import health
+from oms_webhooks.subscriptions import store as subscription_store
 
 #: Prepare-and-claim rounds of one message before it is simply held a second.
 _CLAIM_ROUNDS = 3
@@ -131,14 +132,9 @@ def prepare(
         due = float(delivery.next_attempt_at or 0)
         if due - now > DUE_SLACK_SECONDS:
             return Outcome("not_due", uid, delay=due - now, detail="countdown not over")
-    try:
-        # Strongly consistent: an unsubscribe or deactivation is honoured at once.
-        # (Not through subscriptions.store: it loads the API's schemas, which the
-        # dispatcher's cold start does without; tests/infra/test_cold_start.py.)
-        subscription = SubscriptionModel.get(
-            delivery.tenant, delivery.subscription_id, consistent_read=True
-        )
-    except SubscriptionModel.DoesNotExist:
+    # Strongly consistent: an unsubscribe or deactivation is honoured at once.
+    subscription = subscription_store.get_store().get(delivery.tenant, delivery.subscription_id)
+    if subscription is None:
         return _cancel_loaded(delivery, "subscription deleted")
     if not subscription.is_active:
         return _cancel_loaded(delivery, "subscription inactive")
