@@ -39,8 +39,12 @@ class BasicAuthAttribute(MapAttribute[str, Any]):
     sealed_password = UnicodeAttribute(null=True)
 
 
-class SubscriptionModel(Model):
-    """A tenant's subscription of one target URL to one event type."""
+class SubscriptionsTableItem(Model):
+    """An item of the subscriptions table: hash ``tenant``, range ``id`` (each kind below).
+
+    A subscription's hash is its tenant; its guards', health's and counter's
+    are ``<tenant>#<kind>``, so every item names its tenant in its key.
+    """
 
     class Meta:
         table_name = "oms-webhooks-subscriptions"
@@ -48,6 +52,11 @@ class SubscriptionModel(Model):
 
     tenant = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionModel(SubscriptionsTableItem):
+    """A tenant's subscription of one target URL to one event type."""
+
     event_type = UnicodeAttribute()
     fanout_event_type = UnicodeAttribute(null=True)
     target_url = UnicodeAttribute()
@@ -71,22 +80,16 @@ class SubscriptionModel(Model):
     by_event_type = SubscriptionByEventType()
 
 
-class TargetGuardModel(Model):
+class TargetGuardModel(SubscriptionsTableItem):
     """Uniqueness guard: one item per ``(tenant, event_type, target_url)``.
 
     Shares the subscriptions table (hash ``<tenant>#targets``); never listed.
     """
 
-    class Meta:
-        table_name = "oms-webhooks-subscriptions"
-        settings_field = "subscriptions_table"
-
-    tenant = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
     subscription_id = UnicodeAttribute()
 
 
-class HealthModel(Model):
+class HealthModel(SubscriptionsTableItem):
     """A subscription's health, apart from the subscription (DESIGN §10).
 
     Shares the subscriptions table (hash ``<tenant>#health``, range the
@@ -95,28 +98,16 @@ class HealthModel(Model):
     races a partner's PUT/PATCH of the subscription itself.
     """
 
-    class Meta:
-        table_name = "oms-webhooks-subscriptions"
-        settings_field = "subscriptions_table"
-
-    tenant = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
     failing_since = UTCDateTimeAttribute(null=True)
     disabled_reason = UnicodeAttribute(null=True)
     disabled_at = UTCDateTimeAttribute(null=True)
 
 
-class TenantCounterModel(Model):
+class TenantCounterModel(SubscriptionsTableItem):
     """A tenant's subscription count, kept in the same transactions as its subscriptions.
 
     Shares the subscriptions table (hash ``<tenant>#counts``, range
     ``subscriptions``), so the per-tenant limit holds under concurrent creates.
     """
 
-    class Meta:
-        table_name = "oms-webhooks-subscriptions"
-        settings_field = "subscriptions_table"
-
-    tenant = UnicodeAttribute(hash_key=True)
-    id = UnicodeAttribute(range_key=True)
     total = NumberAttribute(default=0)
