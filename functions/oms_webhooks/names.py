@@ -62,6 +62,9 @@ METRICS_NAMESPACE: Final = "OmsWebhooks"
 #: Metric names the alarms and the README use (the handlers emit them).
 METRIC_DELIVERY_ATTEMPTED: Final = "DeliveryAttempted"
 METRIC_DELIVERY_FAILED: Final = "DeliveryFailed"
+#: Emitted by the dispatcher and the API when an operational event could not be put on
+#: the bus (DESIGN §10); an alarm watches it.
+METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED: Final = "OperationalEventNotPublished"
 
 # -- storage defaults ---------------------------------------------------------------
 #: Default DynamoDB table names (settings ``*_table``; the CDK app names its own tables).

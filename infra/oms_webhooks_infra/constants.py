@@ -130,7 +130,7 @@ METRIC_DELIVERY_ATTEMPTED: Final = names.METRIC_DELIVERY_ATTEMPTED
 METRIC_DELIVERY_FAILED: Final = names.METRIC_DELIVERY_FAILED
 #: Emitted by the dispatcher and the API when an operational event could not be put
 #: on the bus (DESIGN §10): the OMS team may not have been told of a disabled partner.
-METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED: Final = "OperationalEventNotPublished"
+METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED: Final = names.METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED
 #: Alarm when more than this percentage of attempts fail ...
 DELIVERY_FAILURE_RATE_PERCENT: Final = 50
 #: ... in each of this many consecutive periods of this many seconds.

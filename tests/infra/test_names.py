@@ -30,6 +30,7 @@ from oms_webhooks_infra import constants as c
         ("DEFAULT_METRICS_NAMESPACE", "METRICS_NAMESPACE"),
         ("METRIC_DELIVERY_ATTEMPTED", "METRIC_DELIVERY_ATTEMPTED"),
         ("METRIC_DELIVERY_FAILED", "METRIC_DELIVERY_FAILED"),
+        ("METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED", "METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED"),
     ],
 )
 def test_infra_constants_are_the_shared_names(infra_name: str, shared: str) -> None:

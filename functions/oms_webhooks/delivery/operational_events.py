@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from oms_webhooks import names
 from oms_webhooks.aws_clients import client
 from oms_webhooks.routing import event_bus
 from oms_webhooks.settings import get_settings
@@ -172,7 +173,7 @@ def publish(events: Sequence[OperationalEvent], *, events_api: Any = None) -> li
 
 
 #: The metric (Count) of an outcome whose operational events could not be published.
-NOT_PUBLISHED_METRIC = "OperationalEventNotPublished"
+NOT_PUBLISHED_METRIC = names.METRIC_OPERATIONAL_EVENT_NOT_PUBLISHED
 
 
 def publish_reported(
