@@ -47,7 +47,7 @@ from oms_webhooks.routing.filters import (
 from oms_webhooks.routing.filters import evaluate as evaluate_filter
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import DeliveryModel, SubscriptionModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.subscriptions.store import get_store as subscription_store
 
 #: EventBridge's entry size limit in bytes (PutEvents, 256 KB), DESIGN §8.
 MAX_EVENT_BYTES = MAX_ENTRY_BYTES
@@ -235,16 +235,15 @@ def matching_subscriptions(event_type: str) -> Iterable[SubscriptionModel]:
     unsubscribe is honoured at once, since the dispatcher re-reads the
     subscription before every attempt. 0 turns the cache off.
     """
-    bind_tables()
     ttl = get_settings().router_cache_seconds
     if ttl <= 0:
-        return SubscriptionModel.by_event_type.query(event_type)
+        return subscription_store().active_of_type(event_type)
     now = time.monotonic()
     with _cache_lock:
         cached = _cache.get(event_type)
     if cached is not None and cached[0] > now:
         return cached[1]
-    items = list(SubscriptionModel.by_event_type.query(event_type))
+    items = list(subscription_store().active_of_type(event_type))
     with _cache_lock:
         _cache[event_type] = (now + ttl, items)
     return items

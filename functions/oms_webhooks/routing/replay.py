@@ -16,8 +16,7 @@ from typing import Any
 from oms_webhooks.delivery import message as delivery_message
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.routing import events_store, filters
-from oms_webhooks.storage.models import SubscriptionModel
-from oms_webhooks.storage.specs import bind_tables
+from oms_webhooks.subscriptions.store import get_store as subscription_store
 
 
 class ReplayError(ValueError):
@@ -42,11 +41,10 @@ def replay(
         ReplayError: the event is not kept, or ``subscription_id`` is not an
             active subscription of its type.
     """
-    bind_tables()
     payload = events_store.get_store().get_payload(event_id)
     if payload is None:
         raise ReplayError(f"event {event_id} is not kept (unknown, or older than the retention)")
-    targets = list(SubscriptionModel.by_event_type.query(payload.event_type))
+    targets = list(subscription_store().active_of_type(payload.event_type))
     if subscription_id is not None:
         targets = [s for s in targets if s.id == subscription_id]
         if not targets:

@@ -55,6 +55,15 @@ class SubscriptionStore(Protocol):
         """The subscription, read strongly consistent; None if absent."""
         ...
 
+    def active_of_type(self, event_type: str) -> Iterator[SubscriptionModel]:
+        """Every tenant's active subscriptions of ``event_type`` (the fan-out's read).
+
+        The sparse ``by-event-type`` index holds only active subscriptions, so
+        this reads exactly the matching ones (DESIGN §1: a query, never a
+        scan); eventually consistent, paginated by PynamoDB.
+        """
+        ...
+
     def get_many(self, tenant: str, subscription_ids: Iterable[str]) -> list[SubscriptionModel]:
         """Those of ``tenant``'s subscriptions ``subscription_ids`` that exist, in no order.
 
@@ -177,6 +186,10 @@ class DynamoSubscriptionStore:
             return SubscriptionModel.get(tenant, subscription_id, consistent_read=True)
         except SubscriptionModel.DoesNotExist:
             return None
+
+    def active_of_type(self, event_type: str) -> Iterator[SubscriptionModel]:
+        bind_tables()
+        return SubscriptionModel.by_event_type.query(event_type)
 
     def get_many(self, tenant: str, subscription_ids: Iterable[str]) -> list[SubscriptionModel]:
         bind_tables()
