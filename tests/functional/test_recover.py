@@ -30,7 +30,7 @@ def _done(client: requests.Session, sub_id: str, recovery: str) -> dict[str, Any
         body = answer.json()
         return body if body["status"] != "running" else None
 
-    result: dict[str, Any] = wait_until(finished, timeout=30)
+    result: dict[str, Any] = wait_until(finished, timeout=60)
     return result
 
 
@@ -303,8 +303,10 @@ def test_without_until_recover_covers_events_a_stale_router_cache_missed(
     from oms_webhooks.delivery.store import delivery_uuid
     from oms_webhooks.routing import fanout
 
-    # GIVEN a router whose subscription cache (8 s) was filled while the subscription was off
-    setting("router_cache_seconds", "8")
+    # GIVEN a router whose subscription cache (20 s) was filled while the subscription was off
+    # (20 s: the re-activation, the recover call and the event must all come before it
+    # expires, or the router itself finds the subscription; 8 s was too short at load 9)
+    setting("router_cache_seconds", "20")
     fanout._cache.clear()
     try:
         sub = subscribe(
@@ -322,10 +324,10 @@ def test_without_until_recover_covers_events_a_stale_router_cache_missed(
         assert answer.status_code == 202, answer.text
         event_id = publish_event("transfer.status.in_transit", {"n": 1})
         # THEN the router's stale cache skips it, and the recovery, whose window runs on
-        # for the cache's 8 s, sends it: once, with its usual webhook-id
+        # for the cache's 20 s, sends it: once, with its usual webhook-id
         result = _done(client, sub["id"], answer.json()["recovery"])
         assert result["status"] == "done" and result["queued"] == 1, result
-        (got,) = receiver.wait_for(1, timeout=10)
+        (got,) = receiver.wait_for(1, timeout=30)
         time.sleep(1.0)
         assert len(receiver.requests) == 1
         assert json.loads(got.body)["payload"] == {"n": 1}
