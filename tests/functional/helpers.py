@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import requests
 
 from oms_webhooks.aws_clients import client as aws_client
 from oms_webhooks.settings import get_settings
+from oms_webhooks.storage import target_state
+from oms_webhooks.storage.models import SubscriptionModel
 from oms_webhooks_local.publisher import publish_event
 from oms_webhooks_local.stack import LocalStack
 from tests.receivers import Receiver, Response
@@ -21,6 +26,50 @@ from tests.receivers import Receiver, Response
 HTTP_TIMEOUT = 10.0
 #: A ``retry_countdown_config`` of one second between attempts (keeps retry tests fast).
 FAST = {"choice": "fixed", "kwargs": {"seconds": 1}}
+
+
+def subscription_item(
+    tenant: str | None = None,
+    *,
+    event_type: str = "package.created",
+    target_url: str = "https://partner.example/hook",
+    max_retries: int = 3,
+) -> SubscriptionModel:
+    """An unsaved, active subscription item (for tests that call the stores directly).
+
+    ``tenant`` defaults to a fresh one; the countdown is :data:`FAST`.
+    """
+    now = datetime.now(UTC)
+    return SubscriptionModel(
+        tenant or f"t-{uuid.uuid4().hex[:12]}",
+        uuid.uuid4().hex,
+        event_type=event_type,
+        target_url=target_url,
+        retry_countdown_config=FAST,
+        max_retries=max_retries,
+        is_active=True,
+        created_date=now,
+        modified_date=now,
+    )
+
+
+@contextmanager
+def fresh_settings(monkeypatch: pytest.MonkeyPatch, **values: str) -> Iterator[None]:
+    """Run with ``OMS_WEBHOOKS_<NAME>=value`` for each of ``values``, then restore.
+
+    Settings and the breaker items' cache are read again on entry and on exit,
+    so neither the values nor what was cached under them outlive the block.
+    """
+    for name, value in values.items():
+        monkeypatch.setenv(f"OMS_WEBHOOKS_{name}", value)
+    get_settings.cache_clear()
+    target_state.clear_cache()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        target_state.clear_cache()
 
 
 @dataclass(frozen=True)

@@ -16,24 +16,22 @@ import pytest
 from oms_webhooks.delivery.request.sender import AttemptResult
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage import target_state
 from oms_webhooks.storage.models import TargetStateModel
+from tests.functional.helpers import fresh_settings
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture(autouse=True)
 def _settings(monkeypatch: pytest.MonkeyPatch, stack: Any) -> Iterator[None]:
-    monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_CACHE_SECONDS", "0")
-    monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_THRESHOLD", "3")
-    monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_COOLDOWN_SECONDS", "30")
-    monkeypatch.setenv("OMS_WEBHOOKS_MAX_CONCURRENT_PER_HOST", "4")
-    get_settings.cache_clear()
-    target_state.clear_cache()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    target_state.clear_cache()
+    with fresh_settings(
+        monkeypatch,
+        BREAKER_CACHE_SECONDS="0",
+        BREAKER_THRESHOLD="3",
+        BREAKER_COOLDOWN_SECONDS="30",
+        MAX_CONCURRENT_PER_HOST="4",
+    ):
+        yield
 
 
 @pytest.fixture

@@ -22,24 +22,10 @@ import pytest
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.storage.models import AttemptModel, SubscriptionModel
+from tests.functional.helpers import subscription_item
 
 #: A small read bound (the production one is 1,000), so the test needs few deliveries.
 READ_BOUND = 10
-
-
-def _subscription(tenant: str, event_type: str) -> SubscriptionModel:
-    now = datetime.now(UTC)
-    return SubscriptionModel(
-        tenant,
-        uuid.uuid4().hex,
-        event_type=event_type,
-        target_url="https://partner.example/hook",
-        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
-        max_retries=3,
-        is_active=True,
-        created_date=now,
-        modified_date=now,
-    )
 
 
 def _deliver(subscription: SubscriptionModel) -> str:
@@ -74,8 +60,8 @@ def test_a_rare_filter_answers_within_the_read_bound_and_its_cursors_find_the_ma
     # GIVEN a tenant whose oldest delivery is the only one of its subscription,
     # under 24 newer deliveries of another subscription
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    rare = _subscription(tenant, "shipment.created")
-    common = _subscription(tenant, "package.created")
+    rare = subscription_item(tenant, event_type="shipment.created")
+    common = subscription_item(tenant)
     wanted = _deliver(rare)
     newer = [_deliver(common) for _ in range(24)]
     # WHEN the log is listed for the rare subscription, one delivery a page
@@ -100,7 +86,7 @@ def test_unfiltered_pages_are_full_and_end_without_a_cursor(
 ) -> None:
     monkeypatch.setattr(delivery_log, "MAX_ENTRIES_READ", READ_BOUND)
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    subscription = _subscription(tenant, "package.created")
+    subscription = subscription_item(tenant)
     made = [_deliver(subscription) for _ in range(12)]
     pages = _follow(tenant, limit=4)
     assert pages == [made[::-1][0:4], made[::-1][4:8], made[::-1][8:12]]
@@ -113,7 +99,7 @@ def test_the_detail_view_shows_the_latest_attempts_oldest_first(
     # detail answer, over Lambda's 6 MB response limit (a 502 on AWS).
     monkeypatch.setattr(delivery_log, "MAX_ATTEMPTS_SHOWN", 5)
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    uid = _deliver(_subscription(tenant, "package.created"))
+    uid = _deliver(subscription_item(tenant))
     for number in range(8):
         AttemptModel(
             uid,
@@ -144,7 +130,7 @@ def test_the_detail_view_shows_the_latest_attempts_past_the_10000th(
     # before attempt#9999, so the "latest" attempts shown were the old ones.
     monkeypatch.setattr(delivery_log, "MAX_ATTEMPTS_SHOWN", 3)
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    uid = _deliver(_subscription(tenant, "package.created"))
+    uid = _deliver(subscription_item(tenant))
     for number in (9_998, 9_999, 10_000, 10_001):
         AttemptModel(
             uid,

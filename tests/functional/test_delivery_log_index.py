@@ -18,31 +18,16 @@ import requests
 
 from oms_webhooks.delivery import log as delivery_log
 from oms_webhooks.delivery import store as deliveries
-from oms_webhooks.storage.models import DELIVERY_LOG_ATTRIBUTES, DeliveryModel, SubscriptionModel
+from oms_webhooks.storage.models import DELIVERY_LOG_ATTRIBUTES, DeliveryModel
 from oms_webhooks_local.publisher import publish_event
-from tests.functional.helpers import subscribe, wait_until
-
-
-def _subscription(tenant: str) -> SubscriptionModel:
-    now = datetime.now(UTC)
-    return SubscriptionModel(
-        tenant,
-        uuid.uuid4().hex,
-        event_type="package.created",
-        target_url="https://partner.example/hook",
-        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
-        max_retries=3,
-        is_active=True,
-        created_date=now,
-        modified_date=now,
-    )
+from tests.functional.helpers import subscribe, subscription_item, wait_until
 
 
 def test_list_view_from_the_index_is_the_view_from_the_table(stack: Any) -> None:
     # GIVEN a delivery that was claimed and then recorded as a failed attempt
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     delivery, created = deliveries.create_delivery(
-        _subscription(tenant),
+        subscription_item(tenant),
         event_id=uuid.uuid4().hex,
         event_type="package.created",
         event_time="2026-12-01T10:00:00Z",
@@ -81,7 +66,7 @@ def test_list_view_from_the_index_is_the_view_from_the_table(stack: Any) -> None
 
 def test_filters_use_only_projected_attributes(stack: Any) -> None:
     tenant = f"t-{uuid.uuid4().hex[:12]}"
-    subscription = _subscription(tenant)
+    subscription = subscription_item(tenant)
     delivery, _ = deliveries.create_delivery(
         subscription,
         event_id=uuid.uuid4().hex,

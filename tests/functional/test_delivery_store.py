@@ -15,27 +15,13 @@ from typing import Any
 
 from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.routing import recovery_store
-from oms_webhooks.storage.models import RecoveryModel, SubscriptionModel
-
-
-def _subscription() -> SubscriptionModel:
-    now = datetime.now(UTC)
-    return SubscriptionModel(
-        f"t-{uuid.uuid4().hex[:12]}",
-        uuid.uuid4().hex,
-        event_type="package.created",
-        target_url="https://partner.example/hook",
-        retry_countdown_config={"choice": "fixed", "kwargs": {"seconds": 1}},
-        max_retries=3,
-        is_active=True,
-        created_date=now,
-        modified_date=now,
-    )
+from oms_webhooks.storage.models import RecoveryModel
+from tests.functional.helpers import subscription_item
 
 
 def _created() -> deliveries.DeliveryModel:
     delivery, created = deliveries.create_delivery(
-        _subscription(),
+        subscription_item(),
         event_id=uuid.uuid4().hex,
         event_type="package.created",
         event_time="2026-12-01T10:00:00Z",
@@ -45,7 +31,7 @@ def _created() -> deliveries.DeliveryModel:
 
 
 def test_creating_a_delivery_twice_returns_the_stored_one(stack: Any) -> None:
-    subscription, event_id = _subscription(), uuid.uuid4().hex
+    subscription, event_id = subscription_item(), uuid.uuid4().hex
     event = {"event_id": event_id, "event_type": "package.created", "event_time": "t"}
     first, created = deliveries.create_delivery(subscription, **event)
     assert created

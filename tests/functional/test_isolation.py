@@ -23,11 +23,10 @@ from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions
 from oms_webhooks.delivery.retry import breaker
 from oms_webhooks.routing import events_store
 from oms_webhooks.settings import get_settings
-from oms_webhooks.storage import target_state
 from oms_webhooks.storage.models import DeliveryModel
 from oms_webhooks.subscriptions.service import get_subscription
 from oms_webhooks_local.publisher import publish_event
-from tests.functional.helpers import subscribe, wait_until
+from tests.functional.helpers import fresh_settings, subscribe, wait_until
 from tests.raw_endpoints import (
     RawEndpoint,
     Script,
@@ -44,18 +43,13 @@ LATER = {"choice": "fixed", "kwargs": {"seconds": 3600}}
 
 @pytest.fixture(autouse=True)
 def _short_timeouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "CONNECT_TIMEOUT_SECONDS": "0.5",
-        "READ_TIMEOUT_SECONDS": "3.0",
-        "SLOW_ATTEMPT_SECONDS": "0.3",
-    }.items():
-        monkeypatch.setenv(f"OMS_WEBHOOKS_{name}", value)
-    get_settings.cache_clear()
-    target_state.clear_cache()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    target_state.clear_cache()
+    with fresh_settings(
+        monkeypatch,
+        CONNECT_TIMEOUT_SECONDS="0.5",
+        READ_TIMEOUT_SECONDS="3.0",
+        SLOW_ATTEMPT_SECONDS="0.3",
+    ):
+        yield
 
 
 def _attempts(client: requests.Session, subscription_id: str) -> list[dict[str, Any]]:

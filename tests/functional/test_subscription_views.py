@@ -18,12 +18,10 @@ import requests
 
 from oms_webhooks.delivery.request.sender import AttemptResult
 from oms_webhooks.delivery.retry import breaker
-from oms_webhooks.settings import get_settings
-from oms_webhooks.storage import target_state
-from oms_webhooks.storage.models import SubscriptionModel, TargetStateModel
+from oms_webhooks.storage.models import TargetStateModel
 from oms_webhooks.storage.specs import bind_tables
 from oms_webhooks.subscriptions import views
-from tests.functional.helpers import Tenant, subscribe
+from tests.functional.helpers import Tenant, fresh_settings, subscribe, subscription_item
 
 REFUSED = AttemptResult(
     at=datetime.now(UTC), status_code=None, error=None, response_time_ms=5, failure="connection"
@@ -32,36 +30,15 @@ REFUSED = AttemptResult(
 
 @pytest.fixture(autouse=True)
 def _no_cache(monkeypatch: pytest.MonkeyPatch, stack: Any) -> Iterator[None]:
-    monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_CACHE_SECONDS", "0")
-    monkeypatch.setenv("OMS_WEBHOOKS_BREAKER_THRESHOLD", "3")
-    get_settings.cache_clear()
-    target_state.clear_cache()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    target_state.clear_cache()
-
-
-def _subscription(tenant: str, url: str) -> SubscriptionModel:
-    now = datetime.now(UTC)
-    return SubscriptionModel(
-        tenant,
-        uuid.uuid4().hex,
-        event_type="package.created",
-        target_url=url,
-        retry_countdown_config={"choice": "linear", "kwargs": {"base": 1}},
-        max_retries=1,
-        is_active=True,
-        created_date=now,
-        modified_date=now,
-    )
+    with fresh_settings(monkeypatch, BREAKER_CACHE_SECONDS="0", BREAKER_THRESHOLD="3"):
+        yield
 
 
 def test_a_page_reads_every_circuit_in_one_call_and_keeps_each_to_its_subscription() -> None:
     bind_tables()
     tenant = f"tenant-{uuid.uuid4().hex[:8]}"
     urls = [f"https://{uuid.uuid4().hex[:12]}.example/hook" for _ in range(5)]
-    items = [_subscription(tenant, url) for url in urls]
+    items = [subscription_item(tenant, target_url=url, max_retries=1) for url in urls]
     # GIVEN the third target's origin has its circuit open (three refused connections)
     dead = breaker.keys_for(urls[2], tenant)
     for _ in range(3):
