@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from oms_webhooks import names
 from oms_webhooks.delivery.operational_events import (
     MAX_ERROR_CHARS,
     OperationalEvent,
@@ -226,7 +227,7 @@ def test_the_api_counts_an_operational_event_it_could_not_publish(
     assert answer.json()["response_status"] == 500
     # AND the API process emitted the metric an operator alarms on (EMF on stdout)
     emitted = _emf_metrics(capfd.readouterr().out)
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OmsWebhooks")
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.METRICS_NAMESPACE)
     assert (namespace, "OperationalEventNotPublished", 1.0) in emitted, emitted
 
 

@@ -32,13 +32,14 @@ import base64
 import binascii
 from functools import lru_cache
 
+from oms_webhooks import names
 from oms_webhooks.aws_clients import client
 from oms_webhooks.settings import get_settings
 
 PLAIN_SCHEME = "v0"
 KMS_SCHEME = "kms1"
 #: Bound to every ciphertext: a blob sealed for anything else does not unseal here.
-ENCRYPTION_CONTEXT = {"service": "oms-webhooks", "purpose": "partner-secret"}
+ENCRYPTION_CONTEXT = {"service": names.SERVICE_NAME, "purpose": "partner-secret"}
 
 
 class SealError(ValueError):

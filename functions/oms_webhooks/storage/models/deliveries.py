@@ -16,6 +16,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 #: What the delivery log's index copies: the attributes of a delivery that
 #: never change after its creation, which the list filters on
 #: (``delivery_log.list_deliveries``). Its mutable attributes (status, the
@@ -51,7 +53,7 @@ class DeliveryModel(Model):
     """One delivery: one event to one subscription (``pk`` = uuid, ``sk`` = ``delivery``)."""
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)
@@ -104,7 +106,7 @@ class AttemptModel(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)

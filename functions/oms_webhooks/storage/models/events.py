@@ -9,6 +9,8 @@ from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class KeptEventByTypeTime(GlobalSecondaryIndex["EventPayloadModel"]):
     """Sparse, keys-only index of kept events by type and time (DESIGN §10, recover).
@@ -35,7 +37,7 @@ class EventPayloadModel(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)

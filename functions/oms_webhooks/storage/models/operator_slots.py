@@ -8,6 +8,8 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class OperatorSlotModel(Model):
     """One of a tenant's slots for pings and manual resends (``oms_webhooks.api.operator_limits``).
@@ -18,7 +20,7 @@ class OperatorSlotModel(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)

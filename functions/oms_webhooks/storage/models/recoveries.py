@@ -13,6 +13,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class RecoveryModel(Model):
     """A recover request and its progress (``pk`` = ``recovery#<id>``, ``sk`` = ``recovery``).
@@ -21,7 +23,7 @@ class RecoveryModel(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)

@@ -19,6 +19,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class SubscriptionByEventType(GlobalSecondaryIndex["SubscriptionModel"]):
     """Sparse fan-out index: active subscriptions of one event type, all tenants."""
@@ -47,7 +49,7 @@ class SubscriptionsTableItem(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-subscriptions"
+        table_name = names.DEFAULT_SUBSCRIPTIONS_TABLE
         settings_field = "subscriptions_table"
 
     tenant = UnicodeAttribute(hash_key=True)

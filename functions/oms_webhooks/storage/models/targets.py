@@ -8,6 +8,8 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class TargetStateModel(Model):
     """A circuit breaker key's state (DESIGN §9), in the deliveries table.
@@ -25,7 +27,7 @@ class TargetStateModel(Model):
     """
 
     class Meta:
-        table_name = "oms-webhooks-deliveries"
+        table_name = names.DEFAULT_DELIVERIES_TABLE
         settings_field = "deliveries_table"
 
     pk = UnicodeAttribute(hash_key=True)

@@ -9,6 +9,8 @@ from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttr
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from oms_webhooks import names
+
 
 class TokenById(GlobalSecondaryIndex["TokenModel"]):
     """Look a token up by its public id (for revocation)."""
@@ -24,7 +26,7 @@ class TokenModel(Model):
     """An API token of one tenant; only the SHA-256 of the token is stored."""
 
     class Meta:
-        table_name = "oms-webhooks-tokens"
+        table_name = names.DEFAULT_TOKENS_TABLE
         settings_field = "tokens_table"
 
     token_hash = UnicodeAttribute(hash_key=True)
