@@ -11,7 +11,6 @@ write the index (README "Design notes", cost).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from oms_webhooks.delivery import store as deliveries
 from oms_webhooks.errors import NotFound
 from oms_webhooks.routing import events_store
 from oms_webhooks.storage.models import AttemptModel, DeliveryModel
-from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
+from oms_webhooks.storage.pagination import Page, decode_cursor, encode_cursor
 from oms_webhooks.storage.views import attributes, numbers
 
 MAX_PAGE_SIZE = 200
@@ -38,14 +37,6 @@ MAX_ENTRIES_READ = 1000
 MAX_ATTEMPTS_SHOWN = 100
 
 
-@dataclass(frozen=True)
-class LogPage:
-    """A page of deliveries (newest first) and the next page's cursor, or None."""
-
-    items: list[DeliveryModel]
-    next_cursor: str | None
-
-
 def _encode_cursor(item: DeliveryModel) -> str:
     return encode_cursor({"s": str(item.log_sort), "k": item.pk})
 
@@ -62,7 +53,7 @@ def list_deliveries(
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     allowed: frozenset[str] | None = None,
-) -> LogPage:
+) -> Page[DeliveryModel]:
     """One page of ``tenant``'s deliveries, newest first, filtered.
 
     ``created_gte``/``created_lte`` bound ``created_date`` (inclusive).
@@ -102,14 +93,14 @@ def list_deliveries(
             if item is None or not shown(item):
                 continue  # expired between the index read and the table read, or filtered out
             if len(items) == limit:
-                return LogPage(items, _encode_cursor(items[-1]))
+                return Page(items, _encode_cursor(items[-1]))
             items.append(item)
         after = page.last
         if after is None:
-            return LogPage(items, None)
+            return Page(items, None)
         if read >= MAX_ENTRIES_READ:
             # Out of reads: resume after the last entry read (shown or filtered out).
-            return LogPage(items, encode_cursor({"s": after[0], "k": after[1]}))
+            return Page(items, encode_cursor({"s": after[0], "k": after[1]}))
         page_size *= 2
 
 

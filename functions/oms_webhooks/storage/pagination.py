@@ -11,8 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from oms_webhooks.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, in the list's order, and the next page's cursor (None at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+
 
 #: Longest cursor value accepted, in characters.
 MAX_CURSOR_CHARS = 512

@@ -17,14 +17,13 @@ the tenant in the key, so another tenant's subscription is simply not found
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from oms_webhooks.api.schemas import SubscriptionIn, SubscriptionPatch
 from oms_webhooks.errors import NotFound, ValidationFailed
 from oms_webhooks.settings import get_settings
 from oms_webhooks.storage.models import SubscriptionModel
-from oms_webhooks.storage.pagination import decode_cursor, encode_cursor
+from oms_webhooks.storage.pagination import Page, decode_cursor, encode_cursor
 from oms_webhooks.subscriptions import rules
 from oms_webhooks.subscriptions.sealing import seal, unseal
 from oms_webhooks.subscriptions.store import Filters, get_store
@@ -33,14 +32,6 @@ from oms_webhooks.uuid7 import uuid7
 #: Largest page of a list, and the default (DESIGN §3).
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page of subscriptions and the cursor of the next one (None at the end)."""
-
-    items: list[SubscriptionModel]
-    next_cursor: str | None
 
 
 def _now() -> datetime:
@@ -250,7 +241,7 @@ def list_subscriptions(
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     allowed: frozenset[str] | None = None,
-) -> Page:
+) -> Page[SubscriptionModel]:
     """One page of ``tenant``'s subscriptions in creation order, filtered.
 
     ``limit`` is 1-:data:`MAX_PAGE_SIZE`. ``cursor`` is a previous page's
