@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
+
 __all__ = [
     "OK",
     "RawEndpoint",
@@ -46,6 +48,10 @@ __all__ = [
 #: A script: writes the answer (or not) on ``conn`` until ``stop`` is set.
 Script = Callable[[socket.socket, threading.Event], None]
 #: A complete ``200 OK`` answer with a small body.
+#: Send options of an attempt against these endpoints: a 1.5 s deadline (connect + read).
+SHORT = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
+#: Upper bound of an attempt that must end at its 1.5 s deadline, on a loaded machine.
+ENDS_BY = 10.0
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 
@@ -231,3 +237,17 @@ def _read_request(conn: socket.socket) -> bytes:
             break
         body += chunk
     return head
+
+
+def attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResult, float, int]:
+    """One real attempt (:func:`send`) against ``script``.
+
+    Returns:
+        ``(result, seconds taken, connections the endpoint accepted)``.
+    """
+    with RawEndpoint(script) as endpoint:
+        started = time.monotonic()
+        result = send(endpoint.url("/hook"), b"{}", {}, auth=None, options=options)
+        elapsed = time.monotonic() - started
+        accepted = endpoint.accepted
+    return result, elapsed, accepted

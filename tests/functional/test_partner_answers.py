@@ -11,42 +11,31 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
+from oms_webhooks.delivery.request.sender import SendOptions, send
 from oms_webhooks_local.publisher import publish_event
 from tests.functional.helpers import FAST, Catcher, deliveries_of, subscribe, wait_until
 from tests.raw_endpoints import (
+    ENDS_BY,
     OK,
+    SHORT,
     RawEndpoint,
     Script,
     answer,
+    attempt,
     endless_body,
     interim,
     reset,
 )
 
-SHORT = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
-#: Upper bound of an attempt that must end by its 1.5 s deadline, on a loaded machine.
-ENDS_BY = 10.0
 #: The error of an attempt cut at the deadline.
 DEADLINE_ERROR = "no complete response within 1.5 s (connect + read timeout)"
 #: The error of an attempt answered 101.
 SWITCHED_ERROR = "101 Switching Protocols is not an answer to a delivery"
-
-
-def _attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResult, float, int]:
-    """One attempt against ``script``: its result, seconds taken, connections accepted."""
-    with RawEndpoint(script) as endpoint:
-        started = time.monotonic()
-        result = send(endpoint.url("/hook"), b"{}", {}, auth=None, options=options)
-        elapsed = time.monotonic() - started
-        accepted = endpoint.accepted
-    return result, elapsed, accepted
 
 
 #: Answers that are not HTTP/1.x, and the words the attempt's error must contain.
@@ -88,7 +77,7 @@ NOT_HTTP = [
 def test_an_answer_that_is_not_http_is_a_failed_attempt_with_its_reason(
     script: Script, reason: str
 ) -> None:
-    result, elapsed, accepted = _attempt(script)
+    result, elapsed, accepted = attempt(script)
     assert not result.delivered and result.status_code is None
     assert result.error is not None and reason in result.error, result.error
     assert elapsed < ENDS_BY, elapsed
@@ -106,7 +95,7 @@ def test_an_answer_that_is_not_http_is_a_failed_attempt_with_its_reason(
 )
 def test_garbage_header_lines_around_a_200_do_not_hide_the_delivery(head: bytes) -> None:
     # GIVEN a 200 whose head has a line no RFC allows, then the body "ok" and the end
-    result, elapsed, _ = _attempt(answer(b"HTTP/1.1 200 OK\r\n" + head + b"\r\nok"))
+    result, elapsed, _ = attempt(answer(b"HTTP/1.1 200 OK\r\n" + head + b"\r\nok"))
     # THEN the partner's 200 is what counts: delivered, its body the excerpt
     assert result.delivered and result.status_code == 200 and result.error is None
     assert result.response_excerpt == "ok"
@@ -115,13 +104,13 @@ def test_garbage_header_lines_around_a_200_do_not_hide_the_delivery(head: bytes)
 
 def test_garbage_headers_on_interim_answers_are_skipped_with_them() -> None:
     script = interim(b"102 Processing", b"103 Early Hints", headers=b"no colon\r\n\xff\xfe: x\r\n")
-    result, _, _ = _attempt(script)
+    result, _, _ = attempt(script)
     assert result.delivered and result.status_code == 200 and result.response_excerpt == "ok"
 
 
 def test_a_body_cut_short_keeps_its_status_and_says_so() -> None:
     # GIVEN a 200 promising 1000 bytes that sends nine and closes
-    result, elapsed, _ = _attempt(
+    result, elapsed, _ = attempt(
         answer(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this")
     )
     # THEN the status is recorded, and the error says the body was cut
@@ -132,7 +121,7 @@ def test_a_body_cut_short_keeps_its_status_and_says_so() -> None:
 
 
 def test_a_broken_chunked_body_keeps_its_status_and_says_so() -> None:
-    result, _, _ = _attempt(
+    result, _, _ = attempt(
         answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
     )
     assert result.status_code == 200
@@ -144,7 +133,7 @@ def test_an_endless_body_is_read_up_to_the_cap_and_not_to_the_deadline() -> None
     options = SendOptions(
         connect_timeout=0.5, read_timeout=1.0, allow_private=True, max_response_bytes=64 * 1024
     )
-    result, elapsed, _ = _attempt(endless_body, options)
+    result, elapsed, _ = attempt(endless_body, options)
     # THEN it is delivered when the cap is read (not cut at the deadline, not read forever)
     assert result.delivered and result.status_code == 200
     assert result.error is None, result.error
@@ -159,7 +148,7 @@ def test_101_with_the_connection_left_open_is_a_failure_not_a_wait() -> None:
         b"\x81\x05hello",
         close=False,
     )
-    result, elapsed, _ = _attempt(script)
+    result, elapsed, _ = attempt(script)
     # THEN the attempt fails for the 101 (whether or not it waited for the deadline)
     assert not result.delivered and result.status_code == 101
     assert result.error in (
@@ -170,14 +159,14 @@ def test_101_with_the_connection_left_open_is_a_failure_not_a_wait() -> None:
 
 
 def test_a_final_status_out_of_the_registry_is_a_failure_with_its_code() -> None:
-    result, _, _ = _attempt(answer(b"HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok"))
+    result, _, _ = attempt(answer(b"HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok"))
     assert not result.delivered and result.status_code == 999
     assert result.response_excerpt == "ok"
 
 
 def test_the_ok_answer_used_above_is_delivered() -> None:
     # (the control: the same endpoint with a well-formed answer delivers)
-    result, _, _ = _attempt(answer(OK))
+    result, _, _ = attempt(answer(OK))
     assert result.delivered and result.status_code == 200 and result.error is None
 
 

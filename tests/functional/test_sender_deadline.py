@@ -11,11 +11,11 @@ import socket
 import threading
 import time
 
-from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
+from oms_webhooks.delivery.request.sender import SendOptions
 from tests.raw_endpoints import (
+    ENDS_BY,
     OK,
-    RawEndpoint,
-    Script,
+    attempt,
     dripping,
     endless_interim,
     interim,
@@ -23,27 +23,15 @@ from tests.raw_endpoints import (
     slow,
 )
 
-SHORT = SendOptions(connect_timeout=0.5, read_timeout=1.0, allow_private=True)
-#: Upper bound of an attempt that must end at its 1.5 s deadline, on a loaded machine.
-ENDS_BY = 10.0
 #: A 200 whose head drips for 40 s at a byte every 0.1 s (long past :data:`ENDS_BY`).
 LONG_HEAD = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * 360 + b"\r\nContent-Length: 2\r\n\r\nok"
-
-
-def _attempt(script: Script, options: SendOptions = SHORT) -> tuple[AttemptResult, float, int]:
-    with RawEndpoint(script) as endpoint:
-        started = time.monotonic()
-        result = send(endpoint.url("/hook"), b"{}", {}, auth=None, options=options)
-        elapsed = time.monotonic() - started
-        accepted = endpoint.accepted
-    return result, elapsed, accepted
 
 
 def test_a_dripping_status_line_ends_at_the_deadline() -> None:
     # GIVEN an endpoint that sends its status line and headers a byte every 0.1 s
     # (each wait for data is far below the 1 s read timeout; the whole head takes 40 s)
     # WHEN an attempt is made
-    result, elapsed, accepted = _attempt(dripping(0.1, LONG_HEAD))
+    result, elapsed, accepted = attempt(dripping(0.1, LONG_HEAD))
     # THEN it ends at connect + read timeout, failed, with the reason
     assert elapsed < ENDS_BY, elapsed
     assert not result.delivered and result.status_code is None
@@ -52,18 +40,18 @@ def test_a_dripping_status_line_ends_at_the_deadline() -> None:
 
 
 def test_a_silent_endpoint_is_a_read_timeout() -> None:
-    result, elapsed, _ = _attempt(silent)
+    result, elapsed, _ = attempt(silent)
     assert elapsed < ENDS_BY, elapsed
     assert result.status_code is None and result.error == "read timeout after 1.0 s"
 
 
 def test_a_slow_answer_within_the_read_timeout_is_delivered() -> None:
-    result, _, _ = _attempt(slow(0.3))
+    result, _, _ = attempt(slow(0.3))
     assert result.delivered and result.status_code == 200 and result.response_excerpt == "ok"
 
 
 def test_102_three_times_then_200_is_delivered() -> None:
-    result, _, accepted = _attempt(interim(b"102 Processing", b"102 Processing", b"102 Processing"))
+    result, _, accepted = attempt(interim(b"102 Processing", b"102 Processing", b"102 Processing"))
     assert result.delivered and result.status_code == 200 and result.error is None
     assert result.response_excerpt == "ok" and accepted == 1
 
@@ -74,12 +62,12 @@ def test_103_with_headers_then_200_is_delivered() -> None:
         headers=b"Link: </style.css>; rel=preload\r\nX-Hint: 1\r\n",
         final=b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal",
     )
-    result, _, _ = _attempt(script)
+    result, _, _ = attempt(script)
     assert result.delivered and result.status_code == 200 and result.response_excerpt == "final"
 
 
 def test_interim_then_a_failure_status_decides_the_failure() -> None:
-    result, _, _ = _attempt(
+    result, _, _ = attempt(
         interim(
             b"100 Continue",
             b"103 Early Hints",
@@ -95,15 +83,15 @@ def test_101_is_a_failure() -> None:
         final=b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\n\r\n"
     )
-    result, elapsed, _ = _attempt(script)
+    result, elapsed, _ = attempt(script)
     assert elapsed < ENDS_BY, elapsed
     assert not result.delivered and result.status_code == 101
     assert result.error == "101 Switching Protocols is not an answer to a delivery"
 
 
 def test_ten_interim_answers_are_skipped_an_eleventh_fails() -> None:
-    ten, _, _ = _attempt(interim(*[b"102 Processing"] * 10))
-    eleven, _, _ = _attempt(interim(*[b"102 Processing"] * 11))
+    ten, _, _ = attempt(interim(*[b"102 Processing"] * 10))
+    eleven, _, _ = attempt(interim(*[b"102 Processing"] * 11))
     assert ten.delivered and ten.status_code == 200
     assert not eleven.delivered and eleven.status_code is None
     assert eleven.error == "more than 10 interim (1xx) responses"
@@ -111,14 +99,14 @@ def test_ten_interim_answers_are_skipped_an_eleventh_fails() -> None:
 
 def test_an_endless_stream_of_slow_interim_answers_ends_at_the_deadline() -> None:
     # GIVEN interim answers every 0.4 s: more than 10 would take 4 s, the deadline is 1.5 s
-    result, elapsed, _ = _attempt(endless_interim(0.4))
+    result, elapsed, _ = attempt(endless_interim(0.4))
     assert elapsed < ENDS_BY, elapsed
     assert not result.delivered and result.status_code is None
     assert result.error == "no complete response within 1.5 s (connect + read timeout)"
 
 
 def test_an_endless_stream_of_fast_interim_answers_fails_at_the_eleventh() -> None:
-    result, elapsed, _ = _attempt(endless_interim(0.01))
+    result, elapsed, _ = attempt(endless_interim(0.01))
     assert elapsed < ENDS_BY, elapsed
     assert result.status_code is None and result.error == "more than 10 interim (1xx) responses"
 
@@ -130,26 +118,26 @@ def test_a_dripping_body_ends_at_the_deadline_with_its_status() -> None:
         while not stop.wait(0.05):
             conn.sendall(b"x")
 
-    result, elapsed, _ = _attempt(script)
+    result, elapsed, _ = attempt(script)
     assert elapsed < ENDS_BY, elapsed
     assert result.status_code == 200
     assert result.error == "no complete response within 1.5 s (connect + read timeout)"
 
 
-def test_the_deadline_does_not_outlive_the_attempt() -> None:
+def test_the_deadline_does_not_outlive_theattempt() -> None:
     # GIVEN a quick attempt WHEN the deadline's time passes afterwards
-    result, _, _ = _attempt(interim(final=OK))
+    result, _, _ = attempt(interim(final=OK))
     time.sleep(1.7)
     # THEN the result is untouched (the watchdog was cancelled)
     assert result.delivered and result.error is None
 
 
-def test_the_deadline_watchdog_ends_with_the_attempt() -> None:
+def test_the_deadline_watchdog_ends_with_theattempt() -> None:
     # GIVEN a 30 s deadline (connect 10 s + read 20 s) and the watchdogs running before
     options = SendOptions(connect_timeout=10.0, read_timeout=20.0, allow_private=True)
     before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
     # WHEN a quick attempt is made
-    result, _, _ = _attempt(interim(final=OK), options)
+    result, _, _ = attempt(interim(final=OK), options)
     assert result.delivered and result.error is None
 
     # THEN its watchdog thread ends with it, not 30 s later (generous wait: loaded machine)
