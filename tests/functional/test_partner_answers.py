@@ -282,3 +282,27 @@ def test_a_response_body_echoing_our_request_line_keeps_no_query_in_the_excerpt(
     assert result.response_excerpt == (
         "bad request: POST /hook?[redacted] HTTP/1.1 (key [redacted])"
     ), result.response_excerpt
+
+
+def test_one_send_keeps_every_secret_of_the_request_out_of_what_it_returns() -> None:
+    # GIVEN a partner whose 400 page and status line echo the request's secrets: the
+    # URL's query value, a credential header, basic auth and a signing secret
+    signing = "whsec_c2lnbmluZy1zZWNyZXQtZWNobw=="
+    echoed = f"q-{API_KEY} {API_KEY} {PASSWORD} {signing}"
+    page = f"HTTP/1.1 400 {API_KEY}\r\nContent-Length: {len(echoed)}\r\n\r\n{echoed}".encode()
+    with RawEndpoint(answer(page)) as endpoint:
+        # WHEN one attempt is made with them (the sender alone, no pipeline around it)
+        result = send(
+            endpoint.url(f"/hook?token=q-{API_KEY}"),
+            b"{}",
+            {"X-Api-Key": API_KEY},
+            auth=("partner", PASSWORD),
+            options=SHORT,
+            signing_secrets=[signing],
+        )
+    # THEN the answer is recorded, and neither its excerpt nor its error carries any of them
+    assert result.status_code == 400 and not result.delivered
+    returned = f"{result.response_excerpt} {result.error}"
+    for secret in (f"q-{API_KEY}", API_KEY, PASSWORD, signing):
+        assert secret not in returned, secret
+    assert "[redacted]" in result.response_excerpt

@@ -14,7 +14,6 @@ import time
 from oms_webhooks.delivery.outcome import Prepared
 from oms_webhooks.delivery.request import alarms
 from oms_webhooks.delivery.request.envelope import build_envelope
-from oms_webhooks.delivery.request.redaction import redact_result, secret_strings
 from oms_webhooks.delivery.request.sender import AttemptResult, SendOptions, send
 from oms_webhooks.delivery.request.signing import signature_headers
 from oms_webhooks.delivery.retry import breaker
@@ -76,15 +75,19 @@ def send_redacted(
 ) -> AttemptResult:
     """:func:`send`, with the subscription's own secrets redacted from what came back
     (a partner echoing the request: :mod:`oms_webhooks.delivery.request.redaction`)."""
-    auth = basic_auth(subscription)
-    result = send(subscription.target_url, body, headers, auth=auth, options=options)
     signing = [
         unseal(sealed)
         for sealed in (subscription.sealed_secret_key, subscription.sealed_previous_secret_key)
         if sealed
     ]
-    secrets = secret_strings(headers=headers, auth=auth, signing_secrets=signing)
-    return redact_result(result, secrets, limit=options.excerpt_bytes)
+    return send(
+        subscription.target_url,
+        body,
+        headers,
+        auth=basic_auth(subscription),
+        options=options,
+        signing_secrets=signing,
+    )
 
 
 def watched_attempt(prepared: Prepared, options: SendOptions, keys: breaker.Keys) -> AttemptResult:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal, Protocol
@@ -47,7 +47,7 @@ from requests.auth import HTTPBasicAuth
 from oms_webhooks import __version__
 from oms_webhooks.delivery.request.failures import connect_failed, describe, failure_kind
 from oms_webhooks.delivery.request.pinning import PinnedAddressAdapter, Refused, vet
-from oms_webhooks.delivery.request.redaction import redact_result, url_secrets
+from oms_webhooks.delivery.request.redaction import redact_result, secret_strings, url_secrets
 from oms_webhooks.delivery.request.transport import AttemptDeadline
 from oms_webhooks.delivery.request.url_guard import DEFAULT_PORTS
 from oms_webhooks.names import SERVICE_NAME
@@ -286,6 +286,7 @@ def send(
     *,
     auth: tuple[str, str] | None,
     options: SendOptions,
+    signing_secrets: Iterable[str] = (),
     session_factory: Callable[[], requests.Session] | None = None,
 ) -> AttemptResult:
     """Make one delivery attempt: ``POST body`` to ``url``; never raises for network errors.
@@ -302,9 +303,11 @@ def send(
     Every failure, a refused target, DNS, connection, TLS, timeout, 3xx or
     non-2xx status, is an :class:`AttemptResult` with ``delivered`` False;
     programming errors (and the test suite's connection guard) still raise.
-    The result's error and excerpt never carry the URL's query, fragment or
-    user info (:func:`.redaction.url_secrets`): a partner echoing our request
-    line, or an error quoting the URL, would put them there.
+    The result's error and excerpt never carry a secret of the request, in one
+    pass: the URL's query, fragment and user info (:func:`.redaction.url_secrets`:
+    a partner echoing our request line, or an error quoting the URL, would put
+    them there), credential-like ``headers``, ``auth`` and ``signing_secrets``
+    (:func:`.redaction.secret_strings`: a partner echoing our headers).
 
     Example (``receiver`` from ``tests/receivers.py``)::
 
@@ -314,7 +317,8 @@ def send(
     """
     at = datetime.now(UTC)
     started = time.monotonic()
-    hidden = url_secrets(url)
+    carried = secret_strings(headers=headers, auth=auth, signing_secrets=signing_secrets)
+    hidden = url_secrets(url) + carried
 
     def result(
         status: int | None,
@@ -338,7 +342,7 @@ def send(
     session.trust_env = False
     try:
         prepared = _prepare(session, url, body, headers, auth, options)
-        hidden = url_secrets(url, prepared.url or "")
+        hidden = url_secrets(url, prepared.url or "") + carried
         addresses = vet(
             prepared.url or "",
             dns_timeout=options.dns_timeout,
