@@ -110,7 +110,7 @@ RULE_TARGET_MAX_EVENT_AGE_HOURS: Final = 24
 API_PREFIX: Final = names.API_PREFIX
 API_STAGE_NAME: Final = "prod"
 #: Paths under ``/whisperer`` served without the authorizer (GET only), as on
-#: the local gateway (``oms_webhooks_local.gateway.PUBLIC_PATHS``) ...
+#: the local gateway (``oms_webhooks_local.gateway_events.PUBLIC_PATHS``) ...
 PUBLIC_PATHS: Final = names.PUBLIC_PATHS
 #: ... and whose sub-paths are public too (the docs page's assets).
 PUBLIC_TREES: Final = names.PUBLIC_TREES

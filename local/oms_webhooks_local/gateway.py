@@ -3,7 +3,8 @@
 :class:`LocalApiGateway` is a WSGI application that behaves like the
 deployed REST API (DESIGN §3): a ``{proxy+}`` resource under ``/whisperer``
 sends every path to the api handler; every path except the public ones
-(:data:`PUBLIC_PATHS`) first goes through the REQUEST authorizer. Its
+(:data:`~oms_webhooks_local.gateway_events.PUBLIC_PATHS`) first goes through
+the REQUEST authorizer. Its
 answers imitate API Gateway's:
 
 * authorizer raised ``Exception("Unauthorized")`` → 401, the UNAUTHORIZED
@@ -33,19 +34,19 @@ the documented revocation delay); locally a revoked token is refused at once.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from oms_webhooks import limits, names
+from oms_webhooks import limits
+from oms_webhooks_local import gateway_events
 from oms_webhooks_local.authorizer_policy import policy_allows
+from oms_webhooks_local.gateway_events import BASE_PATH
 from oms_webhooks_local.gateway_responses import (
     ACCESS_DENIED_BODY,
     AUTHORIZER_FAILURE_BODY,
@@ -58,21 +59,10 @@ from oms_webhooks_local.gateway_responses import (
     UNAUTHORIZED_BODY,
     json_response,
 )
-from oms_webhooks_local.lambda_context import (
-    ACCOUNT_ID,
-    REGION,
-    FakeLambdaContext,
-    Handler,
-    invocation,
-)
+from oms_webhooks_local.lambda_context import FakeLambdaContext, Handler, invocation
 
 logger = logging.getLogger(__name__)
 
-#: The API's base path and its proxy resource.
-BASE_PATH = names.API_BASE_PATH
-PROXY_RESOURCE = f"{BASE_PATH}/{{proxy+}}"
-#: Paths served without a token (DESIGN §3); sub-paths of ``/whisperer/docs`` too.
-PUBLIC_PATHS: tuple[str, ...] = tuple(f"{BASE_PATH}/{path}" for path in names.PUBLIC_PATHS)
 #: API Gateway's REST integration timeout (29 s).
 INTEGRATION_TIMEOUT_SECONDS = float(limits.API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS)
 
@@ -156,7 +146,7 @@ class LocalApiGateway:
             return json_response(413, TOO_LARGE_BODY, request_id)
 
         event = self.proxy_event(request, body, request_id)
-        if not self.is_public(path):
+        if not gateway_events.is_public(path):
             denied = self._authorize(event)
             if isinstance(denied, Response):
                 return denied
@@ -174,135 +164,18 @@ class LocalApiGateway:
 
     # -- events -------------------------------------------------------------
 
-    @staticmethod
-    def is_public(path: str) -> bool:
-        """Whether ``path`` is served without a token (openapi.json, docs and its sub-paths).
-
-        A sub-path with a ``.`` or ``..`` segment (or an empty one) is never
-        public: ``/whisperer/docs/../hooks/`` must not skip the authorizer.
-        """
-        if path in PUBLIC_PATHS:
-            return True
-        prefix = f"{BASE_PATH}/docs/"
-        if not path.startswith(prefix):
-            return False
-        segments = path[len(prefix) :].split("/")
-        return all(seg not in ("", ".", "..") for seg in segments)
-
-    def method_arn(self, method: str, path: str) -> str:
-        """``arn:aws:execute-api:us-east-1:123456789012:<apiId>/<stage>/<METHOD>/<path>``."""
-        return (
-            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{self.stage}/"
-            f"{method}/{path.lstrip('/')}"
-        )
-
     def proxy_event(self, request: Request, body: bytes, request_id: str) -> dict[str, Any]:
-        """The REST (v1) proxy event API Gateway builds for ``request`` on the proxy resource.
-
-        ``body`` is the raw request body: a str when it is UTF-8, else base64
-        with ``isBase64Encoded`` true; None when empty.
-        """
-        path = request.path
-        now = datetime.now(UTC)
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in request.headers.items():
-            multi_headers.setdefault(name, []).append(value)
-        source_ip = request.remote_addr or "127.0.0.1"
-        forwarded = {
-            "X-Forwarded-For": [source_ip],
-            "X-Forwarded-Proto": [request.scheme],
-            "X-Forwarded-Port": [str(request.server[1]) if request.server else "80"],
-        }
-        for name, values in forwarded.items():
-            multi_headers.setdefault(name, values)
-        headers = {name: values[-1] for name, values in multi_headers.items()}
-        multi_query = {k: request.args.getlist(k) for k in request.args}
-        text: str | None
-        is_b64 = False
-        if not body:
-            text = None
-        else:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                text = base64.b64encode(body).decode("ascii")
-                is_b64 = True
-        if self.is_public(path):
-            resource = path if path in PUBLIC_PATHS else f"{BASE_PATH}/docs/{{proxy+}}"
-            proxy = path[len(f"{BASE_PATH}/docs/") :] if resource != path else None
-        else:
-            resource = PROXY_RESOURCE
-            proxy = path[len(BASE_PATH) + 1 :]
-        return {
-            "resource": resource,
-            "path": path,
-            "httpMethod": request.method,
-            "headers": headers or None,
-            "multiValueHeaders": multi_headers or None,
-            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
-            "multiValueQueryStringParameters": multi_query or None,
-            "pathParameters": {"proxy": proxy} if proxy is not None else None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourceId": "local0",
-                "resourcePath": resource,
-                "httpMethod": request.method,
-                "extendedRequestId": request_id,
-                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{self.stage}{path}",
-                "accountId": ACCOUNT_ID,
-                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-                "stage": self.stage,
-                "domainPrefix": request.host.split(":")[0].split(".")[0],
-                "requestTimeEpoch": int(now.timestamp() * 1000),
-                "requestId": request_id,
-                "identity": {
-                    "cognitoIdentityPoolId": None,
-                    "accountId": None,
-                    "cognitoIdentityId": None,
-                    "caller": None,
-                    "sourceIp": source_ip,
-                    "principalOrgId": None,
-                    "accessKey": None,
-                    "cognitoAuthenticationType": None,
-                    "cognitoAuthenticationProvider": None,
-                    "userArn": None,
-                    "userAgent": request.headers.get("User-Agent"),
-                    "user": None,
-                    "apiKey": None,
-                    "apiKeyId": None,
-                    "clientCert": None,
-                },
-                "domainName": request.host,
-                "apiId": self.api_id,
-            },
-            "body": text,
-            "isBase64Encoded": is_b64,
-        }
-
-    def authorizer_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The REQUEST authorizer event for the proxy ``event``."""
-        return {
-            "type": "REQUEST",
-            "methodArn": self.method_arn(event["httpMethod"], event["path"]),
-            "resource": event["resource"],
-            "path": event["path"],
-            "httpMethod": event["httpMethod"],
-            "headers": event["headers"],
-            "multiValueHeaders": event["multiValueHeaders"],
-            "queryStringParameters": event["queryStringParameters"],
-            "multiValueQueryStringParameters": event["multiValueQueryStringParameters"],
-            "pathParameters": event["pathParameters"],
-            "stageVariables": event["stageVariables"],
-            "requestContext": dict(event["requestContext"]),
-        }
+        """The REST (v1) proxy event for ``request`` (:mod:`~oms_webhooks_local.gateway_events`)."""
+        return gateway_events.proxy_event(
+            request, body, request_id, stage=self.stage, api_id=self.api_id
+        )
 
     # -- invocations --------------------------------------------------------
 
     def _authorize(self, event: dict[str, Any]) -> Response | None:
         """Run the authorizer; fill ``requestContext.authorizer`` or return the refusal."""
         request_id = event["requestContext"]["requestId"]
-        auth_event = self.authorizer_event(event)
+        auth_event = gateway_events.authorizer_event(event, api_id=self.api_id, stage=self.stage)
         context = FakeLambdaContext("oms-webhooks-authorizer", timeout_seconds=10.0)
         try:
             with invocation(context):
@@ -356,54 +229,13 @@ class LocalApiGateway:
             logger.error("api handler raised (API Gateway answers 502)", exc_info=exc)
             return json_response(502, INTERNAL_ERROR_BODY, request_id)
         try:
-            return self.http_response(outcome.get("result"), request_id)
+            return gateway_events.http_response(outcome.get("result"), request_id)
         except (ValueError, TypeError, KeyError):
             logger.exception("malformed api handler result (API Gateway answers 502)")
             return json_response(502, INTERNAL_ERROR_BODY, request_id)
 
-    @staticmethod
-    def http_response(result: Any, request_id: str) -> Response:
-        """Turn a Lambda proxy result into an HTTP response.
-
-        Raises:
-            ValueError, TypeError, KeyError: ``result`` is not a valid proxy
-                result (API Gateway answers 502 then).
-        """
-        if not isinstance(result, dict):
-            raise ValueError("proxy result is not an object")
-        status = int(result["statusCode"])
-        if not 100 <= status <= 599:
-            raise ValueError(f"bad statusCode {status}")
-        body = result.get("body")
-        if body is None:
-            data = b""
-        elif not isinstance(body, str):
-            raise ValueError("proxy result body is not a string")
-        elif result.get("isBase64Encoded"):
-            data = base64.b64decode(body, validate=True)
-        else:
-            data = body.encode("utf-8")
-        response = Response(data, status=status)
-        del response.headers["Content-Type"]
-        multi = {
-            k: [str(v) for v in vs] for k, vs in (result.get("multiValueHeaders") or {}).items()
-        }
-        lowered = {k.lower() for k in multi}
-        for name, value in (result.get("headers") or {}).items():
-            if name.lower() not in lowered:
-                multi[name] = [str(value)]
-        for name, values in multi.items():
-            for value in values:
-                response.headers.add(name, value)
-        if "content-type" not in {k.lower() for k in multi}:
-            response.headers["Content-Type"] = "application/json"
-        response.headers["x-amzn-RequestId"] = request_id
-        return response
-
 
 __all__ = [
-    "BASE_PATH",
     "INTEGRATION_TIMEOUT_SECONDS",
-    "PUBLIC_PATHS",
     "LocalApiGateway",
 ]

@@ -139,10 +139,10 @@ def test_stage_is_throttled_access_logged_and_traced(synthesized: Synthesized) -
 
 def test_public_paths_are_the_local_gateways() -> None:
     # The local stack's API Gateway stand-in serves the same public paths.
-    from oms_webhooks_local import gateway
+    from oms_webhooks_local import gateway_events
 
-    assert {f"/{c.API_PREFIX}/{p}" for p in c.PUBLIC_PATHS} == set(gateway.PUBLIC_PATHS)
-    assert f"/{c.API_PREFIX}" == gateway.BASE_PATH
+    assert {f"/{c.API_PREFIX}/{p}" for p in c.PUBLIC_PATHS} == set(gateway_events.PUBLIC_PATHS)
+    assert f"/{c.API_PREFIX}" == gateway_events.BASE_PATH
 
 
 def test_jsii_node_version_banners_are_silenced() -> None:

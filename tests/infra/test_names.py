@@ -46,10 +46,13 @@ def test_infra_limits_are_aws_limits() -> None:
 
 
 def test_the_local_gateway_takes_its_values_from_names() -> None:
-    from oms_webhooks_local import gateway, gateway_responses, lambda_context
+    from oms_webhooks_local import gateway, gateway_events, gateway_responses, lambda_context
 
-    assert gateway.BASE_PATH == names.API_BASE_PATH == f"/{names.API_PREFIX}"
-    assert tuple(f"{names.API_BASE_PATH}/{p}" for p in names.PUBLIC_PATHS) == gateway.PUBLIC_PATHS
+    assert gateway_events.BASE_PATH == names.API_BASE_PATH == f"/{names.API_PREFIX}"
+    assert (
+        tuple(f"{names.API_BASE_PATH}/{p}" for p in names.PUBLIC_PATHS)
+        == gateway_events.PUBLIC_PATHS
+    )
     assert gateway_responses.UNAUTHORIZED_BODY is names.UNAUTHORIZED_BODY
     assert gateway_responses.ACCESS_DENIED_BODY is names.ACCESS_DENIED_BODY
     assert (lambda_context.ACCOUNT_ID, lambda_context.REGION) == (
