@@ -78,7 +78,12 @@ from typing import Any
 import _common as c
 
 sys.path.insert(0, str(c.REPO_ROOT / "infra"))
-from oms_webhooks_infra import asset  # (after infra/ is on the path)
+from oms_webhooks_infra import (  # (after infra/ is on the path)
+    asset,
+    asset_import,
+    runtime_python,
+    wheels,
+)
 from oms_webhooks_infra import constants as infra_constants
 
 NAME = "cold_import"
@@ -183,11 +188,13 @@ def _sizes(directory: Path, scratch: Path) -> dict[str, int]:
     return {"bytes": _dir_bytes(directory), "zip_bytes": size, "files": entries}
 
 
-def _deployment_asset(python: asset.RuntimePython, wheelhouse: Path, tmp: Path) -> dict[str, Any]:
+def _deployment_asset(
+    python: runtime_python.RuntimePython, wheelhouse: Path, tmp: Path
+) -> dict[str, Any]:
     """The arm64 asset as synth builds it: sizes with bytecode and without."""
     out = tmp / "deployment"
     out.mkdir()
-    asset.build(out, python=python, pip_options=asset.offline_pip_options(wheelhouse))
+    asset.build(out, python=python, pip_options=wheels.offline_pip_options(wheelhouse))
     with_bytecode = _sizes(out, tmp)
     largest = sorted(
         ((p.name, _dir_bytes(p)) for p in out.iterdir() if p.is_dir()), key=lambda i: -i[1]
@@ -209,7 +216,7 @@ def _read_only_copy(source: Path, target: Path, *, bytecode: bool) -> Path:
 
 
 def _before_copy(
-    built: Path, target: Path, rev: str, python: asset.RuntimePython, scratch: Path
+    built: Path, target: Path, rev: str, python: runtime_python.RuntimePython, scratch: Path
 ) -> Path:
     """``built`` with the ``oms_webhooks`` package of git revision ``rev``, compiled alike."""
     archive = subprocess.run(
@@ -222,7 +229,7 @@ def _before_copy(
         tar.extractall(source, filter="data")
     shutil.copytree(built, target, ignore=shutil.ignore_patterns("oms_webhooks"))
     asset.copy_package(target, source / "functions" / "oms_webhooks")
-    asset.compile_bytecode(target, python)
+    runtime_python.compile_bytecode(target, python)
     _writable(target, False)
     return target
 
@@ -366,7 +373,7 @@ def _check_first_event(handler: str, result: Any) -> None:
 
 
 def _run_child(
-    python: asset.RuntimePython,
+    python: runtime_python.RuntimePython,
     directory: Path,
     runtime_dir: Path,
     handler: str,
@@ -398,7 +405,7 @@ def _run_child(
 
 
 def _measure(
-    python: asset.RuntimePython,
+    python: runtime_python.RuntimePython,
     variants: dict[str, Path],
     runtime_dir: Path,
     events: Events,
@@ -452,9 +459,13 @@ def _measure(
     return times
 
 
-def _boto3_ms(python: asset.RuntimePython, runtime_dir: Path, empty: Path, runs: int) -> float:
+def _boto3_ms(
+    python: runtime_python.RuntimePython, runtime_dir: Path, empty: Path, runs: int
+) -> float:
     samples = [
-        asset.import_in_new_interpreter(python, empty, runtime_dir, "boto3", env=LAMBDA_ENV).seconds
+        asset_import.import_in_new_interpreter(
+            python, empty, runtime_dir, "boto3", env=LAMBDA_ENV
+        ).seconds
         for _ in range(runs)
     ]
     return round(statistics.median(samples) * 1000, 1)
@@ -472,25 +483,25 @@ def _medians(per: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, floa
 
 
 def _run(args: argparse.Namespace) -> tuple[dict[str, Any], Any, float | None]:
-    python = asset.find_runtime_python()
+    python = runtime_python.find_runtime_python()
     if python is None:
         return _null(f"no Python {infra_constants.PYTHON_VERSION} on this machine"), None, None
     if args.no_asset:
         return _null("skipped (--no-asset)"), None, None
-    wheelhouse = asset.wheelhouse_dir()
-    platform_tag = asset.host_platform()
+    wheelhouse = wheels.wheelhouse_dir()
+    platform_tag = wheels.host_platform()
     if platform_tag is None or not any(wheelhouse.glob("*.whl")):
         return _null(f"no wheelhouse at {wheelhouse} (make wheelhouse) or not Linux"), None, None
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as scratch:
         tmp = Path(scratch)
-        options = asset.offline_pip_options(wheelhouse)
+        options = wheels.offline_pip_options(wheelhouse)
         c.note("building the asset for this machine and the runtime's boto3")
         built = tmp / "built"
         built.mkdir()
         asset.build(built, python=python, platform_tag=platform_tag, pip_options=options)
         runtime_dir = tmp / "runtime"
         runtime_dir.mkdir()
-        asset.install_runtime_standin(
+        asset_import.install_runtime_standin(
             runtime_dir, python, platform_tag=platform_tag, pip_options=options
         )
         variants = {

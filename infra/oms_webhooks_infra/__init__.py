@@ -3,9 +3,10 @@
 ``stack`` wires ``storage`` (tables), ``messaging`` (bus, rule, queues),
 ``functions`` (four Lambdas, least-privilege roles), ``api`` (REST API and
 authorizer) and ``monitoring`` (alarms); ``config`` reads the context,
-``asset`` builds the code asset (plain Python) and ``bundling`` hands it to the
-CDK without Docker, ``constants`` holds the names and sizes only the
-deployment decides.
+``asset`` builds the code asset (plain Python, over ``wheels``,
+``runtime_python`` and ``build_steps``; ``asset_import`` imports from a built
+one for tests and benchmarks) and ``bundling`` hands it to the CDK without
+Docker, ``constants`` holds the names and sizes only the deployment decides.
 
 ``build_app`` and ``OmsWebhooksStack`` are imported on first use (PEP 562), so
 ``oms_webhooks_infra.asset`` serves the benchmarks and ``make wheelhouse``

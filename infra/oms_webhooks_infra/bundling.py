@@ -23,7 +23,7 @@ from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, IL
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from oms_webhooks_infra import asset
+from oms_webhooks_infra import asset, runtime_python, wheels
 from oms_webhooks_infra import constants as c
 
 #: The id of synth's warning when no interpreter of the runtime's version is found.
@@ -32,12 +32,12 @@ NO_BYTECODE_WARNING_ID: Final = "oms-webhooks:assetWithoutBytecode"
 
 def no_bytecode_warning() -> str:
     """What synth says when the asset ships source only."""
-    version = c.PYTHON_VERSION
+    version, env = c.PYTHON_VERSION, runtime_python.RUNTIME_PYTHON_ENV
     return (
-        f"No Python {version} found (${asset.RUNTIME_PYTHON_ENV}, python{version} on PATH, "
+        f"No Python {version} found (${env}, python{version} on PATH, "
         f"pyenv): the code asset ships source only, and every cold start compiles "
         f"the package and its dependencies (hundreds of ms). Install Python {c.PYTHON_VERSION} "
-        f"or point ${asset.RUNTIME_PYTHON_ENV} at it, then synthesize again."
+        f"or point ${env} at it, then synthesize again."
     )
 
 
@@ -48,7 +48,7 @@ class PipBundler:
     def __init__(
         self,
         requirements: list[str],
-        python: asset.RuntimePython | None,
+        python: runtime_python.RuntimePython | None,
         *,
         platform_tag: str = c.PIP_PLATFORM,
         pip_options: tuple[str, ...] = (),
@@ -81,17 +81,17 @@ def code_asset(scope: Construct, *, skip_bundling: bool) -> lambda_.Code:
     if skip_bundling:
         dev_only = [f"{asset.PACKAGE_NAME}/{name}" for name in sorted(asset.DEV_ONLY)]
         return lambda_.Code.from_asset(str(asset.FUNCTIONS_DIR), exclude=[*asset.SKIP, *dev_only])
-    return bundled_code(scope, asset.find_runtime_python())
+    return bundled_code(scope, runtime_python.find_runtime_python())
 
 
-def bundled_code(scope: Construct, python: asset.RuntimePython | None) -> lambda_.Code:
+def bundled_code(scope: Construct, python: runtime_python.RuntimePython | None) -> lambda_.Code:
     """The bundled asset, with bytecode compiled by ``python`` (None: source only, and a warning).
 
     Bundling itself runs when a function first uses the code (at synth).
     """
     if python is None:
         Annotations.of(scope).add_warning_v2(NO_BYTECODE_WARNING_ID, no_bytecode_warning())
-    requirements = asset.runtime_requirements()
+    requirements = wheels.runtime_requirements()
     return lambda_.Code.from_asset(
         str(asset.FUNCTIONS_DIR),
         asset_hash_type=AssetHashType.CUSTOM,

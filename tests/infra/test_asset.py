@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from oms_webhooks_infra import asset
+from oms_webhooks_infra import asset, asset_import, runtime_python, wheels
 from oms_webhooks_infra import constants as c
 
 #: The package's own modules the asset must not hold (developer tools).
@@ -47,17 +47,17 @@ class Built:
 
     asset_dir: Path
     runtime_dir: Path
-    python: asset.RuntimePython
+    python: runtime_python.RuntimePython
 
 
-def _prerequisites() -> tuple[asset.RuntimePython, Path, str]:
-    python = asset.find_runtime_python()
+def _prerequisites() -> tuple[runtime_python.RuntimePython, Path, str]:
+    python = runtime_python.find_runtime_python()
     if python is None:
         pytest.skip(f"no Python {c.PYTHON_VERSION} on this machine (the asset would ship source)")
-    wheelhouse = asset.wheelhouse_dir()
+    wheelhouse = wheels.wheelhouse_dir()
     if not any(wheelhouse.glob("*.whl")):
         pytest.skip(f"no wheelhouse at {wheelhouse}: run `make wheelhouse` (needs PyPI once)")
-    platform_tag = asset.host_platform()
+    platform_tag = wheels.host_platform()
     if platform_tag is None:
         pytest.skip("the asset's wheels are Linux wheels; this machine is not Linux")
     return python, wheelhouse, platform_tag
@@ -77,11 +77,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
             for directory in (result.asset_dir, result.runtime_dir):
                 shutil.rmtree(directory, ignore_errors=True)
                 directory.mkdir()
-            options = asset.offline_pip_options(wheelhouse)
+            options = wheels.offline_pip_options(wheelhouse)
             asset.build(
                 result.asset_dir, python=python, platform_tag=platform_tag, pip_options=options
             )
-            asset.install_runtime_standin(
+            asset_import.install_runtime_standin(
                 result.runtime_dir, python, platform_tag=platform_tag, pip_options=options
             )
             (shared / "asset.done").touch()
@@ -91,13 +91,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 def test_every_pyc_has_the_runtimes_magic_number_and_is_unchecked_hash(built: Built) -> None:
     pycs = sorted(built.asset_dir.rglob("*.pyc"))
     assert len(pycs) > 100
-    runtime_magic = asset.pyc_magic(c.PYC_MAGIC_NUMBER)
+    runtime_magic = runtime_python.pyc_magic(c.PYC_MAGIC_NUMBER)
     assert built.python.magic == runtime_magic
     wrong = []
     for pyc in pycs:
         header = pyc.read_bytes()[:16]
         flags = int.from_bytes(header[4:8], "little")
-        if header[:4] != runtime_magic or flags != asset.PYC_FLAGS_UNCHECKED_HASH:
+        if header[:4] != runtime_magic or flags != runtime_python.PYC_FLAGS_UNCHECKED_HASH:
             wrong.append((str(pyc.relative_to(built.asset_dir)), header[:8].hex()))
     assert wrong == []
 
@@ -108,7 +108,9 @@ def test_every_module_has_its_bytecode_where_the_runtime_looks(built: Built) -> 
     missing = [
         str(source.relative_to(built.asset_dir))
         for source in sources
-        if not asset.pyc_path(source, f"cpython-{c.PYTHON_VERSION.replace('.', '')}").is_file()
+        if not runtime_python.pyc_path(
+            source, f"cpython-{c.PYTHON_VERSION.replace('.', '')}"
+        ).is_file()
     ]
     assert missing == []
 
@@ -136,7 +138,7 @@ def test_each_handler_imports_from_the_asset_alone_without_compiling(
     # GIVEN the asset, and boto3 where the Lambda runtime has it
     module = handler.rpartition(".")[0]
     # WHEN the runtime's Python imports the handler in isolated mode (-I), writing nothing (-B)
-    result = asset.import_in_new_interpreter(
+    result = asset_import.import_in_new_interpreter(
         built.python, built.asset_dir, built.runtime_dir, module, env=LAMBDA_ENV
     )
     # THEN it came from the asset and nothing of the asset was compiled from source
@@ -155,7 +157,7 @@ def test_bundler_without_runtime_python_ships_source_and_prunes_runtime_packages
         requirements=["pynamodb"],
         python=None,
         platform_tag=platform_tag,
-        pip_options=asset.offline_pip_options(wheelhouse),
+        pip_options=wheels.offline_pip_options(wheelhouse),
     )
     # THEN there is no bytecode, the runtime's packages are gone, pynamodb stays
     assert list(tmp_path.rglob("*.pyc")) == []

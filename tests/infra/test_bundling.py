@@ -14,20 +14,20 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Annotations, Match
 
-from oms_webhooks_infra import asset, bundling
+from oms_webhooks_infra import asset, bundling, runtime_python, wheels
 from oms_webhooks_infra import constants as c
 from tests.infra.conftest import Synthesized
 
 
 def test_requirements_come_from_pyproject_without_boto3() -> None:
-    requirements = asset.runtime_requirements()
+    requirements = wheels.runtime_requirements()
     names = {r.split(">")[0].split("<")[0].split("[")[0].split("=")[0] for r in requirements}
     assert "boto3" not in names
     assert {"pydantic", "pynamodb", "requests", "aws-lambda-powertools"} <= names
 
 
 def test_pip_command_targets_lambda_arm64_wheels_only() -> None:
-    command = asset.pip_command("/out", ["pydantic>=2"])
+    command = wheels.pip_command("/out", ["pydantic>=2"])
     joined = " ".join(command)
     assert f"--platform {c.PIP_PLATFORM}" in joined
     assert c.PIP_PLATFORM == "manylinux2014_aarch64"
@@ -43,7 +43,7 @@ def test_functions_run_the_version_that_compiles_their_bytecode(synthesized: Syn
         f["Properties"]["Runtime"] for f in synthesized.resources("AWS::Lambda::Function").values()
     }
     assert runtimes == {f"python{c.PYTHON_VERSION}"}
-    assert asset.pyc_magic(c.PYC_MAGIC_NUMBER) == b"\xf3\r\r\n"  # CPython 3.13's
+    assert runtime_python.pyc_magic(c.PYC_MAGIC_NUMBER) == b"\xf3\r\r\n"  # CPython 3.13's
 
 
 def test_shipped_modules_import_only_shipped_modules() -> None:
@@ -106,13 +106,13 @@ def test_developer_tools_are_not_shipped_and_new_modules_are(tmp_path: Path) -> 
 
 
 def test_asset_hash_changes_with_requirements_and_bytecode() -> None:
-    python = asset.RuntimePython("/x/python3.13", "3.13", "cpython-313", b"\xf3\r\r\n")
+    python = runtime_python.RuntimePython("/x/python3.13", "3.13", "cpython-313", b"\xf3\r\r\n")
     assert asset.fingerprint(["a"], None) != asset.fingerprint(["b"], None)
     assert asset.fingerprint(["a"], None) == asset.fingerprint(["a"], None)
     assert asset.fingerprint(["a"], None) != asset.fingerprint(["a"], python)
 
 
-def _warnings(python: asset.RuntimePython | None) -> Annotations:
+def _warnings(python: runtime_python.RuntimePython | None) -> Annotations:
     stack = Stack(App(), "AssetStack")
     bundling.bundled_code(stack, python)
     return Annotations.from_stack(stack)
@@ -121,12 +121,12 @@ def _warnings(python: asset.RuntimePython | None) -> Annotations:
 def test_synth_warns_when_the_asset_ships_source_only() -> None:
     message = Match.string_like_regexp(f"No Python {c.PYTHON_VERSION} found.*ships source only")
     _warnings(None).has_warning("*", message)
-    python = asset.RuntimePython("/x/python3.13", "3.13", "cpython-313", b"\xf3\r\r\n")
+    python = runtime_python.RuntimePython("/x/python3.13", "3.13", "cpython-313", b"\xf3\r\r\n")
     _warnings(python).has_no_warning("*", Match.any_value())
 
 
-def _runtime_python_or_skip() -> asset.RuntimePython:
-    found = asset.find_runtime_python()
+def _runtime_python_or_skip() -> runtime_python.RuntimePython:
+    found = runtime_python.find_runtime_python()
     if found is None:
         pytest.skip(f"no Python {c.PYTHON_VERSION} on this machine")
     return found
@@ -139,11 +139,11 @@ def test_finds_the_runtime_version_on_path_by_running_it(tmp_path: Path) -> None
     (tmp_path / "bin" / f"python{c.PYTHON_VERSION}").symlink_to(real.executable)
     environ = {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path)}
     # WHEN it is looked for THEN that one is found, with 3.13's magic number
-    found = asset.find_runtime_python(environ=environ)
+    found = runtime_python.find_runtime_python(environ=environ)
     assert found is not None
     assert found.executable == str(tmp_path / "bin" / f"python{c.PYTHON_VERSION}")
     assert (found.version, found.cache_tag) == (c.PYTHON_VERSION, "cpython-313")
-    assert found.magic == asset.pyc_magic(c.PYC_MAGIC_NUMBER)
+    assert found.magic == runtime_python.pyc_magic(c.PYC_MAGIC_NUMBER)
 
 
 def test_a_python_of_another_version_or_a_failing_shim_is_not_taken(tmp_path: Path) -> None:
@@ -154,10 +154,10 @@ def test_a_python_of_another_version_or_a_failing_shim_is_not_taken(tmp_path: Pa
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     environ = {"PATH": str(shim.parent), "HOME": str(tmp_path)}
     # WHEN it is looked for THEN neither the shim nor the running interpreter is taken
-    found = asset.find_runtime_python(environ=environ)
+    found = runtime_python.find_runtime_python(environ=environ)
     if found is not None:  # only a real 3.13 elsewhere (/usr/bin, or this interpreter) counts
         assert found.version == c.PYTHON_VERSION and found.executable != str(shim)
-    assert asset.probe_python(str(shim)) is None
+    assert runtime_python.probe_python(str(shim)) is None
 
 
 def test_pyenv_versions_are_searched(tmp_path: Path) -> None:
@@ -166,6 +166,6 @@ def test_pyenv_versions_are_searched(tmp_path: Path) -> None:
     version_bin.mkdir(parents=True)
     (version_bin / f"python{c.PYTHON_VERSION}").symlink_to(real.executable)
     environ = {"PATH": os.devnull, "PYENV_ROOT": str(tmp_path / "pyenv")}
-    found = asset.find_runtime_python(environ=environ)
+    found = runtime_python.find_runtime_python(environ=environ)
     assert found is not None
     assert found.version == c.PYTHON_VERSION
