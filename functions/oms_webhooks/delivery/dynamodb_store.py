@@ -6,8 +6,8 @@ callers use that, never this module. How a delivery is kept
 (:mod:`oms_webhooks.storage.specs`): one partition per delivery, the delivery
 item (sk ``delivery``) holding its latest attempt, an attempt item per earlier
 one (sk ``attempt#NNNN``), and the sparse ``by-tenant`` index of the log.
-Writes that may lose a race are conditional: a failed condition is a False
-(nothing written), any other DynamoDB error is raised.
+Where the interface says so, a write's failed condition is a False (nothing
+written) rather than an error; any other DynamoDB error is raised.
 """
 
 from __future__ import annotations
