@@ -334,3 +334,38 @@ def test_without_until_recover_covers_events_a_stale_router_cache_missed(
         assert got.headers["webhook-id"] == delivery_uuid(event_id, tenant.name, sub["id"])
     finally:
         fanout._cache.clear()
+
+
+def test_a_recovery_whose_pass_runs_past_its_window_still_finishes(
+    client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
+) -> None:
+    from oms_webhooks.routing import fanout
+
+    # GIVEN two missed events, recovered at one per 2 s, in a window that ends 1 s after
+    # the call: the pass that sends them ends after the window does
+    setting("recover_rate", "0.5")
+    setting("router_cache_seconds", "1")
+    fanout._cache.clear()
+    try:
+        sub = subscribe(
+            client, event_type="transfer.status.ready_to_shipment", target_url=receiver.url("/")
+        )
+        path = f"/whisperer/hooks/{sub['id']}/"
+        since = datetime.now(UTC)
+        assert client.patch(path, json={"is_active": False}).status_code == 200
+        fanout._cache.clear()
+        for n in range(2):
+            publish_event("transfer.status.ready_to_shipment", {"n": n})
+        _routed("transfer.status.ready_to_shipment", since, 2)
+        assert client.patch(path, json={"is_active": True}).status_code == 200
+        # WHEN it recovers without `until`
+        answer = _recover(client, sub["id"], since=_iso(since))
+        assert answer.status_code == 202, answer.text
+        # THEN the recovery finishes (it once slept a negative time, failed its record
+        # and stood still for the queue's 12-minute visibility timeout) and sends both
+        result = _done(client, sub["id"], answer.json()["recovery"])
+        assert result["status"] == "done" and result["queued"] == 2, result
+        got = receiver.wait_for(2)
+        assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [0, 1]
+    finally:
+        fanout._cache.clear()

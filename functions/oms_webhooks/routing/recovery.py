@@ -232,7 +232,11 @@ def run(
         if time.time() + 1.0 >= deadline:
             _save(item, cursor=cursor, queued=queued, skipped=skipped)
             return False
-        sleep(min(1.0, (end - datetime.now(UTC)).total_seconds() + 0.05))
+        # Never negative: a pass that ran past the window's end (a slow query, the
+        # pacing's own sleep) leaves one more pass to do at once (time.sleep raises
+        # ValueError on a negative length, which failed the record: the recovery stood
+        # still until the queue's visibility timeout, 12 minutes).
+        sleep(max(0.0, min(1.0, (end - datetime.now(UTC)).total_seconds() + 0.05)))
     _save(
         item,
         cursor=cursor,
