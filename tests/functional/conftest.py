@@ -2,10 +2,12 @@
 
 ``local_stack`` (session) starts a :class:`~oms_webhooks_local.stack.LocalStack`
 in-process on free ports (port 0), so that pytest-xdist workers never clash.
-``stack`` (per test) re-runs the idempotent provisioning first: moto's
-in-process mocks (``mock_aws``) share and reset the same backends, so a unit
-test in the same worker could have wiped them. ``tenant`` gives each test its
-own tenant and token, so tests never see each other's data.
+``stack`` (per test) re-runs the idempotent provisioning when moto's backends
+were reset since it last did: moto's in-process mocks (``mock_aws``) share and
+reset the same backends, so a unit test in the same worker could have wiped
+them. (Provisioning before every test cost about a second each, most of the
+suite's time.) ``tenant`` gives each test its own tenant and token, so tests
+never see each other's data.
 """
 
 from __future__ import annotations
@@ -23,17 +25,50 @@ from tests.functional.helpers import Catcher, Tenant, api
 from tests.receivers import Receiver
 
 
+class _MotoResets:
+    """Counts resets of moto's backends in this process (every ``mock_aws`` start and stop).
+
+    moto's ``BackendDict.reset`` is the one place that wipes every service's
+    state (``moto/core/base_backend.py``); counting its calls says exactly
+    when the local stack's resources may be gone.
+    """
+
+    count = 0
+    provisioned_at = -1
+
+    @classmethod
+    def install(cls) -> None:
+        from moto.core.base_backend import BackendDict
+
+        if getattr(BackendDict.reset, "_counted", False):
+            return
+        reset = BackendDict.reset.__func__  # type: ignore[attr-defined]
+
+        def counted(backends: type[BackendDict]) -> None:  # type: ignore[type-arg]
+            cls.count += 1
+            reset(backends)
+
+        counted._counted = True  # type: ignore[attr-defined]
+        BackendDict.reset = classmethod(counted)  # type: ignore[assignment,method-assign]
+
+
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
     """The process's local stack (API and moto on free ports), stopped after the session."""
+    _MotoResets.install()
     with LocalStack(api_port=0, aws_port=0) as stack:
         yield stack
 
 
 @pytest.fixture
 def stack(local_stack: LocalStack) -> LocalStack:
-    """The running local stack, its resources and development token (re)provisioned."""
-    local_stack.provision()
+    """The running local stack, its resources and development token provisioned.
+
+    Provisioned again only after moto's backends were reset (:class:`_MotoResets`).
+    """
+    if _MotoResets.provisioned_at != _MotoResets.count:
+        local_stack.provision()
+        _MotoResets.provisioned_at = _MotoResets.count
     return local_stack
 
 
