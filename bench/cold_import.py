@@ -109,7 +109,8 @@ LAMBDA_ENV = {
 #: Run by the runtime-version interpreter: only loopback connections; import the
 #: handler from the asset (then the runtime stand-in), then hand it one event (none
 #: when the event file is "-"). Wall and CPU time of each.
-FIRST_EVENT_PROBE = """
+FIRST_EVENT_PROBE = (
+    """
 import importlib, importlib.machinery, ipaddress, json, socket, sys, time, uuid
 asset, runtime, module, event_file = sys.argv[1:5]
 _connect = socket.socket.connect
@@ -119,12 +120,9 @@ def _loopback_only(sock, address):
             raise OSError(f"the benchmark connects to loopback only, not {address[0]!r}")
     return _connect(sock, address)
 socket.socket.connect = _loopback_only
-compiled = []
-_to_code = importlib.machinery.SourceFileLoader.source_to_code
-def _counting(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return _to_code(self, data, path, *args, **kwargs)
-importlib.machinery.SourceFileLoader.source_to_code = _counting
+"""
+    + asset_import.COUNT_COMPILED
+    + """
 sys.path[:0] = [asset, runtime]
 event = None
 if event_file != "-":
@@ -158,6 +156,7 @@ print(json.dumps({
     "compiled_event": compiled[len(import_compiled):], "result": result,
 }, default=str))
 """
+)
 
 
 class CrossCheckFailed(SystemExit):

@@ -40,24 +40,33 @@ def install_runtime_standin(
     compile_bytecode(directory, python)
 
 
-#: Run by the runtime-version interpreter: import one module from the asset (then the
-#: runtime stand-in), as Lambda's ``sys.path`` has them, and say how long it took and
-#: which files had to be compiled from source on the way.
-IMPORT_PROBE = """
-import importlib, importlib.machinery, json, sys, time
-asset, runtime, module = sys.argv[1:4]
+#: Probe lines (after ``import importlib.machinery``) that list in ``compiled`` every
+#: file the interpreter compiles from source, i.e. whose bytecode it could not use.
+COUNT_COMPILED = """
 compiled = []
 _to_code = importlib.machinery.SourceFileLoader.source_to_code
 def _counting(self, data, path, *args, **kwargs):
     compiled.append(path)
     return _to_code(self, data, path, *args, **kwargs)
 importlib.machinery.SourceFileLoader.source_to_code = _counting
+"""
+#: Run by the runtime-version interpreter: import one module from the asset (then the
+#: runtime stand-in), as Lambda's ``sys.path`` has them, and say how long it took and
+#: which files had to be compiled from source on the way.
+IMPORT_PROBE = (
+    """
+import importlib, importlib.machinery, json, sys, time
+asset, runtime, module = sys.argv[1:4]
+"""
+    + COUNT_COMPILED
+    + """
 sys.path[:0] = [asset, runtime]
 started = time.perf_counter()
 imported = importlib.import_module(module)
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "file": imported.__file__, "compiled": compiled}))
 """
+)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import requests
 
 from oms_webhooks_local.publisher import publish_event
@@ -294,11 +295,24 @@ def test_a_running_recovery_without_its_message_is_resumed(
     assert json.loads(receiver.wait_for(1, timeout=10)[0].body)["payload"] == {"awb": "A1"}
 
 
+@pytest.fixture
+def router_cache(setting: Callable[[str, str], None]) -> Iterator[Callable[[float], None]]:
+    """``router_cache(seconds)``: the router keeps subscriptions that long, from an empty cache."""
+    from oms_webhooks.routing import fanout
+
+    def set_(seconds: float) -> None:
+        setting("router_cache_seconds", str(seconds))
+        fanout._cache.clear()
+
+    yield set_
+    fanout._cache.clear()
+
+
 def test_without_until_recover_covers_events_a_stale_router_cache_missed(
     client: requests.Session,
     receiver: Receiver,
     tenant: Any,
-    setting: Callable[[str, str], None],
+    router_cache: Callable[[float], None],
 ) -> None:
     from oms_webhooks.delivery.store import delivery_uuid
     from oms_webhooks.routing import fanout
@@ -306,66 +320,56 @@ def test_without_until_recover_covers_events_a_stale_router_cache_missed(
     # GIVEN a router whose subscription cache (20 s) was filled while the subscription was off
     # (20 s: the re-activation, the recover call and the event must all come before it
     # expires, or the router itself finds the subscription; 8 s was too short at load 9)
-    setting("router_cache_seconds", "20")
-    fanout._cache.clear()
-    try:
-        sub = subscribe(
-            client, event_type="transfer.status.in_transit", target_url=receiver.url("/")
-        )
-        path = f"/whisperer/hooks/{sub['id']}/"
-        assert client.patch(path, json={"is_active": False}).status_code == 200
-        assert sub["id"] not in {
-            s.id for s in fanout.matching_subscriptions("transfer.status.in_transit")
-        }
-        since = datetime.now(UTC)
-        # WHEN it is re-activated and recovers without `until`, and an event follows at once
-        assert client.patch(path, json={"is_active": True}).status_code == 200
-        answer = _recover(client, sub["id"], since=_iso(since))
-        assert answer.status_code == 202, answer.text
-        event_id = publish_event("transfer.status.in_transit", {"n": 1})
-        # THEN the router's stale cache skips it, and the recovery, whose window runs on
-        # for the cache's 20 s, sends it: once, with its usual webhook-id
-        result = _done(client, sub["id"], answer.json()["recovery"])
-        assert result["status"] == "done" and result["queued"] == 1, result
-        (got,) = receiver.wait_for(1, timeout=30)
-        time.sleep(1.0)
-        assert len(receiver.requests) == 1
-        assert json.loads(got.body)["payload"] == {"n": 1}
-        assert got.headers["webhook-id"] == delivery_uuid(event_id, tenant.name, sub["id"])
-    finally:
-        fanout._cache.clear()
+    router_cache(20)
+    sub = subscribe(client, event_type="transfer.status.in_transit", target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    assert client.patch(path, json={"is_active": False}).status_code == 200
+    assert sub["id"] not in {
+        s.id for s in fanout.matching_subscriptions("transfer.status.in_transit")
+    }
+    since = datetime.now(UTC)
+    # WHEN it is re-activated and recovers without `until`, and an event follows at once
+    assert client.patch(path, json={"is_active": True}).status_code == 200
+    answer = _recover(client, sub["id"], since=_iso(since))
+    assert answer.status_code == 202, answer.text
+    event_id = publish_event("transfer.status.in_transit", {"n": 1})
+    # THEN the router's stale cache skips it, and the recovery, whose window runs on
+    # for the cache's 20 s, sends it: once, with its usual webhook-id
+    result = _done(client, sub["id"], answer.json()["recovery"])
+    assert result["status"] == "done" and result["queued"] == 1, result
+    (got,) = receiver.wait_for(1, timeout=30)
+    time.sleep(1.0)
+    assert len(receiver.requests) == 1
+    assert json.loads(got.body)["payload"] == {"n": 1}
+    assert got.headers["webhook-id"] == delivery_uuid(event_id, tenant.name, sub["id"])
 
 
 def test_a_recovery_whose_pass_runs_past_its_window_still_finishes(
-    client: requests.Session, receiver: Receiver, setting: Callable[[str, str], None]
+    client: requests.Session,
+    receiver: Receiver,
+    setting: Callable[[str, str], None],
+    router_cache: Callable[[float], None],
 ) -> None:
-    from oms_webhooks.routing import fanout
-
     # GIVEN two missed events, recovered at one per 2 s, in a window that ends 1 s after
     # the call: the pass that sends them ends after the window does
     setting("recover_rate", "0.5")
-    setting("router_cache_seconds", "1")
-    fanout._cache.clear()
-    try:
-        sub = subscribe(
-            client, event_type="transfer.status.ready_to_shipment", target_url=receiver.url("/")
-        )
-        path = f"/whisperer/hooks/{sub['id']}/"
-        since = datetime.now(UTC)
-        assert client.patch(path, json={"is_active": False}).status_code == 200
-        fanout._cache.clear()
-        for n in range(2):
-            publish_event("transfer.status.ready_to_shipment", {"n": n})
-        _routed("transfer.status.ready_to_shipment", since, 2)
-        assert client.patch(path, json={"is_active": True}).status_code == 200
-        # WHEN it recovers without `until`
-        answer = _recover(client, sub["id"], since=_iso(since))
-        assert answer.status_code == 202, answer.text
-        # THEN the recovery finishes (it once slept a negative time, failed its record
-        # and stood still for the queue's 12-minute visibility timeout) and sends both
-        result = _done(client, sub["id"], answer.json()["recovery"])
-        assert result["status"] == "done" and result["queued"] == 2, result
-        got = receiver.wait_for(2)
-        assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [0, 1]
-    finally:
-        fanout._cache.clear()
+    router_cache(1)
+    event_type = "transfer.status.ready_to_shipment"
+    sub = subscribe(client, event_type=event_type, target_url=receiver.url("/"))
+    path = f"/whisperer/hooks/{sub['id']}/"
+    since = datetime.now(UTC)
+    assert client.patch(path, json={"is_active": False}).status_code == 200
+    router_cache(1)
+    for n in range(2):
+        publish_event(event_type, {"n": n})
+    _routed(event_type, since, 2)
+    assert client.patch(path, json={"is_active": True}).status_code == 200
+    # WHEN it recovers without `until`
+    answer = _recover(client, sub["id"], since=_iso(since))
+    assert answer.status_code == 202, answer.text
+    # THEN the recovery finishes (it once slept a negative time, failed its record
+    # and stood still for the queue's 12-minute visibility timeout) and sends both
+    result = _done(client, sub["id"], answer.json()["recovery"])
+    assert result["status"] == "done" and result["queued"] == 2, result
+    got = receiver.wait_for(2)
+    assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [0, 1]
