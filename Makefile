@@ -41,8 +41,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Four workers on two cores: the functional tests mostly wait on the network and
+# the clock, so four local stacks keep the cores busy (README "Tests").
 test: lint typecheck wheelhouse
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 4 $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format $(LINT_PATHS)
