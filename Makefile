@@ -42,7 +42,7 @@ typecheck: install
 	$(BIN)/mypy
 
 # Four workers on two cores: the functional tests mostly wait on the network and
-# the clock, so four local stacks keep the cores busy (README "Tests").
+# the clock, so four local stacks keep the cores busy (measured: README, top).
 test: lint typecheck wheelhouse
 	$(BIN)/pytest -n 4 $(PYTEST_ARGS)
 
