@@ -44,6 +44,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from oms_webhooks_local import moto_speedups
 from oms_webhooks_local.api_server import HOST
+from oms_webhooks_local.errors import StateDirInUse
 from oms_webhooks_local.moto_dynamodb import serialise_dynamodb
 from oms_webhooks_local.persistence import LocalState
 
@@ -164,6 +165,8 @@ class AwsServerThread:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(10.0)
+        if self.app.state is not None:
+            self.app.state.release()
 
 
 def control(endpoint_url: str, operation: str) -> dict[str, Any]:
@@ -230,7 +233,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="aws-server: %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request at INFO
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    app = AwsApp(args.state_dir, fresh=args.fresh)
+    try:
+        app = AwsApp(args.state_dir, fresh=args.fresh)
+    except StateDirInUse as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        sys.exit(1)
     try:
         server = make_aws_server(app, args.port)
     except OSError as exc:

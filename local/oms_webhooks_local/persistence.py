@@ -57,16 +57,18 @@ File layout under the state directory::
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from oms_webhooks import names
 from oms_webhooks.resources import INGRESS_QUEUE
+from oms_webhooks_local.errors import StateDirInUse
 from oms_webhooks_local.journal import (
     FORMAT_VERSION,
     DirtyKey,
@@ -99,13 +101,43 @@ COMPACT_MIN_BYTES = 4 * 1024 * 1024
 KEPT_QUEUES: tuple[str, ...] = (INGRESS_QUEUE.name,)
 TABLES_FILE = "tables.jsonl"
 KMS_FILE = "kms.json"
+#: Held (``flock``) by the one stack using the directory; holds its pid.
+LOCK_FILE = "lock"
+
+
+def hold_state_dir(state_dir: Path) -> IO[str]:
+    """Take ``state_dir``'s lock for this process; the open lock file holds it.
+
+    The kernel drops the lock when the file is closed or the process dies
+    (``kill -9`` included), so a crashed stack never leaves it taken.
+
+    Raises:
+        StateDirInUse: another local stack holds it (the message names its pid).
+    """
+    handle = (state_dir / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StateDirInUse(
+            f"the state directory {state_dir} is in use by another local stack "
+            f"(pid {holder}): stop it first, or give this one its own (--state-dir DIR)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 class LocalState:
     """The durable state of one local stack under ``state_dir`` (module docstring).
 
     Args:
-        state_dir: the directory (created if missing, mode 0700).
+        state_dir: the directory (created if missing, mode 0700), held by this
+            state until :meth:`release` (:func:`hold_state_dir`).
         fresh: start empty: remove what a previous run left there.
         account_id, region: the moto backends kept (moto's default account, us-east-1).
         snapshot_seconds: the interval of :meth:`start`'s snapshots.
@@ -128,6 +160,8 @@ class LocalState:
         self.region = region
         self.snapshot_seconds = snapshot_seconds
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Before anything is read or removed: two stacks would overwrite each other's journal.
+        self._lock: IO[str] | None = hold_state_dir(self.state_dir)
         if fresh:
             for name in (TABLES_FILE, KMS_FILE):
                 with contextlib.suppress(FileNotFoundError):
@@ -356,6 +390,13 @@ class LocalState:
         self.snapshot()
         self.save_keys()
         deactivate(self._tracker)
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the state directory's lock (idempotent)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 __all__ = [

@@ -62,6 +62,7 @@ from oms_webhooks_local.environment import (
     apply_environ,
     local_aws_environ,
 )
+from oms_webhooks_local.errors import StackError
 from oms_webhooks_local.gateway import LocalApiGateway
 from oms_webhooks_local.lanes import local_pollers
 from oms_webhooks_local.provision import provision, provisioned_environ
@@ -103,10 +104,6 @@ WorkerFactory = Callable[["LocalStack"], Sequence[BackgroundWorker]]
 #: The workers every stack runs: the SQS pollers (several per queue, feeding
 #: the router and dispatcher handlers).
 WORKER_FACTORIES: list[WorkerFactory] = [local_pollers]
-
-
-class StackError(RuntimeError):
-    """The local stack could not start (a port in use, moto not answering, ...)."""
 
 
 class LocalStack:

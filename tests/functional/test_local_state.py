@@ -175,3 +175,26 @@ def test_events_not_yet_routed_survive_a_kill_9_of_the_whole_stack(
         arrived = receiver.wait_for(3, timeout=60)
         assert sorted(json.loads(r.body)["payload"]["n"] for r in arrived) == [0, 1, 2]
         assert stop_stack(second) == 0
+
+
+def test_a_second_stack_on_the_same_state_directory_is_refused(state_dir: Path) -> None:
+    from oms_webhooks_local.aws_server import spawn_process
+    from oms_webhooks_local.children import stop_children
+
+    # GIVEN the AWS server of a stack holding a state directory
+    first, answer = spawn_process(0, state_dir)
+    children = [first]
+    try:
+        assert "port" in answer, answer
+        # WHEN a second stack's server starts on the same directory, fresh or not
+        for fresh in (False, True):
+            second, refused = spawn_process(0, state_dir, fresh=fresh)
+            children.append(second)
+            # THEN it refuses at once, naming the holder, and exits
+            assert "port" not in refused, refused
+            assert f"in use by another local stack (pid {answer['pid']})" in refused["error"]
+            assert second.wait(timeout=30) == 1
+        # AND the first one still serves
+        assert first.poll() is None
+    finally:
+        stop_children(children, 10)

@@ -373,3 +373,40 @@ def test_a_recovery_whose_pass_runs_past_its_window_still_finishes(
     assert result["status"] == "done" and result["queued"] == 2, result
     got = receiver.wait_for(2)
     assert sorted(json.loads(r.body)["payload"]["n"] for r in got) == [0, 1]
+
+
+def test_the_recoverer_counts_each_recovery_in_a_metric_and_never_warns(
+    stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid as uuid_
+    import warnings
+
+    from oms_webhooks.handlers import recoverer
+    from oms_webhooks_local.lambda_context import FakeLambdaContext
+
+    # GIVEN a recovery message (for a recovery that is gone: finished at once)
+    body = json.dumps({"recovery": uuid_.uuid4().hex})
+    record = {
+        "messageId": str(uuid_.uuid4()),
+        "receiptHandle": "r",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-recovery",
+        "awsRegion": "us-east-1",
+    }
+    capsys.readouterr()
+    # WHEN the recoverer handles it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answer = recoverer.handler(
+            {"Records": [record]}, FakeLambdaContext("oms-webhooks-recoverer", timeout_seconds=60)
+        )
+    # THEN the record succeeded, the metrics line counts it, and Powertools did not warn
+    # of an empty metrics flush (it once did, on the console of every `make run`)
+    assert answer == {"batchItemFailures": []}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get("RecoveryFinished") in (1.0, [1.0]) for m in emf), emf
+    assert not [w for w in caught if "No application metrics" in str(w.message)]

@@ -7,6 +7,7 @@ process: :class:`LocalState` works on the backends of the process it runs in.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from oms_webhooks.resources import INGRESS_QUEUE
+from oms_webhooks_local.errors import StateDirInUse
 from oms_webhooks_local.persistence import LocalState
 
 REGION = "us-east-1"
@@ -175,7 +177,8 @@ def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
         assert state.snapshot() == 1  # the deletion
         assert state.snapshot() == 0  # nothing changed since
     finally:
-        state._stopping.set()  # a crash: no clean stop, no drain
+        state._stopping.set()  # a crash: no clean stop, no drain...
+        state.release()  # ...and the kernel drops a dead process's lock
     # WHEN moto restarts empty and the journal is loaded
     sqs.delete_queue(QueueUrl=url)
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
@@ -195,3 +198,17 @@ def test_events_waiting_in_the_ingress_queue_are_journalled_and_queued_again(
     # AND the compacted journal holds exactly them (a second restart finds the same two)
     (line,) = _lines(restarted)
     assert line["full"] and len(line["queues"][QUEUE]["put"]) == 2
+
+
+def test_one_state_directory_serves_one_stack_at_a_time(tmp_path: Path) -> None:
+    # GIVEN a stack's state in a directory, with a journal
+    first = LocalState(tmp_path)
+    first.tables_path.write_text("{}\n", encoding="utf-8")
+    # WHEN a second stack, even one asked to start fresh, takes the same directory
+    with pytest.raises(StateDirInUse, match=rf"in use by another local stack \(pid {os.getpid()}\)"):
+        LocalState(tmp_path, fresh=True)
+    # THEN it is refused, naming the holder, and the first one's journal is untouched
+    assert first.tables_path.read_text(encoding="utf-8") == "{}\n"
+    # AND once the first lets go, the directory is free again
+    first.release()
+    LocalState(tmp_path).release()

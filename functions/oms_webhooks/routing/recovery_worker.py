@@ -4,7 +4,9 @@ Each message is ``{"recovery": "<32 hex>"}``. The recovery runs until it is
 done or the invocation's time nears its end; then it is queued again (a new
 message) and resumes after its saved cursor. A malformed message is logged,
 counted and acknowledged; an error fails the record (retried; poison ends in
-the recovery DLQ). Each recovery is run by :func:`oms_webhooks.routing.recovery.run`.
+the recovery DLQ). Metrics (count): ``RecoveryFinished`` or
+``RecoveryResumedLater`` per recovery worked on, ``RecoveryMessageMalformed``.
+Each recovery is run by :func:`oms_webhooks.routing.recovery.run`.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def _record_handler(record: SQSRecord, deadline: float) -> None:
     )
     if not finished:
         sqs.send_message(QueueUrl=settings.recovery_queue_url, MessageBody=record.body)
+    # One of the two for every recovery worked on (and never an empty metrics flush,
+    # which Powertools answers with a UserWarning on the operator's console).
+    name = "RecoveryFinished" if finished else "RecoveryResumedLater"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     logger.info("recovery worked on", extra={"recovery": recovery_id, "finished": finished})
 
 
