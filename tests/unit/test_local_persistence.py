@@ -205,7 +205,8 @@ def test_one_state_directory_serves_one_stack_at_a_time(tmp_path: Path) -> None:
     first = LocalState(tmp_path)
     first.tables_path.write_text("{}\n", encoding="utf-8")
     # WHEN a second stack, even one asked to start fresh, takes the same directory
-    with pytest.raises(StateDirInUse, match=rf"in use by another local stack \(pid {os.getpid()}\)"):
+    holder = rf"in use by another local stack \(pid {os.getpid()}\)"
+    with pytest.raises(StateDirInUse, match=holder):
         LocalState(tmp_path, fresh=True)
     # THEN it is refused, naming the holder, and the first one's journal is untouched
     assert first.tables_path.read_text(encoding="utf-8") == "{}\n"
