@@ -42,9 +42,11 @@ typecheck: install
 	$(BIN)/mypy
 
 # Four workers on two cores: the functional tests mostly wait on the network and
-# the clock, so four local stacks keep the cores busy (measured: README, top).
+# the clock, so four local stacks keep the cores busy (measured: README, top);
+# make test TEST_WORKERS=2 on a machine where that is too many.
+TEST_WORKERS ?= 4
 test: lint typecheck wheelhouse
-	$(BIN)/pytest -n 4 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format $(LINT_PATHS)

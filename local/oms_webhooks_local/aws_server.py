@@ -44,7 +44,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from oms_webhooks_local import moto_speedups
 from oms_webhooks_local.api_server import HOST
-from oms_webhooks_local.errors import StateDirInUse
+from oms_webhooks_local.errors import StackError
 from oms_webhooks_local.moto_dynamodb import serialise_dynamodb
 from oms_webhooks_local.persistence import LocalState
 
@@ -62,15 +62,22 @@ class AwsApp:
     Args:
         state_dir: where the durable state lives; None keeps nothing.
         fresh: start from an empty state directory.
+        owner_pid: the pid of the stack it serves (named if another is refused).
     """
 
-    def __init__(self, state_dir: Path | None = None, *, fresh: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, *, fresh: bool = False, owner_pid: int | None = None
+    ) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         serialise_dynamodb()  # moto's transactions are not atomic across its threads
         moto_speedups.install()
         self._moto = DomainDispatcherApplication(create_backend_app)
-        self.state = LocalState(state_dir, fresh=fresh) if state_dir is not None else None
+        self.state = (
+            LocalState(state_dir, fresh=fresh, owner_pid=owner_pid)
+            if state_dir is not None
+            else None
+        )
         self.requests = 0
         self._count_lock = threading.Lock()
 
@@ -146,7 +153,12 @@ class AwsServerThread:
 
     def __init__(self, port: int, *, state_dir: Path | None = None, fresh: bool = False) -> None:
         self.app = AwsApp(state_dir, fresh=fresh)
-        self._server = make_aws_server(self.app, port)
+        try:
+            self._server = make_aws_server(self.app, port)
+        except BaseException:  # (werkzeug exits on a taken port): let go of the directory
+            if self.app.state is not None:
+                self.app.state.release()
+            raise
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -203,7 +215,7 @@ def spawn_process(
         str(port),
     ]
     if state_dir is not None:
-        command += ["--state-dir", str(state_dir)]
+        command += ["--state-dir", str(state_dir), "--owner-pid", str(os.getpid())]
         if fresh:
             command.append("--fresh")
     child = subprocess.Popen(  # noqa: S603 - our own module, no shell
@@ -224,18 +236,22 @@ def spawn_process(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m oms_webhooks_local.aws_server --port N [--state-dir D] [--fresh]``."""
+    """``python -m oms_webhooks_local.aws_server --port N [--state-dir D --owner-pid P] [--fresh]``.
+
+    ``--owner-pid``: the stack's process, named to another stack refused the directory.
+    """
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--owner-pid", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="aws-server: %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs every request at INFO
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        app = AwsApp(args.state_dir, fresh=args.fresh)
-    except StateDirInUse as exc:
+        app = AwsApp(args.state_dir, fresh=args.fresh, owner_pid=args.owner_pid)
+    except StackError as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         sys.exit(1)
     try:
@@ -261,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     done.wait()
     if app.state is not None:
         try:
-            app.state.stop()  # idempotent after the parent's state/stop: one more (empty) snapshot
+            app.state.stop()  # once: nothing more after the stack's state/stop
         except Exception:
             logger.exception("last snapshot failed")
     os._exit(0)

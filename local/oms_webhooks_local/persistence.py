@@ -57,7 +57,6 @@ File layout under the state directory::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -68,7 +67,6 @@ from typing import IO, Any
 
 from oms_webhooks import names
 from oms_webhooks.resources import INGRESS_QUEUE
-from oms_webhooks_local.errors import StateDirInUse
 from oms_webhooks_local.journal import (
     FORMAT_VERSION,
     DirtyKey,
@@ -85,6 +83,7 @@ from oms_webhooks_local.journal import (
     write_atomically,
 )
 from oms_webhooks_local.kms_keys import restore_keys, save_keys
+from oms_webhooks_local.state_lock import hold_state_dir
 
 logger = logging.getLogger(__name__)
 
@@ -101,35 +100,6 @@ COMPACT_MIN_BYTES = 4 * 1024 * 1024
 KEPT_QUEUES: tuple[str, ...] = (INGRESS_QUEUE.name,)
 TABLES_FILE = "tables.jsonl"
 KMS_FILE = "kms.json"
-#: Held (``flock``) by the one stack using the directory; holds its pid.
-LOCK_FILE = "lock"
-
-
-def hold_state_dir(state_dir: Path) -> IO[str]:
-    """Take ``state_dir``'s lock for this process; the open lock file holds it.
-
-    The kernel drops the lock when the file is closed or the process dies
-    (``kill -9`` included), so a crashed stack never leaves it taken.
-
-    Raises:
-        StateDirInUse: another local stack holds it (the message names its pid).
-    """
-    handle = (state_dir / LOCK_FILE).open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise StateDirInUse(
-            f"the state directory {state_dir} is in use by another local stack "
-            f"(pid {holder}): stop it first, or give this one its own (--state-dir DIR)"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 class LocalState:
@@ -137,11 +107,13 @@ class LocalState:
 
     Args:
         state_dir: the directory (created if missing, mode 0700), held by this
-            state until :meth:`release` (:func:`hold_state_dir`).
+            state until :meth:`release` or the process's exit
+            (:func:`~oms_webhooks_local.state_lock.hold_state_dir`).
         fresh: start empty: remove what a previous run left there.
         account_id, region: the moto backends kept (moto's default account, us-east-1).
         snapshot_seconds: the interval of :meth:`start`'s snapshots.
         kept_queues: the SQS queues whose messages are journalled too.
+        owner_pid: the stack's pid, named to a second stack that is refused.
     """
 
     def __init__(
@@ -153,6 +125,7 @@ class LocalState:
         region: str = REGION,
         snapshot_seconds: float = SNAPSHOT_SECONDS,
         kept_queues: tuple[str, ...] = KEPT_QUEUES,
+        owner_pid: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.kept_queues = kept_queues
@@ -161,11 +134,16 @@ class LocalState:
         self.snapshot_seconds = snapshot_seconds
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Before anything is read or removed: two stacks would overwrite each other's journal.
-        self._lock: IO[str] | None = hold_state_dir(self.state_dir)
-        if fresh:
-            for name in (TABLES_FILE, KMS_FILE):
-                with contextlib.suppress(FileNotFoundError):
-                    (self.state_dir / name).unlink()
+        self._lock: IO[str] | None = hold_state_dir(self.state_dir, owner_pid=owner_pid)
+        self._stopped = False
+        try:
+            if fresh:
+                for name in (TABLES_FILE, KMS_FILE):
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.state_dir / name).unlink()
+        except BaseException:
+            self.release()
+            raise
         self._tracker = WriteTracker(account_id, region)
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -367,6 +345,7 @@ class LocalState:
 
     def start(self) -> None:
         """Track writes and snapshot every :attr:`snapshot_seconds` in a thread."""
+        self._stopped = False
         activate(self._tracker)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="oms-webhooks-state", daemon=True)
@@ -382,7 +361,16 @@ class LocalState:
                 )
 
     def stop(self) -> None:
-        """Stop the thread, take the last snapshot and save the keys (a clean stop)."""
+        """Stop the thread, take the last snapshot and save the keys (a clean stop).
+
+        Once: a second call (the AWS server's process at its exit, after the
+        stack's ``state/stop``) writes nothing. The lock stays held until
+        :meth:`release` or the process's exit: nothing else may write here
+        while this server still runs.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(30.0)
@@ -390,10 +378,9 @@ class LocalState:
         self.snapshot()
         self.save_keys()
         deactivate(self._tracker)
-        self.release()
 
     def release(self) -> None:
-        """Let go of the state directory's lock (idempotent)."""
+        """Let go of the state directory's lock (idempotent; after :meth:`stop`)."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -178,23 +178,30 @@ def test_events_not_yet_routed_survive_a_kill_9_of_the_whole_stack(
 
 
 def test_a_second_stack_on_the_same_state_directory_is_refused(state_dir: Path) -> None:
-    from oms_webhooks_local.aws_server import spawn_process
+    from oms_webhooks_local.aws_server import control, spawn_process
     from oms_webhooks_local.children import stop_children
 
-    # GIVEN the AWS server of a stack holding a state directory
+    # GIVEN the AWS server of a stack holding a state directory, even after its last
+    # snapshot (a stopping stack: its server still runs, and may still write)
     first, answer = spawn_process(0, state_dir)
     children = [first]
     try:
         assert "port" in answer, answer
+        control(f"http://127.0.0.1:{answer['port']}", "state/stop")
         # WHEN a second stack's server starts on the same directory, fresh or not
         for fresh in (False, True):
             second, refused = spawn_process(0, state_dir, fresh=fresh)
             children.append(second)
             # THEN it refuses at once, naming the holder, and exits
             assert "port" not in refused, refused
-            assert f"in use by another local stack (pid {answer['pid']})" in refused["error"]
+            # (the stack's pid, here this test's, not its AWS server's)
+            assert f"in use by another local stack (pid {os.getpid()})" in refused["error"]
             assert second.wait(timeout=30) == 1
-        # AND the first one still serves
+        # AND the first one still serves; once it is gone, the directory is free
         assert first.poll() is None
+        stop_children([first], 10)
+        third, free = spawn_process(0, state_dir)
+        children.append(third)
+        assert "port" in free, free
     finally:
         stop_children(children, 10)

@@ -350,9 +350,10 @@ def test_a_recovery_whose_pass_runs_past_its_window_still_finishes(
     setting: Callable[[str, str], None],
     router_cache: Callable[[float], None],
 ) -> None:
-    # GIVEN two missed events, recovered at one per 2 s, in a window that ends 1 s after
-    # the call: the pass that sends them ends after the window does
-    setting("recover_rate", "0.5")
+    # GIVEN two missed events, recovered at one per 4 s, in a window that ends 1 s after
+    # the call: the pass that sends them ends after the window does (if the recoverer
+    # starts within 3 s of the call, as it does even on a loaded machine)
+    setting("recover_rate", "0.25")
     router_cache(1)
     event_type = "transfer.status.ready_to_shipment"
     sub = subscribe(client, event_type=event_type, target_url=receiver.url("/"))
@@ -408,5 +409,5 @@ def test_the_recoverer_counts_each_recovery_in_a_metric_and_never_warns(
     # of an empty metrics flush (it once did, on the console of every `make run`)
     assert answer == {"batchItemFailures": []}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(m.get("RecoveryFinished") in (1.0, [1.0]) for m in emf), emf
+    assert any(m.get("RecoveryWorkedOn") in (1.0, [1.0]) for m in emf), emf
     assert not [w for w in caught if "No application metrics" in str(w.message)]

@@ -87,6 +87,7 @@ def test_snapshots_write_only_what_changed_and_a_restart_replays_them(
         assert state.snapshot() == 0  # nothing changed since
     finally:
         state.stop()
+        state.release()  # (as its server's exit does)
 
     # AND replaying the journal into an empty table gives the same items
     _empty(dynamodb)
@@ -106,6 +107,7 @@ def test_a_snapshot_cut_short_by_a_crash_is_ignored(dynamodb: Any, tmp_path: Pat
         state.snapshot()
     finally:
         state.stop()
+        state.release()  # (as its server's exit does)
     with state.tables_path.open("ab") as handle:  # a crash in the middle of the next line
         handle.write(b'{"v":1,"full":false,"tables":{"things":{"put":[{"pk":{"S":"lost"')
     _empty(dynamodb)
@@ -142,6 +144,7 @@ def test_fresh_starts_empty(dynamodb: Any, tmp_path: Path) -> None:
         dynamodb.put_item(TableName="things", Item=_item("old"))
     finally:
         state.stop()
+        state.release()  # (as its server's exit does)
     _empty(dynamodb)
     assert LocalState(tmp_path, fresh=True).load_tables() == 0
     assert dynamodb.scan(TableName="things")["Items"] == []

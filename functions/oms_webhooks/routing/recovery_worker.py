@@ -4,8 +4,9 @@ Each message is ``{"recovery": "<32 hex>"}``. The recovery runs until it is
 done or the invocation's time nears its end; then it is queued again (a new
 message) and resumes after its saved cursor. A malformed message is logged,
 counted and acknowledged; an error fails the record (retried; poison ends in
-the recovery DLQ). Metrics (count): ``RecoveryFinished`` or
-``RecoveryResumedLater`` per recovery worked on, ``RecoveryMessageMalformed``.
+the recovery DLQ). Metrics (count): ``RecoveryWorkedOn`` per record worked on,
+``RecoveryResumedLater`` per one queued again to go on, ``RecoveryError`` per
+failed record, ``RecoveryMessageMalformed``.
 Each recovery is run by :func:`oms_webhooks.routing.recovery.run`.
 """
 
@@ -53,15 +54,19 @@ def _record_handler(record: SQSRecord, deadline: float) -> None:
         return
     settings = get_settings()
     sqs = client("sqs")
-    finished = recovery.run(
-        recovery_id, sqs=sqs, delivery_queue_url=settings.delivery_queue_url, deadline=deadline
-    )
+    # Every record counts once (so a flush is never empty, which Powertools answers
+    # with a UserWarning on the operator's console): worked on, or failed.
+    try:
+        finished = recovery.run(
+            recovery_id, sqs=sqs, delivery_queue_url=settings.delivery_queue_url, deadline=deadline
+        )
+    except Exception:
+        metrics.add_metric(name="RecoveryError", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="RecoveryWorkedOn", unit=MetricUnit.Count, value=1)
     if not finished:
         sqs.send_message(QueueUrl=settings.recovery_queue_url, MessageBody=record.body)
-    # One of the two for every recovery worked on (and never an empty metrics flush,
-    # which Powertools answers with a UserWarning on the operator's console).
-    name = "RecoveryFinished" if finished else "RecoveryResumedLater"
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="RecoveryResumedLater", unit=MetricUnit.Count, value=1)
     logger.info("recovery worked on", extra={"recovery": recovery_id, "finished": finished})
 
 

@@ -85,7 +85,7 @@ def local(api_port: int, aws_port: int, state_dir: Path, fresh: bool, api_worker
             hint = (
                 "; pick free ports: make run API_PORT=8100 AWS_PORT=4666 "
                 "(or oms-webhooks local --api-port 8100 --aws-port 4666)"
-                if "port" in str(exc)
+                if str(exc).startswith("cannot use ") and " port " in str(exc)
                 else ""
             )
             raise Failure(f"{exc}{hint}") from None
