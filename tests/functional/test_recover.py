@@ -379,29 +379,35 @@ def test_a_recovery_whose_pass_runs_past_its_window_still_finishes(
 def test_the_recoverer_counts_each_recovery_in_a_metric_and_never_warns(
     stack: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import threading
     import uuid as uuid_
     import warnings
 
     from oms_webhooks.handlers import recoverer
     from oms_webhooks_local.lambda_context import FakeLambdaContext
+    from oms_webhooks_local.pollers import lambda_sqs_record
 
     # GIVEN a recovery message (for a recovery that is gone: finished at once)
-    body = json.dumps({"recovery": uuid_.uuid4().hex})
-    record = {
-        "messageId": str(uuid_.uuid4()),
-        "receiptHandle": "r",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-recovery",
-        "awsRegion": "us-east-1",
+    message = {
+        "MessageId": str(uuid_.uuid4()),
+        "ReceiptHandle": "r",
+        "Body": json.dumps({"recovery": uuid_.uuid4().hex}),
+        "Attributes": {"ApproximateReceiveCount": "1"},
     }
+    arn = "arn:aws:sqs:us-east-1:123456789012:oms-webhooks-recovery"
+    record = lambda_sqs_record(message, arn, "us-east-1")
     capsys.readouterr()
-    # WHEN the recoverer handles it
-    with warnings.catch_warnings(record=True) as caught:
+    # WHEN the recoverer handles it (warnings of this thread only: the session stack's
+    # pollers run their handlers in other threads of this process)
+    me, caught = threading.get_ident(), []
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        if threading.get_ident() == me:
+            caught.append(str(message))
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = show
         answer = recoverer.handler(
             {"Records": [record]}, FakeLambdaContext("oms-webhooks-recoverer", timeout_seconds=60)
         )
@@ -410,4 +416,4 @@ def test_the_recoverer_counts_each_recovery_in_a_metric_and_never_warns(
     assert answer == {"batchItemFailures": []}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get("RecoveryWorkedOn") in (1.0, [1.0]) for m in emf), emf
-    assert not [w for w in caught if "No application metrics" in str(w.message)]
+    assert not [w for w in caught if "No application metrics" in w], caught
